@@ -1,0 +1,63 @@
+import type { Logger } from 'pino';
+import type { StepSpec } from '../plan/schema.ts';
+
+// The seam between the executor and the systems a plan drives. An adapter never talks to Slack and
+// never reads process.env: what it needs comes in `AdapterEnv` (from config) and the resolved step.
+
+/** Live progress of a long step (queue drain, DNS propagation), shown in a message edited in place. */
+export interface Progress {
+  text: string;
+  /** 0..1 where known, for a progress bar. */
+  fraction?: number;
+  figures?: Record<string, number | string>;
+}
+
+export interface StepContext {
+  runId: string;
+  stepId: string;
+  attempt: number;
+  /** Aborted when the run is aborted, the step's timeout passes, or Ferry shuts down. */
+  signal: AbortSignal;
+  now(): number;
+  /** Resolves after `ms`, or rejects when `signal` aborts. */
+  sleep(ms: number): Promise<void>;
+  progress(report: Progress): Promise<void>;
+  log: Logger;
+}
+
+/** What a step did, in words for the timeline and figures for the report. */
+export interface StepResult {
+  summary: string;
+  figures?: Record<string, number | string>;
+}
+
+/**
+ * One (kind, provider) pair. `S` is the plan step with `${VAR}`s already substituted; `C` is the
+ * JSON-serialisable state captured before acting, which undo restores exactly.
+ *
+ * Contract (DESIGN.md, "Guarantees"): `capture` only reads and is committed before `run`; `run` and
+ * `undo` set values (never toggle), so running either twice has the effect of running it once.
+ */
+export interface StepHandler<S extends StepSpec = StepSpec, C = unknown> {
+  /** Dry run: one line a person reads, e.g. "disable 7 of 9 sidekiq-cron jobs (2 already disabled)". Reads, never writes. */
+  describe(step: S, ctx: StepContext): Promise<string>;
+  /** A reason the step must not run yet (e.g. a TTL above max_ttl), or null. Checked before capture. */
+  blocker?(step: S, ctx: StepContext): Promise<string | null>;
+  capture(step: S, ctx: StepContext): Promise<C>;
+  run(step: S, captured: C, ctx: StepContext): Promise<StepResult>;
+  /** Absent when the step changes nothing (checks, drains, manual steps). */
+  undo?(step: S, captured: C, ctx: StepContext): Promise<StepResult>;
+}
+
+/** Settings adapters need, taken from config once at start. */
+export interface AdapterEnv {
+  heroku: { apiUrl: string; token: string | undefined };
+  route53: { endpoint: string | undefined; region: string | undefined };
+  /** Sidekiq writes process heartbeats every 10 s; tests shorten it. */
+  sidekiqHeartbeatMs: number;
+  /** Poll interval for Route 53 GetChange and similar waits. */
+  pollIntervalMs: number;
+  /** Per-call timeout for external HTTP calls. */
+  httpTimeoutMs: number;
+  fetch: typeof fetch;
+}

@@ -1,0 +1,196 @@
+import { z } from 'zod';
+
+// Plan files (DESIGN.md, "Plans"). Every object is strict: an unknown key is an error that the
+// loader reports as file:line:column with the key's path.
+
+const durationPattern = /^(\d+)(ms|s|m|h)$/;
+/** "30m" -> 1_800_000. Plans write durations the way people say them. */
+export function parseDuration(text: string): number {
+  const match = durationPattern.exec(text);
+  if (!match) throw new Error(`not a duration: ${text}`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] as 'ms' | 's' | 'm' | 'h'];
+  return Number(match[1]) * unit;
+}
+export const duration = z
+  .string()
+  .regex(durationPattern, 'expected a duration such as "90s", "30m" or "1h"')
+  .transform(parseDuration);
+
+const stepId = z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'expected lowercase letters, digits and dashes');
+const onOff = z.enum(['on', 'off']);
+const slackUser = z.string().regex(/^[UW][A-Z0-9]+$/, 'expected a Slack user id such as U01ALICE');
+const slackGroup = z.string().regex(/^S[A-Z0-9]+$/, 'expected a Slack user group id such as S0PLATFORM');
+
+/** Redis connection options shared by every Redis-backed provider. */
+const redisUrl = {
+  url: z.string().min(1),
+  /** Heroku Redis serves TLS with self-signed certificates. */
+  tls_insecure: z.boolean().optional(),
+};
+
+export const httpToggleProvider = z.strictObject({
+  type: z.literal('http'),
+  url: z.string().min(1),
+  token: z.string().optional(),
+  timeout: duration.optional(),
+});
+export const redisToggleProvider = z.strictObject({
+  type: z.literal('redis'),
+  ...redisUrl,
+  key: z.string().min(1),
+  value: z.string().default('1'),
+});
+export const herokuMaintenanceProvider = z.strictObject({
+  type: z.literal('heroku'),
+  app: z.string().min(1),
+});
+export const sidekiqCronProvider = z.strictObject({
+  type: z.literal('sidekiq-cron'),
+  ...redisUrl,
+  jobs: z.union([z.literal('all'), z.array(z.string().min(1)).min(1)]),
+  namespace: z.string().optional(),
+});
+export const herokuFormationProvider = z.strictObject({
+  type: z.literal('heroku-formation'),
+  app: z.string().min(1),
+  process_types: z.array(z.string().min(1)).min(1),
+});
+export const kubernetesCronProvider = z.strictObject({
+  type: z.literal('kubernetes'),
+  namespace: z.string().min(1),
+  cronjobs: z.union([z.literal('all'), z.array(z.string().min(1)).min(1)]),
+  context: z.string().optional(),
+});
+export const sidekiqProvider = z.strictObject({
+  type: z.literal('sidekiq'),
+  ...redisUrl,
+  queues: z.union([z.literal('all'), z.array(z.string().min(1)).min(1)]).default('all'),
+  /** redis-namespace prefix used by Sidekiq <= 6 apps, without the trailing colon. */
+  namespace: z.string().optional(),
+});
+export const route53Provider = z.strictObject({
+  type: z.literal('route53'),
+  hosted_zone_id: z.string().min(1),
+  record: z.string().min(1),
+  record_type: z.enum(['CNAME', 'A', 'AAAA', 'TXT']).default('CNAME'),
+  value: z.string().min(1),
+  ttl: z.number().int().positive().max(172_800),
+  max_ttl: z.number().int().positive().default(300),
+  verify: z.strictObject({ resolvers: z.array(z.string().min(1)).min(1), timeout: duration.optional() }).optional(),
+});
+
+export const httpCheck = z.strictObject({
+  url: z.string().min(1),
+  expect_status: z.number().int().default(200),
+  body_contains: z.string().optional(),
+  max_latency_ms: z.number().positive().optional(),
+  samples: z.number().int().positive().max(1000).default(1),
+  timeout: duration.optional(),
+});
+export const latencyCheck = z.strictObject({
+  url: z.string().min(1),
+  samples: z.number().int().positive().max(10_000).default(10),
+  max_p95_ms: z.number().positive().optional(),
+  tls_insecure: z.boolean().optional(),
+});
+export const check = z.union([
+  z.strictObject({ http: httpCheck }),
+  z.strictObject({ postgres: latencyCheck }),
+  z.strictObject({ redis: latencyCheck }),
+]);
+
+export const envDiffSource = z.strictObject({ type: z.literal('heroku'), app: z.string().min(1) });
+export const envDiffTarget = z.union([
+  z.strictObject({ type: z.literal('file'), path: z.string().min(1) }),
+  z.strictObject({
+    type: z.literal('qovery'),
+    application_id: z.string().min(1),
+    token: z.string().min(1),
+    url: z.string().optional(),
+  }),
+]);
+
+const common = {
+  id: stepId,
+  description: z.string().optional(),
+  /** required: a person approves before the step runs. */
+  approval: z.enum(['required', 'none']).optional(),
+  timeout: duration.optional(),
+};
+
+export const stepSchema = z.discriminatedUnion('kind', [
+  z.strictObject({
+    ...common,
+    kind: z.literal('maintenance'),
+    action: onOff,
+    provider: z.discriminatedUnion('type', [httpToggleProvider, redisToggleProvider, herokuMaintenanceProvider]),
+  }),
+  z.strictObject({
+    ...common,
+    kind: z.literal('flag'),
+    action: onOff,
+    provider: z.discriminatedUnion('type', [httpToggleProvider, redisToggleProvider, herokuMaintenanceProvider]),
+  }),
+  z.strictObject({
+    ...common,
+    kind: z.literal('crons'),
+    action: z.enum(['disable', 'enable']),
+    provider: z.discriminatedUnion('type', [sidekiqCronProvider, herokuFormationProvider, kubernetesCronProvider]),
+  }),
+  z.strictObject({
+    ...common,
+    kind: z.literal('jobs'),
+    action: z.enum(['pause', 'resume']),
+    provider: z.discriminatedUnion('type', [herokuFormationProvider, sidekiqProvider]),
+  }),
+  z.strictObject({ ...common, kind: z.literal('dns'), provider: route53Provider }),
+  z.strictObject({
+    ...common,
+    kind: z.literal('drain'),
+    provider: sidekiqProvider,
+    /** How long "drained" must hold; at least one Sidekiq heartbeat (10 s). */
+    settle: duration.optional(),
+  }),
+  z.strictObject({ ...common, kind: z.literal('check'), checks: z.array(check).min(1) }),
+  z.strictObject({
+    ...common,
+    kind: z.literal('env-diff'),
+    source: envDiffSource,
+    target: envDiffTarget,
+    rename: z.record(z.string(), z.string()).optional(),
+    ignore: z.array(z.string()).optional(),
+    fail_on_missing: z.boolean().default(true),
+  }),
+  z.strictObject({ ...common, kind: z.literal('manual'), instructions: z.string().min(1) }),
+]);
+
+export const environmentSchema = z.strictObject({
+  /** Steps that need approval need someone other than the starter. Default: true for "production". */
+  four_eyes: z.boolean().optional(),
+  channel: z.string().optional(),
+  steps: z.array(stepSchema).min(1),
+});
+
+export const planSchema = z.strictObject({
+  service: z.string().regex(/^[a-z0-9][a-z0-9-_]*$/, 'expected lowercase letters, digits, dashes'),
+  channel: z.string().optional(),
+  starters: z.array(slackUser).optional(),
+  approvers: z
+    .strictObject({ users: z.array(slackUser).default([]), usergroups: z.array(slackGroup).default([]) })
+    .default({ users: [], usergroups: [] }),
+  environments: z.record(z.string().regex(/^[a-z0-9][a-z0-9-_]*$/), environmentSchema),
+});
+
+export type Plan = z.infer<typeof planSchema>;
+export type PlanEnvironment = z.infer<typeof environmentSchema>;
+export type StepSpec = z.infer<typeof stepSchema>;
+export type StepKind = StepSpec['kind'];
+export type Check = z.infer<typeof check>;
+export type Route53Provider = z.infer<typeof route53Provider>;
+export type SidekiqProvider = z.infer<typeof sidekiqProvider>;
+export type SidekiqCronProvider = z.infer<typeof sidekiqCronProvider>;
+export type HerokuFormationProvider = z.infer<typeof herokuFormationProvider>;
+export type KubernetesCronProvider = z.infer<typeof kubernetesCronProvider>;
+export type HttpToggleProvider = z.infer<typeof httpToggleProvider>;
+export type RedisToggleProvider = z.infer<typeof redisToggleProvider>;
+export type HerokuMaintenanceProvider = z.infer<typeof herokuMaintenanceProvider>;

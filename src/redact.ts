@@ -1,0 +1,27 @@
+// Nothing secret reaches Slack, the logs or the timeline (DESIGN.md, "Guarantees").
+
+/** `rediss://user:pass@host:6380/0` -> `rediss://***@host:6380/0`; non-URLs are returned as they are. */
+export function redactUrl(text: string): string {
+  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)([^/@\s]+)@/gi, '$1***@');
+}
+
+/** Keeps the first and last two characters of a long value so people can tell two values apart. */
+export function maskValue(value: string): string {
+  if (value.length <= 8) return '*'.repeat(Math.max(value.length, 3));
+  return `${value.slice(0, 2)}${'*'.repeat(Math.min(value.length - 4, 12))}${value.slice(-2)}`;
+}
+
+const tokenPatterns = [
+  /\bxox[abposr]-[A-Za-z0-9-]+/g,
+  /\bxapp-[A-Za-z0-9-]+/g,
+  /\b(Bearer|Token)\s+[A-Za-z0-9._~+/=-]+/gi,
+  /\bAKIA[0-9A-Z]{16}\b/g,
+];
+
+/** Removes credentials from free text (error messages from external systems, logs). */
+export function redactText(text: string, secrets: readonly string[] = []): string {
+  let out = redactUrl(text);
+  for (const pattern of tokenPatterns) out = out.replace(pattern, (m) => m.replace(/[^\s]+$/, '***'));
+  for (const secret of secrets) if (secret.length >= 4) out = out.split(secret).join('***');
+  return out;
+}
