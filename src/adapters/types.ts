@@ -23,6 +23,16 @@ export interface StepContext {
   sleep(ms: number): Promise<void>;
   progress(report: Progress): Promise<void>;
   log: Logger;
+  /**
+   * Steps of this run that already succeeded, oldest first, with what they captured. A closing step
+   * (enable-crons, resume jobs) re-enables exactly what its opening step disabled.
+   */
+  earlier: ReadonlyArray<EarlierStep>;
+}
+
+export interface EarlierStep {
+  step: StepSpec;
+  captured: unknown;
 }
 
 /** What a step did, in words for the timeline and figures for the report. */
