@@ -1,0 +1,368 @@
+import type { StepKind } from '../plan/schema.ts';
+import { approvalRefusal, operateRefusal } from './policy.ts';
+import type { Decision, Effect, RunEvent, RunState, RunStatus, StepState, TimelineEntry } from './types.ts';
+
+// The whole run and step state machine as one pure function (CONVENTIONS.md, "A pure core").
+// Refused events return the state unchanged with a `refuse` effect; stale outcomes (an attempt that
+// is no longer current) change nothing, which is what makes replays and double deliveries harmless.
+
+export const MAX_ATTEMPTS = 5;
+const RETRY_BASE_MS = 2_000;
+const RETRY_MAX_MS = 60_000;
+
+/** Kinds that change nothing, so rollback has nothing to undo for them. */
+const irreversible: ReadonlySet<StepKind> = new Set(['check', 'drain', 'manual', 'env-diff']);
+export const isReversible = (kind: StepKind): boolean => !irreversible.has(kind);
+
+export const terminalStatuses: ReadonlySet<RunStatus> = new Set(['succeeded', 'rolled_back', 'aborted']);
+export const isActive = (status: RunStatus): boolean => !terminalStatuses.has(status);
+
+export function retryDelayMs(attempt: number): number {
+  return Math.min(RETRY_BASE_MS * 2 ** (attempt - 1), RETRY_MAX_MS);
+}
+
+export function decide(run: RunState, event: RunEvent, now: number): Decision {
+  const d = new Draft(run, now);
+  switch (event.type) {
+    case 'start':
+      if (run.status !== 'running' || run.steps.some((s) => s.status !== 'pending')) {
+        return d.refuse(run.startedBy, `${run.id} has already started.`);
+      }
+      d.timeline({ type: 'run_started', actor: run.startedBy });
+      d.advance();
+      return d.result();
+
+    case 'approve':
+    case 'reject': {
+      const step = d.step(event.stepId);
+      if (!step) return d.refuse(event.actor.user, `${run.id} has no step ${event.stepId}.`);
+      if (step.status !== 'awaiting_approval' || !isActive(d.run.status)) {
+        const already = step.approval ? `${step.approval.decision} by <@${step.approval.by}>` : `is ${step.status}`;
+        return d.refuse(event.actor.user, `${step.id} no longer waits for approval: it ${already}.`);
+      }
+      const refusal = approvalRefusal(run, event.actor);
+      if (refusal) {
+        d.timeline({ type: 'refused', stepId: step.id, actor: event.actor.user, detail: `${event.type}: ${refusal}` });
+        return d.refuse(event.actor.user, refusal);
+      }
+      const approval = {
+        decision: event.type === 'approve' ? ('approved' as const) : ('rejected' as const),
+        by: event.actor.user,
+        at: now,
+      };
+      step.approval = approval;
+      d.effects.push({ type: 'close_approval', stepId: step.id, approval });
+      if (event.type === 'approve') {
+        d.timeline({ type: 'approved', stepId: step.id, actor: event.actor.user });
+        d.begin(step);
+      } else {
+        const reason = event.reason ? `: ${event.reason}` : '';
+        step.status = 'failed';
+        step.error = `Rejected by <@${event.actor.user}>${reason}`;
+        step.finishedAt = now;
+        d.run.status = 'failed';
+        d.timeline({ type: 'rejected', stepId: step.id, actor: event.actor.user, detail: event.reason });
+      }
+      return d.result();
+    }
+
+    case 'done': {
+      const step = d.step(event.stepId);
+      const refusal = d.operateRefusal(event.actor);
+      if (refusal) return d.refuse(event.actor.user, refusal);
+      if (!step || step.status !== 'running' || !step.waitingForPerson || !isActive(d.run.status)) {
+        return d.refuse(event.actor.user, `${event.stepId} is not waiting for Done.`);
+      }
+      step.waitingForPerson = false;
+      d.succeed(step, `Done, confirmed by <@${event.actor.user}>`);
+      d.timeline({ type: 'step_done', stepId: step.id, actor: event.actor.user });
+      d.advance();
+      return d.result();
+    }
+
+    case 'retry':
+    case 'skip': {
+      const step = d.step(event.stepId);
+      const refusal = d.operateRefusal(event.actor);
+      if (refusal) return d.refuse(event.actor.user, refusal);
+      if (!step || d.run.status !== 'failed') {
+        return d.refuse(event.actor.user, `${run.id} has no failed step ${event.stepId} to ${event.type}.`);
+      }
+      if (step.undo === 'failed') {
+        if (event.type === 'retry') {
+          d.run.status = 'rolling_back';
+          d.timeline({ type: 'step_retried', stepId: step.id, actor: event.actor.user, detail: 'undo' });
+          d.startUndo(step);
+        } else {
+          step.undo = null;
+          step.status = 'skipped';
+          step.error = `Undo skipped by <@${event.actor.user}>: its change may still be in place`;
+          d.timeline({ type: 'undo_skipped', stepId: step.id, actor: event.actor.user });
+          d.run.status = 'rolling_back';
+          d.continueRollback();
+        }
+        return d.result();
+      }
+      if (step.status !== 'failed') {
+        return d.refuse(event.actor.user, `${step.id} has not failed, so there is nothing to ${event.type}.`);
+      }
+      if (event.type === 'retry') {
+        d.timeline({ type: 'step_retried', stepId: step.id, actor: event.actor.user });
+        step.error = null;
+        if (step.approval?.decision === 'rejected') {
+          step.approval = null;
+          d.requestApproval(step);
+        } else {
+          d.begin(step);
+        }
+      } else {
+        step.status = 'skipped';
+        step.finishedAt = now;
+        d.timeline({ type: 'step_skipped', stepId: step.id, actor: event.actor.user });
+        d.advance();
+      }
+      return d.result();
+    }
+
+    case 'rollback': {
+      const refusal = d.operateRefusal(event.actor);
+      if (refusal) return d.refuse(event.actor.user, refusal);
+      if (!['running', 'waiting', 'failed', 'succeeded'].includes(d.run.status)) {
+        return d.refuse(event.actor.user, `${run.id} is ${d.run.status.replace('_', ' ')}: there is nothing to roll back.`);
+      }
+      if (d.run.status === 'failed' && d.run.steps.some((s) => s.undo === 'failed')) {
+        return d.refuse(event.actor.user, `${run.id} is already rolling back: Retry or Skip the failed undo.`);
+      }
+      d.run.status = 'rolling_back';
+      d.run.finishedAt = null;
+      d.timeline({ type: 'rollback_started', actor: event.actor.user });
+      d.closeOpenWaits(event.actor.user);
+      d.continueRollback();
+      return d.result();
+    }
+
+    case 'abort': {
+      const refusal = d.operateRefusal(event.actor);
+      if (refusal) return d.refuse(event.actor.user, refusal);
+      if (!isActive(d.run.status)) return d.refuse(event.actor.user, `${run.id} has already ended (${d.run.status}).`);
+      for (const step of d.run.steps) {
+        if (step.status === 'running' && !step.waitingForPerson) d.effects.push({ type: 'cancel', stepId: step.id });
+        if (step.undo === 'running') d.effects.push({ type: 'cancel', stepId: step.id });
+      }
+      d.closeOpenWaits(event.actor.user);
+      d.run.status = 'aborted';
+      d.run.finishedAt = now;
+      d.timeline({ type: 'run_aborted', actor: event.actor.user });
+      return d.result();
+    }
+
+    case 'note':
+      d.timeline({ type: 'note', actor: event.actor.user, detail: event.text });
+      return d.result();
+
+    case 'step_succeeded':
+    case 'step_failed': {
+      const step = d.step(event.stepId);
+      if (!step || step.attempt !== event.attempt || step.direction !== event.direction) return d.result();
+      const running = event.direction === 'do' ? step.status === 'running' : step.undo === 'running';
+      if (!running) return d.result();
+      if (event.type === 'step_succeeded') {
+        d.recordSuccess(step, event.summary, event.figures);
+      } else {
+        d.recordFailure(step, event.error, event.retryable);
+      }
+      return d.result();
+    }
+  }
+}
+
+/** A mutable copy of the run, with the effects collected while deciding. */
+class Draft {
+  readonly run: RunState;
+  readonly effects: Effect[] = [];
+  private readonly original: RunState;
+  private readonly now: number;
+
+  constructor(run: RunState, now: number) {
+    this.original = run;
+    this.run = structuredClone(run);
+    this.now = now;
+  }
+
+  result(): Decision {
+    return { state: this.run, effects: this.effects };
+  }
+
+  refuse(user: string, message: string): Decision {
+    // A refusal changes nothing but the timeline entries already collected (an unauthorized approval).
+    return {
+      state: this.original,
+      effects: [...this.effects.filter((e) => e.type === 'timeline'), { type: 'refuse', user, message }],
+    };
+  }
+
+  step(id: string): StepState | undefined {
+    return this.run.steps.find((s) => s.id === id);
+  }
+
+  operateRefusal(actor: { user: string; groups: readonly string[] }): string | null {
+    return operateRefusal(this.run, actor);
+  }
+
+  timeline(entry: TimelineEntry): void {
+    this.effects.push({ type: 'timeline', entry });
+  }
+
+  /** Moves forward to the next pending step, or finishes the run. */
+  advance(): void {
+    if (this.run.status === 'aborted' || this.run.status === 'rolling_back') return;
+    const next = this.run.steps.find((s) => s.status === 'pending');
+    if (!next) {
+      this.run.status = 'succeeded';
+      this.run.finishedAt = this.now;
+      this.timeline({ type: 'run_succeeded' });
+      return;
+    }
+    if (next.needsApproval && next.approval?.decision !== 'approved') {
+      this.requestApproval(next);
+      return;
+    }
+    this.begin(next);
+  }
+
+  requestApproval(step: StepState): void {
+    step.status = 'awaiting_approval';
+    step.approvalRequestedAt = this.now;
+    this.run.status = 'waiting';
+    this.effects.push({ type: 'request_approval', stepId: step.id });
+    this.timeline({ type: 'approval_requested', stepId: step.id });
+  }
+
+  /** Starts a step's next forward attempt (a manual step waits for a person instead). */
+  begin(step: StepState): void {
+    step.status = 'running';
+    step.direction = 'do';
+    step.startedAt = this.now;
+    step.finishedAt = null;
+    step.error = null;
+    if (step.kind === 'manual') {
+      step.waitingForPerson = true;
+      this.run.status = 'waiting';
+      this.timeline({ type: 'waiting_for_person', stepId: step.id });
+      return;
+    }
+    step.attempt += 1;
+    this.run.status = 'running';
+    this.effects.push({ type: 'execute', stepId: step.id, attempt: step.attempt, direction: 'do', notBefore: this.now });
+    this.timeline({ type: 'step_started', stepId: step.id });
+  }
+
+  succeed(step: StepState, summary: string): void {
+    step.status = 'succeeded';
+    step.summary = summary;
+    step.finishedAt = this.now;
+  }
+
+  recordSuccess(step: StepState, summary: string, figures: Record<string, number | string> | undefined): void {
+    if (step.direction === 'undo') {
+      step.undo = null;
+      step.status = 'rolled_back';
+      step.summary = summary;
+      step.finishedAt = this.now;
+      this.timeline({ type: 'undo_succeeded', stepId: step.id, detail: summary, figures });
+      if (this.run.status === 'rolling_back') this.continueRollback();
+      return;
+    }
+    this.succeed(step, summary);
+    this.timeline({ type: 'step_succeeded', stepId: step.id, detail: summary, figures });
+    if (this.run.status === 'rolling_back') this.continueRollback();
+    else if (this.run.status === 'running') this.advance();
+  }
+
+  recordFailure(step: StepState, error: string, retryable: boolean): void {
+    const undoing = step.direction === 'undo';
+    const stillWanted = undoing ? this.run.status === 'rolling_back' : this.run.status === 'running';
+    if (retryable && step.attempt < MAX_ATTEMPTS && stillWanted) {
+      const delay = retryDelayMs(step.attempt);
+      step.attempt += 1;
+      this.effects.push({
+        type: 'execute',
+        stepId: step.id,
+        attempt: step.attempt,
+        direction: step.direction,
+        notBefore: this.now + delay,
+      });
+      this.timeline({
+        type: 'step_retrying',
+        stepId: step.id,
+        detail: `${error} (attempt ${step.attempt} of ${MAX_ATTEMPTS} in ${Math.round(delay / 1000)} s)`,
+      });
+      return;
+    }
+    step.error = error;
+    step.finishedAt = this.now;
+    if (undoing) {
+      step.undo = 'failed';
+      this.timeline({ type: 'undo_failed', stepId: step.id, detail: error });
+    } else {
+      step.status = 'failed';
+      this.timeline({ type: 'step_failed', stepId: step.id, detail: error });
+    }
+    if (this.run.status === 'aborted') return;
+    if (this.run.status === 'rolling_back' && !undoing) {
+      this.continueRollback();
+      return;
+    }
+    this.run.status = 'failed';
+  }
+
+  /** Approvals and manual waits that nobody needs to answer any more. */
+  closeOpenWaits(by: string): void {
+    for (const step of this.run.steps) {
+      if (step.status === 'awaiting_approval') {
+        step.status = 'pending';
+        const approval = { decision: 'cancelled' as const, by, at: this.now };
+        step.approval = approval;
+        this.effects.push({ type: 'close_approval', stepId: step.id, approval });
+      }
+      if (step.status === 'running' && step.waitingForPerson) {
+        step.status = 'pending';
+        step.waitingForPerson = false;
+      }
+    }
+  }
+
+  /**
+   * Undoes, newest first, every step that changed something: succeeded steps, and failed ones whose
+   * capture may have been acted on (their undo restores what was captured, or does nothing).
+   * Waits while a forward attempt is still running.
+   */
+  continueRollback(): void {
+    if (this.run.steps.some((s) => (s.status === 'running' && !s.waitingForPerson) || s.undo === 'running')) return;
+    for (let i = this.run.steps.length - 1; i >= 0; i--) {
+      const step = this.run.steps[i]!;
+      const changed = step.status === 'succeeded' || (step.status === 'failed' && step.attempt > 0);
+      if (!changed) continue;
+      if (!isReversible(step.kind)) {
+        step.status = 'rolled_back';
+        step.summary = 'nothing to undo';
+        this.timeline({ type: 'undo_succeeded', stepId: step.id, detail: 'nothing to undo' });
+        continue;
+      }
+      this.startUndo(step);
+      return;
+    }
+    this.run.status = 'rolled_back';
+    this.run.finishedAt = this.now;
+    this.timeline({ type: 'run_rolled_back' });
+  }
+
+  startUndo(step: StepState): void {
+    step.direction = 'undo';
+    step.attempt = 1;
+    step.undo = 'running';
+    step.error = null;
+    this.effects.push({ type: 'execute', stepId: step.id, attempt: 1, direction: 'undo', notBefore: this.now });
+    this.timeline({ type: 'undo_started', stepId: step.id });
+  }
+}

@@ -1,0 +1,41 @@
+import type { StepSpec } from '../plan/schema.ts';
+import type { Policy, RunState } from './types.ts';
+
+/** A fresh run, before its `start` event. */
+export function newRunState(input: {
+  id: string;
+  service: string;
+  environment: string;
+  startedBy: string;
+  startedAt: number;
+  policy: Policy;
+  steps: ReadonlyArray<{ spec: StepSpec; title: string }>;
+}): RunState {
+  return {
+    id: input.id,
+    service: input.service,
+    environment: input.environment,
+    status: 'running',
+    startedBy: input.startedBy,
+    startedAt: input.startedAt,
+    finishedAt: null,
+    policy: input.policy,
+    steps: input.steps.map(({ spec, title }) => ({
+      id: spec.id,
+      kind: spec.kind,
+      title,
+      needsApproval: spec.approval === 'required',
+      status: 'pending',
+      attempt: 0,
+      direction: 'do',
+      undo: null,
+      waitingForPerson: false,
+      approval: null,
+      approvalRequestedAt: null,
+      summary: null,
+      error: null,
+      startedAt: null,
+      finishedAt: null,
+    })),
+  };
+}

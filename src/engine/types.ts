@@ -1,0 +1,149 @@
+import type { StepKind } from '../plan/schema.ts';
+
+// The run as the engine sees it: plain data, no I/O. Times are epoch milliseconds passed in.
+
+export type StepStatus =
+  | 'pending'
+  | 'awaiting_approval'
+  | 'running'
+  | 'succeeded'
+  | 'failed'
+  | 'skipped'
+  | 'rolled_back';
+
+export type RunStatus =
+  | 'running'
+  | 'waiting' // for an approval or a person (a manual step)
+  | 'failed' // waiting for Retry, Skip or Roll back
+  | 'rolling_back'
+  | 'rolled_back'
+  | 'succeeded'
+  | 'aborted';
+
+export type Direction = 'do' | 'undo';
+
+export interface Approval {
+  decision: 'approved' | 'rejected' | 'cancelled';
+  by: string;
+  at: number;
+}
+
+export interface StepState {
+  id: string;
+  kind: StepKind;
+  /** One line from the plan: what the step will change (the dry-run description when known). */
+  title: string;
+  needsApproval: boolean;
+  status: StepStatus;
+  /** Attempts started so far in `direction`; an outcome for another attempt is stale. */
+  attempt: number;
+  direction: Direction;
+  /** Set while an undo runs or after it failed; cleared when the step is rolled back. */
+  undo: 'running' | 'failed' | null;
+  /** A manual step waits for a person to press Done. */
+  waitingForPerson: boolean;
+  approval: Approval | null;
+  /** When the step was last asked for approval. */
+  approvalRequestedAt: number | null;
+  summary: string | null;
+  error: string | null;
+  startedAt: number | null;
+  finishedAt: number | null;
+}
+
+export interface Policy {
+  /** Who may start runs and press Retry/Skip/Roll back/Abort/Done; empty means anyone. */
+  starters: string[];
+  approverUsers: string[];
+  approverGroups: string[];
+  fourEyes: boolean;
+}
+
+export interface RunState {
+  id: string;
+  service: string;
+  environment: string;
+  status: RunStatus;
+  startedBy: string;
+  startedAt: number;
+  finishedAt: number | null;
+  policy: Policy;
+  steps: StepState[];
+}
+
+/** Who did something, with the user groups they belong to (resolved outside the engine). */
+export interface Actor {
+  user: string;
+  groups: readonly string[];
+}
+
+export type RunEvent =
+  | { type: 'start' }
+  | { type: 'approve'; stepId: string; actor: Actor }
+  | { type: 'reject'; stepId: string; actor: Actor; reason?: string }
+  | { type: 'done'; stepId: string; actor: Actor }
+  | { type: 'retry'; stepId: string; actor: Actor }
+  | { type: 'skip'; stepId: string; actor: Actor }
+  | { type: 'rollback'; actor: Actor }
+  | { type: 'abort'; actor: Actor }
+  | { type: 'note'; actor: Actor; text: string }
+  | {
+      type: 'step_succeeded';
+      stepId: string;
+      attempt: number;
+      direction: Direction;
+      summary: string;
+      figures?: Record<string, number | string>;
+    }
+  | { type: 'step_failed'; stepId: string; attempt: number; direction: Direction; error: string; retryable: boolean };
+
+export type TimelineType =
+  | 'run_started'
+  | 'approval_requested'
+  | 'approved'
+  | 'rejected'
+  | 'refused'
+  | 'step_started'
+  | 'step_retrying'
+  | 'step_succeeded'
+  | 'step_failed'
+  | 'step_skipped'
+  | 'step_retried'
+  | 'waiting_for_person'
+  | 'step_done'
+  | 'rollback_started'
+  | 'undo_started'
+  | 'undo_succeeded'
+  | 'undo_failed'
+  | 'undo_skipped'
+  | 'run_succeeded'
+  | 'run_rolled_back'
+  | 'run_aborted'
+  | 'note';
+
+export interface TimelineEntry {
+  type: TimelineType;
+  stepId?: string;
+  actor?: string;
+  /** The human detail: a summary, an error, a reason, a note. */
+  detail?: string;
+  figures?: Record<string, number | string>;
+}
+
+export type Effect =
+  /** Run (or undo) a step attempt, not before `notBefore`. */
+  | { type: 'execute'; stepId: string; attempt: number; direction: Direction; notBefore: number }
+  /** Post an approval request with Approve / Reject in the run's thread. */
+  | { type: 'request_approval'; stepId: string }
+  /** Replace the approval request's buttons with who decided what and when. */
+  | { type: 'close_approval'; stepId: string; approval: Approval }
+  /** Stop a running attempt (abort): its outcome will be recorded but not acted on. */
+  | { type: 'cancel'; stepId: string }
+  /** Tell one person, and only them, why their action changed nothing. */
+  | { type: 'refuse'; user: string; message: string }
+  | { type: 'timeline'; entry: TimelineEntry };
+
+export interface Decision {
+  state: RunState;
+  effects: Effect[];
+}
