@@ -1,0 +1,239 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { AdapterEnv, EarlierStep, StepContext, StepHandler, StepResult } from '../adapters/types.ts';
+import { decide } from '../engine/index.ts';
+import type { RunEvent } from '../engine/types.ts';
+import { StepError, toFerryError } from '../errors.ts';
+import { resolveVars } from '../plan/vars.ts';
+import type { StepSpec } from '../plan/schema.ts';
+import { redactText } from '../redact.ts';
+import {
+  claimDueAttempts,
+  earlierCaptures,
+  findCapture,
+  nextDueAt,
+  renewLease,
+  saveCapture,
+  saveProgress,
+  type Attempt,
+} from '../store/attempts.ts';
+import type { Database } from '../store/db.ts';
+import { applyToRun, readRun } from '../store/runs.ts';
+import type { Clock } from '../clock.ts';
+import type { Waker } from './wake.ts';
+
+// Durable execution: claims due step attempts from Postgres, captures and commits the undo state,
+// calls the adapter, and records the outcome with the engine's decision in one transaction.
+
+export interface ExecutorDeps {
+  db: Database;
+  log: Logger;
+  clock: Clock;
+  waker: Waker;
+  handlerFor: (spec: StepSpec) => StepHandler;
+  adapterEnv: AdapterEnv;
+  planEnv: Readonly<Record<string, string | undefined>>;
+  leaseMs: number;
+  /** Upper bound on sleeping between claims, should a wake-up be missed. */
+  idlePollMs?: number;
+  concurrency?: number;
+}
+
+const defaultTimeoutMs: Partial<Record<StepSpec['kind'], number>> = { drain: 30 * 60_000, dns: 15 * 60_000 };
+const PROGRESS_MIN_INTERVAL_MS = 1_000;
+
+export class Executor {
+  readonly owner = `executor-${randomUUID().slice(0, 8)}`;
+  private readonly deps: ExecutorDeps;
+  private readonly inFlight = new Map<number, { runId: string; stepId: string; abort: AbortController; done: Promise<void> }>();
+  private readonly stopping = new AbortController();
+  private loop: Promise<void> | undefined;
+
+  constructor(deps: ExecutorDeps) {
+    this.deps = deps;
+  }
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  /** Stops claiming, aborts steps in flight (their leases lapse, so a restart resumes them), waits. */
+  async stop(): Promise<void> {
+    this.stopping.abort();
+    for (const work of this.inFlight.values()) work.abort.abort(new Error('Ferry is shutting down'));
+    await Promise.allSettled([this.loop, ...[...this.inFlight.values()].map((w) => w.done)]);
+  }
+
+  /** Aborts this process's attempt of a step (the run was aborted). */
+  cancel(runId: string, stepId: string): void {
+    for (const work of this.inFlight.values()) {
+      if (work.runId === runId && work.stepId === stepId) work.abort.abort(new StepError('aborted', { retryable: false }));
+    }
+  }
+
+  private async run(): Promise<void> {
+    const { db, waker, log } = this.deps;
+    const concurrency = this.deps.concurrency ?? 4;
+    const idle = this.deps.idlePollMs ?? 5_000;
+    while (!this.stopping.signal.aborted) {
+      try {
+        const free = concurrency - this.inFlight.size;
+        const claimed = free > 0 ? await claimDueAttempts(db, this.owner, this.deps.leaseMs, free) : [];
+        for (const attempt of claimed) this.track(attempt);
+        if (claimed.length > 0) continue;
+        const next = await nextDueAt(db);
+        const wait = next ? Math.min(idle, Math.max(10, next.getTime() - Date.now())) : idle;
+        await waker.wait('work', wait, this.stopping.signal);
+      } catch (error) {
+        if (this.stopping.signal.aborted) break;
+        log.error({ err: error }, 'executor loop failed; retrying');
+        await waker.wait('work', 1_000, this.stopping.signal);
+      }
+    }
+  }
+
+  private track(attempt: Attempt): void {
+    const abort = new AbortController();
+    const done = this.execute(attempt, abort)
+      .catch((error: unknown) => this.deps.log.error({ err: error, attempt }, 'recording a step outcome failed'))
+      .finally(() => {
+        this.inFlight.delete(attempt.id);
+        this.deps.waker.notify('work');
+      });
+    this.inFlight.set(attempt.id, { runId: attempt.runId, stepId: attempt.stepId, abort, done });
+  }
+
+  private async execute(attempt: Attempt, abort: AbortController): Promise<void> {
+    const { db, log: baseLog, leaseMs } = this.deps;
+    const log = baseLog.child({ run: attempt.runId, step: attempt.stepId, attempt: attempt.attempt, direction: attempt.direction });
+    const record = await readRun(db, attempt.runId);
+    const spec = record?.specs.get(attempt.stepId);
+    if (!record || !spec) throw new Error(`attempt ${attempt.id} refers to a missing run or step`);
+
+    const lease = setInterval(() => {
+      renewLease(db, attempt.id, this.owner, leaseMs)
+        .then((mine) => {
+          if (!mine) abort.abort(new StepError('aborted', { retryable: false }));
+        })
+        .catch((error: unknown) => log.warn({ err: error }, 'lease renewal failed'));
+    }, Math.max(100, Math.floor(leaseMs / 3)));
+    const timeoutMs = spec.timeout ?? defaultTimeoutMs[spec.kind] ?? 5 * 60_000;
+    const signal = AbortSignal.any([abort.signal, AbortSignal.timeout(timeoutMs)]);
+
+    let event: RunEvent;
+    try {
+      const result = await this.perform(attempt, spec, signal, log);
+      event = { type: 'step_succeeded', stepId: attempt.stepId, attempt: attempt.attempt, direction: attempt.direction, ...result };
+      log.info({ summary: result.summary }, 'step attempt succeeded');
+    } catch (thrown) {
+      const reason = signal.aborted ? signal.reason : undefined;
+      const error = reason instanceof StepError ? reason : thrown;
+      const timedOut = !abort.signal.aborted && signal.aborted;
+      const message = timedOut
+        ? `timed out after ${Math.round(timeoutMs / 1000)} s${thrown instanceof Error ? `: ${thrown.message}` : ''}`
+        : toFerryError(error).message;
+      const retryable = error instanceof StepError && error.retryable && !timedOut;
+      event = {
+        type: 'step_failed',
+        stepId: attempt.stepId,
+        attempt: attempt.attempt,
+        direction: attempt.direction,
+        error: redactText(message),
+        retryable,
+      };
+      log.warn({ err: error, retryable }, 'step attempt failed');
+    } finally {
+      clearInterval(lease);
+    }
+    if (this.stopping.signal.aborted && abort.signal.aborted) return; // shutting down: the lease lapses and a restart resumes it
+
+    const now = this.deps.clock.now();
+    await applyToRun(db, attempt.runId, now, async (current, client) => {
+      const { rowCount } = await client.query(
+        `update step_attempts set status = 'done', finished_at = $3, outcome = $4
+         where id = $1 and claimed_by = $2 and status in ('running', 'cancelled')`,
+        [attempt.id, this.owner, new Date(now), event],
+      );
+      // Another worker took the attempt over after our lease lapsed: its outcome counts, not ours.
+      if (rowCount === 0) return { state: current.state, effects: [] };
+      return decide(current.state, event, now);
+    });
+    await db.pool.query(`select pg_notify('ferry_work', ''), pg_notify('ferry_publish', '')`);
+    this.deps.waker.notify('publish');
+  }
+
+  private async perform(attempt: Attempt, spec: StepSpec, signal: AbortSignal, log: Logger): Promise<StepResult> {
+    const { db } = this.deps;
+    const handler = this.deps.handlerFor(spec);
+    const resolved = resolveVars(spec, this.deps.planEnv);
+    const ctx = await this.context(attempt, signal, log);
+
+    if (attempt.direction === 'undo') {
+      const capture = await findCapture(db, attempt.runId, attempt.stepId);
+      if (!capture.found) return { summary: 'nothing to undo: the step changed nothing' };
+      if (!handler.undo) return { summary: 'nothing to undo' };
+      return handler.undo(resolved, capture.captured, ctx);
+    }
+
+    const blocked = await handler.blocker?.(resolved, ctx);
+    if (blocked) throw new StepError(blocked, { retryable: false, reason: 'blocked' });
+    const existing = attempt.hasCapture ? { found: true, captured: attempt.captured } : await findCapture(db, attempt.runId, attempt.stepId);
+    let captured = existing.captured;
+    if (!existing.found) {
+      captured = await handler.capture(resolved, ctx);
+      await saveCapture(db, attempt.id, captured);
+    }
+    signal.throwIfAborted();
+    return handler.run(resolved, captured, ctx);
+  }
+
+  private async context(attempt: Attempt, signal: AbortSignal, log: Logger): Promise<StepContext> {
+    const { db, waker } = this.deps;
+    const record = await readRun(db, attempt.runId);
+    const captures = await earlierCaptures(db, attempt.runId, attempt.stepId);
+    const earlier: EarlierStep[] = [];
+    for (const step of record?.state.steps ?? []) {
+      if (step.id === attempt.stepId) break;
+      const spec = record?.specs.get(step.id);
+      if (spec && step.status === 'succeeded' && captures.has(step.id)) {
+        earlier.push({ step: resolveVars(spec, this.deps.planEnv), captured: captures.get(step.id) });
+      }
+    }
+    let lastProgress = 0;
+    return {
+      runId: attempt.runId,
+      stepId: attempt.stepId,
+      attempt: attempt.attempt,
+      signal,
+      now: () => this.deps.clock.now(),
+      sleep: (ms) => sleep(ms, signal),
+      progress: async (report) => {
+        const now = Date.now();
+        if (now - lastProgress < PROGRESS_MIN_INTERVAL_MS && report.fraction !== 1) return;
+        lastProgress = now;
+        await saveProgress(db, attempt.runId, attempt.stepId, report);
+        waker.notify('publish');
+      },
+      log,
+      earlier,
+    };
+  }
+}
+
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+      return;
+    }
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,177 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.ts';
+import { decide, isActive } from '../engine/index.ts';
+import type { Effect, Policy, RunEvent, RunState } from '../engine/types.ts';
+import { FerryError } from '../errors.ts';
+import type { Executor } from '../executor/executor.ts';
+import type { Waker } from '../executor/wake.ts';
+import { stepTitle } from '../plan/describe.ts';
+import type { LoadedPlan } from '../plan/load.ts';
+import type { Plan, PlanEnvironment } from '../plan/schema.ts';
+import { missingVars } from '../plan/vars.ts';
+import type { Database } from '../store/db.ts';
+import { applyToRun, createRun, findRuns, readRun, readTimeline, type RunRecord, type TimelineEvent } from '../store/runs.ts';
+
+// What the Slack layer asks of Ferry. Handlers call these and never touch SQL; every method that
+// changes a run goes through the engine's decide() inside one transaction.
+
+export interface RunSummary {
+  id: string;
+  service: string;
+  environment: string;
+  status: RunState['status'];
+  startedBy: string;
+  startedAt: Date;
+  channel: string;
+}
+
+export interface Outcome {
+  state: RunState;
+  /** Messages for the person who acted and nobody else (why nothing changed). */
+  refusals: string[];
+}
+
+export interface RunServiceDeps {
+  db: Database;
+  clock: Clock;
+  waker: Waker;
+  log: Logger;
+  plans: () => readonly LoadedPlan[];
+  planEnv: Readonly<Record<string, string | undefined>>;
+  defaultChannel: string | undefined;
+  executor?: Pick<Executor, 'cancel'>;
+}
+
+export class RunService {
+  private readonly deps: RunServiceDeps;
+
+  constructor(deps: RunServiceDeps) {
+    this.deps = deps;
+  }
+
+  /** Finds a plan's environment, or a specific error naming what is known. */
+  environment(service: string, environment: string): { loaded: LoadedPlan; plan: Plan; env: PlanEnvironment } {
+    const plans = this.deps.plans();
+    const loaded = plans.find((p) => p.plan.service === service);
+    if (!loaded) {
+      const known = plans.map((p) => p.plan.service).sort();
+      throw new FerryError(
+        'plan_not_found',
+        `There is no plan for service "${service}". ${known.length ? `Known services: ${known.join(', ')}.` : 'No plans are loaded.'}`,
+      );
+    }
+    const env = loaded.plan.environments[environment];
+    if (!env) {
+      throw new FerryError(
+        'plan_not_found',
+        `${service} has no environment "${environment}". Its environments: ${Object.keys(loaded.plan.environments).join(', ')}.`,
+      );
+    }
+    return { loaded, plan: loaded.plan, env };
+  }
+
+  /** The channel a run of this service posts to: the plan's, else FERRY_CHANNEL, else where it was typed. */
+  channelFor(service: string, environment: string, typedIn: string): string {
+    const { plan, env } = this.environment(service, environment);
+    return env.channel ?? plan.channel ?? this.deps.defaultChannel ?? typedIn;
+  }
+
+  async start(input: { service: string; environment: string; user: string; channel: string }): Promise<RunState> {
+    const { loaded, plan, env } = this.environment(input.service, input.environment);
+    const starters = plan.starters ?? [];
+    if (starters.length > 0 && !starters.includes(input.user)) {
+      throw new FerryError('not_authorized', `Only ${starters.map((u) => `<@${u}>`).join(', ')} may start ${plan.service} runs.`);
+    }
+    const missing = missingVars(env.steps, this.deps.planEnv);
+    if (missing.length > 0) {
+      throw new FerryError(
+        'env_missing',
+        `${plan.service} ${input.environment} needs ${missing.map((m) => `\`${m}\``).join(', ')} set in Ferry's environment before a run can start.`,
+      );
+    }
+    const policy: Policy = {
+      starters,
+      approverUsers: plan.approvers.users,
+      approverGroups: plan.approvers.usergroups,
+      fourEyes: env.four_eyes ?? input.environment === 'production',
+    };
+    const now = this.deps.clock.now();
+    const { state, effects } = await createRun(
+      this.deps.db,
+      {
+        service: plan.service,
+        environment: input.environment,
+        startedBy: input.user,
+        channel: this.channelFor(plan.service, input.environment, input.channel),
+        planFile: loaded.file,
+        policy,
+        steps: env.steps.map((spec) => ({ spec, title: stepTitle(spec) })),
+        now,
+      },
+      (initial) => decide(initial, { type: 'start' }, now),
+    );
+    await this.afterDecision(state.id, effects);
+    this.deps.log.info({ run: state.id, service: plan.service, environment: input.environment, by: input.user }, 'run started');
+    return state;
+  }
+
+  async act(runId: string, event: RunEvent): Promise<Outcome> {
+    const now = this.deps.clock.now();
+    const { decision } = await applyToRun(this.deps.db, runId, now, (record) => decide(record.state, event, now));
+    await this.afterDecision(runId, decision.effects);
+    return {
+      state: decision.state,
+      refusals: decision.effects.flatMap((e) => (e.type === 'refuse' ? [e.message] : [])),
+    };
+  }
+
+  /** A run by id, or the channel's only active run when `ref` is left out. */
+  async resolve(channel: string, ref: string | undefined, opts: { latest?: boolean } = {}): Promise<RunRecord> {
+    if (ref) {
+      const record = await readRun(this.deps.db, ref);
+      if (!record) throw new FerryError('run_not_found', `There is no run ${ref}. \`/migrate list\` shows the runs.`);
+      return record;
+    }
+    const candidates = await findRuns(this.deps.db, { channel, active: !opts.latest, limit: opts.latest ? 1 : 10 });
+    if (candidates.length === 0) {
+      throw new FerryError('run_not_found', 'There is no active run in this channel: name one, e.g. `r12` (`/migrate list` shows them).');
+    }
+    if (candidates.length > 1) {
+      throw new FerryError(
+        'run_ambiguous',
+        `This channel has ${candidates.length} active runs (${candidates.map((c) => `${c.id} ${c.service} ${c.environment}`).join(', ')}): name one.`,
+      );
+    }
+    const record = await readRun(this.deps.db, candidates[0]!.id);
+    return record!;
+  }
+
+  get(runId: string): Promise<RunRecord | null> {
+    return readRun(this.deps.db, runId);
+  }
+
+  list(filter: { active?: boolean; limit?: number } = {}): Promise<RunSummary[]> {
+    return findRuns(this.deps.db, filter);
+  }
+
+  timeline(runId: string, afterSeq = 0): Promise<TimelineEvent[]> {
+    return readTimeline(this.deps.db, runId, afterSeq);
+  }
+
+  plans(): readonly LoadedPlan[] {
+    return this.deps.plans();
+  }
+
+  isActive(state: RunState): boolean {
+    return isActive(state.status);
+  }
+
+  private async afterDecision(runId: string, effects: readonly Effect[]): Promise<void> {
+    for (const effect of effects) {
+      if (effect.type === 'cancel') this.deps.executor?.cancel(runId, effect.stepId);
+    }
+    await this.deps.db.pool.query(`select pg_notify('ferry_work', ''), pg_notify('ferry_publish', '')`);
+    this.deps.waker.notify('work');
+    this.deps.waker.notify('publish');
+  }
+}

@@ -1,0 +1,94 @@
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import pg from 'pg';
+import type { Logger } from 'pino';
+import { migrate } from './migrate.ts';
+
+// timestamptz as Date, bigint ids as numbers (ours stay far below 2^53).
+pg.types.setTypeParser(20, (v) => Number(v));
+
+export interface Database {
+  pool: pg.Pool;
+  schema: string;
+  kind: 'postgres' | 'pglite';
+  /** Postgres' connection string for a dedicated LISTEN client, when LISTEN/NOTIFY is available. */
+  listenUrl: string | undefined;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  databaseUrl: string | undefined;
+  schema: string;
+  dataDir: string;
+  log: Logger;
+}
+
+/** Opens Postgres (or embedded PGlite when no URL is given) and applies the migrations. */
+export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  const db = options.databaseUrl
+    ? openPostgres(options.databaseUrl, options.schema)
+    : await openPglite(options.dataDir, options.schema, options.log);
+  try {
+    const applied = await migrate(db.pool, db.schema);
+    if (applied.length > 0) options.log.info({ applied }, 'database migrated');
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+  return db;
+}
+
+function withSearchPath(pool: pg.Pool, schema: string): pg.Pool {
+  pool.on('connect', (client) => {
+    // Queued before any query the caller sends on this client.
+    client.query(`set search_path to ${schema}`).catch(() => undefined);
+  });
+  return pool;
+}
+
+function openPostgres(url: string, schema: string): Database {
+  const pool = withSearchPath(
+    new pg.Pool({
+      connectionString: url,
+      max: 10,
+      connectionTimeoutMillis: 5_000,
+      statement_timeout: 15_000,
+      idleTimeoutMillis: 30_000,
+    }),
+    schema,
+  );
+  pool.on('error', () => undefined); // an idle client's error surfaces on its next use
+  return { pool, schema, kind: 'postgres', listenUrl: url, close: () => pool.end() };
+}
+
+async function openPglite(dataDir: string, schema: string, log: Logger): Promise<Database> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
+  const dir = path.resolve(dataDir, 'pglite');
+  await mkdir(dir, { recursive: true });
+  const lite = await PGlite.create(dir);
+  // pg reaches a Unix socket at `${host}/.s.PGSQL.${port}`. The data directory belongs to one
+  // process (PGlite cannot be shared), so a socket left by a killed process is stale.
+  const socketDir = path.resolve(dataDir);
+  await rm(path.join(socketDir, '.s.PGSQL.5432'), { force: true });
+  const server = new PGLiteSocketServer({ db: lite, path: path.join(socketDir, '.s.PGSQL.5432') });
+  await server.start();
+  // PGlite serves one connection at a time: a pool of one, and no transaction held across I/O.
+  const pool = withSearchPath(
+    new pg.Pool({ host: socketDir, port: 5432, user: 'postgres', database: 'postgres', max: 1, connectionTimeoutMillis: 30_000 }),
+    schema,
+  );
+  pool.on('error', () => undefined);
+  log.debug({ dir }, 'embedded PGlite started');
+  return {
+    pool,
+    schema,
+    kind: 'pglite',
+    listenUrl: undefined,
+    close: async () => {
+      await pool.end();
+      await server.stop();
+      await lite.close();
+    },
+  };
+}

@@ -1,0 +1,346 @@
+import type pg from 'pg';
+import { FerryError } from '../errors.ts';
+import type { Approval, Decision, Effect, Policy, RunState, RunStatus, StepState, TimelineEntry } from '../engine/types.ts';
+import type { StepSpec } from '../plan/schema.ts';
+import type { Database } from './db.ts';
+
+// Named queries over runs, steps, approvals, attempts and the timeline. Every decision is made and
+// recorded inside one transaction holding the run's row lock (DESIGN.md, "Guarantees").
+
+export interface RunRecord {
+  state: RunState;
+  channel: string;
+  planFile: string;
+  version: number;
+  specs: Map<string, StepSpec>;
+}
+
+export interface TimelineEvent extends TimelineEntry {
+  id: number;
+  runId: string;
+  seq: number;
+  at: Date;
+}
+
+type Queryable = Pick<pg.PoolClient, 'query'>;
+
+export async function inTransaction<T>(db: Database, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await db.pool.connect();
+  try {
+    await client.query('begin');
+    const result = await fn(client);
+    await client.query('commit');
+    return result;
+  } catch (error) {
+    await client.query('rollback').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+export interface NewRun {
+  service: string;
+  environment: string;
+  startedBy: string;
+  channel: string;
+  planFile: string;
+  policy: Policy;
+  steps: ReadonlyArray<{ spec: StepSpec; title: string }>;
+  now: number;
+}
+
+/**
+ * Creates the run and lets `start` decide its first moves, in one transaction. A second active run
+ * of the same service and environment is refused by the database's unique index.
+ */
+export async function createRun(
+  db: Database,
+  input: NewRun,
+  begin: (state: RunState) => Decision,
+): Promise<{ state: RunState; effects: Effect[] }> {
+  return inTransaction(db, async (client) => {
+    const { rows } = await client.query<{ n: number }>(`select nextval('run_number_seq')::int as n`);
+    const id = `r${rows[0]!.n}`;
+    try {
+      await client.query('savepoint create_run');
+      await client.query(
+        `insert into runs (id, service, environment, status, started_by, started_at, channel, plan_file, policy)
+         values ($1, $2, $3, 'running', $4, $5, $6, $7, $8)`,
+        [id, input.service, input.environment, input.startedBy, new Date(input.now), input.channel, input.planFile, input.policy],
+      );
+    } catch (error) {
+      if ((error as { code?: string }).code !== '23505') throw error;
+      await client.query('rollback to savepoint create_run');
+      const active = await client.query<{ id: string; status: string }>(
+        `select id, status from runs where service = $1 and environment = $2
+         and status not in ('succeeded', 'rolled_back', 'aborted')`,
+        [input.service, input.environment],
+      );
+      const other = active.rows[0];
+      throw new FerryError(
+        'run_active',
+        `${input.service} ${input.environment} already has an active run${other ? ` (${other.id}, ${other.status.replace('_', ' ')})` : ''}: finish, abort or roll it back first.`,
+      );
+    }
+    let position = 0;
+    for (const { spec, title } of input.steps) {
+      await client.query(
+        `insert into steps (run_id, position, step_id, kind, spec, title, needs_approval, status)
+         values ($1, $2, $3, $4, $5, $6, $7, 'pending')`,
+        [id, position++, spec.id, spec.kind, spec, title, spec.approval === 'required'],
+      );
+    }
+    const record = await loadRun(client, id, { lock: true });
+    const decision = begin(record!.state);
+    await persistDecision(client, record!, decision, input.now);
+    return { state: decision.state, effects: decision.effects };
+  });
+}
+
+export async function loadRun(client: Queryable, runId: string, opts: { lock: boolean }): Promise<RunRecord | null> {
+  const run = await client.query(
+    `select * from runs where id = $1 ${opts.lock ? 'for update' : ''}`,
+    [runId],
+  );
+  const row = run.rows[0] as RunRow | undefined;
+  if (!row) return null;
+  const steps = await client.query(`select * from steps where run_id = $1 order by position`, [runId]);
+  const stepRows = steps.rows as StepRow[];
+  return {
+    state: {
+      id: row.id,
+      service: row.service,
+      environment: row.environment,
+      status: row.status,
+      startedBy: row.started_by,
+      startedAt: row.started_at.getTime(),
+      finishedAt: row.finished_at?.getTime() ?? null,
+      policy: row.policy,
+      steps: stepRows.map(toStepState),
+    },
+    channel: row.channel,
+    planFile: row.plan_file,
+    version: row.version,
+    specs: new Map(stepRows.map((s) => [s.step_id, s.spec])),
+  };
+}
+
+/**
+ * Locks the run, lets `decide` choose, and records the new state, the timeline entries and the
+ * work to do, all in one transaction. Returns what was decided (refusals included).
+ */
+export async function applyToRun(
+  db: Database,
+  runId: string,
+  now: number,
+  decideFn: (record: RunRecord, client: pg.PoolClient) => Decision | Promise<Decision>,
+): Promise<{ record: RunRecord; decision: Decision }> {
+  return inTransaction(db, async (client) => {
+    const record = await loadRun(client, runId, { lock: true });
+    if (!record) throw new FerryError('run_not_found', `There is no run ${runId}.`);
+    const decision = await decideFn(record, client);
+    await persistDecision(client, record, decision, now);
+    return { record, decision };
+  });
+}
+
+async function persistDecision(client: Queryable, record: RunRecord, decision: Decision, now: number): Promise<void> {
+  const before = record.state;
+  const after = decision.state;
+  const changed = after !== before;
+  const at = new Date(now);
+  if (changed) {
+    await client.query(
+      `update runs set status = $2, finished_at = $3, version = version + 1 where id = $1`,
+      [after.id, after.status, after.finishedAt === null ? null : new Date(after.finishedAt)],
+    );
+    for (const step of after.steps) {
+      const old = before.steps.find((s) => s.id === step.id);
+      if (old && JSON.stringify(old) === JSON.stringify(step)) continue;
+      await client.query(
+        `update steps set status = $3, attempt = $4, direction = $5, undo = $6, waiting_for_person = $7,
+           approval = $8, approval_requested_at = $9, summary = $10, error = $11, started_at = $12, finished_at = $13
+         where run_id = $1 and step_id = $2`,
+        [
+          after.id,
+          step.id,
+          step.status,
+          step.attempt,
+          step.direction,
+          step.undo,
+          step.waitingForPerson,
+          step.approval,
+          toDate(step.approvalRequestedAt),
+          step.summary,
+          step.error,
+          toDate(step.startedAt),
+          toDate(step.finishedAt),
+        ],
+      );
+    }
+  }
+  const entries = decision.effects.flatMap((e) => (e.type === 'timeline' ? [e.entry] : []));
+  if (entries.length > 0) {
+    const { rows } = await client.query<{ seq: number }>(
+      `select coalesce(max(seq), 0)::int as seq from timeline_events where run_id = $1`,
+      [before.id],
+    );
+    let seq = rows[0]!.seq;
+    for (const entry of entries) {
+      await client.query(
+        `insert into timeline_events (run_id, seq, at, type, step_id, actor, detail, figures)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)`,
+        [before.id, ++seq, at, entry.type, entry.stepId ?? null, entry.actor ?? null, entry.detail ?? null, entry.figures ?? null],
+      );
+    }
+    if (!changed) await client.query(`update runs set version = version + 1 where id = $1`, [before.id]);
+  }
+  for (const effect of decision.effects) {
+    switch (effect.type) {
+      case 'execute':
+        await client.query(
+          `insert into step_attempts (run_id, step_id, attempt, direction, status, not_before)
+           values ($1, $2, $3, $4, 'due', $5) on conflict (run_id, step_id, direction, attempt) do nothing`,
+          [before.id, effect.stepId, effect.attempt, effect.direction, new Date(effect.notBefore)],
+        );
+        break;
+      case 'cancel':
+        await client.query(
+          `update step_attempts set status = 'cancelled', finished_at = $3
+           where run_id = $1 and step_id = $2 and status in ('due', 'running')`,
+          [before.id, effect.stepId, at],
+        );
+        break;
+      case 'close_approval':
+        await recordApproval(client, before.id, effect.stepId, effect.approval);
+        break;
+      case 'request_approval':
+      case 'refuse':
+      case 'timeline':
+        break;
+    }
+  }
+}
+
+async function recordApproval(client: Queryable, runId: string, stepId: string, approval: Approval): Promise<void> {
+  await client.query(
+    `insert into approvals (run_id, step_id, decision, decided_by, decided_at) values ($1, $2, $3, $4, $5)`,
+    [runId, stepId, approval.decision, approval.by, new Date(approval.at)],
+  );
+}
+
+export async function findRuns(
+  db: Database,
+  filter: { channel?: string; active?: boolean; service?: string; environment?: string; limit?: number },
+): Promise<Array<{ id: string; service: string; environment: string; status: RunStatus; startedBy: string; startedAt: Date; channel: string }>> {
+  const where: string[] = [];
+  const args: unknown[] = [];
+  if (filter.channel) where.push(`channel = $${args.push(filter.channel)}`);
+  if (filter.service) where.push(`service = $${args.push(filter.service)}`);
+  if (filter.environment) where.push(`environment = $${args.push(filter.environment)}`);
+  if (filter.active) where.push(`status not in ('succeeded', 'rolled_back', 'aborted')`);
+  const { rows } = await db.pool.query(
+    `select id, service, environment, status, started_by, started_at, channel from runs
+     ${where.length ? `where ${where.join(' and ')}` : ''}
+     order by (status in ('succeeded', 'rolled_back', 'aborted')), created_at desc limit ${filter.limit ?? 50}`,
+    args,
+  );
+  return (rows as RunRow[]).map((r) => ({
+    id: r.id,
+    service: r.service,
+    environment: r.environment,
+    status: r.status,
+    startedBy: r.started_by,
+    startedAt: r.started_at,
+    channel: r.channel,
+  }));
+}
+
+export async function readRun(db: Database, runId: string): Promise<RunRecord | null> {
+  return loadRun(db.pool, runId, { lock: false });
+}
+
+export async function readTimeline(db: Database, runId: string, afterSeq = 0): Promise<TimelineEvent[]> {
+  const { rows } = await db.pool.query(
+    `select * from timeline_events where run_id = $1 and seq > $2 order by seq`,
+    [runId, afterSeq],
+  );
+  return rows.map((r: Record<string, unknown>) => ({
+    id: r.id as number,
+    runId: r.run_id as string,
+    seq: r.seq as number,
+    at: r.at as Date,
+    type: r.type as TimelineEntry['type'],
+    stepId: (r.step_id as string | null) ?? undefined,
+    actor: (r.actor as string | null) ?? undefined,
+    detail: (r.detail as string | null) ?? undefined,
+    figures: (r.figures as Record<string, number | string> | null) ?? undefined,
+  }));
+}
+
+/** Records a Slack delivery; false when it was already handled (a retry or a repeat). */
+export async function firstDelivery(db: Database, key: string): Promise<boolean> {
+  const { rowCount } = await db.pool.query(
+    `insert into slack_deliveries (key) values ($1) on conflict (key) do nothing`,
+    [key],
+  );
+  return rowCount === 1;
+}
+
+interface RunRow {
+  id: string;
+  service: string;
+  environment: string;
+  status: RunStatus;
+  started_by: string;
+  started_at: Date;
+  finished_at: Date | null;
+  channel: string;
+  plan_file: string;
+  policy: Policy;
+  version: number;
+}
+
+interface StepRow {
+  step_id: string;
+  kind: StepState['kind'];
+  spec: StepSpec;
+  title: string;
+  needs_approval: boolean;
+  status: StepState['status'];
+  attempt: number;
+  direction: StepState['direction'];
+  undo: StepState['undo'];
+  waiting_for_person: boolean;
+  approval: Approval | null;
+  approval_requested_at: Date | null;
+  summary: string | null;
+  error: string | null;
+  started_at: Date | null;
+  finished_at: Date | null;
+}
+
+function toStepState(row: StepRow): StepState {
+  return {
+    id: row.step_id,
+    kind: row.kind,
+    title: row.title,
+    needsApproval: row.needs_approval,
+    status: row.status,
+    attempt: row.attempt,
+    direction: row.direction,
+    undo: row.undo,
+    waitingForPerson: row.waiting_for_person,
+    approval: row.approval,
+    approvalRequestedAt: row.approval_requested_at?.getTime() ?? null,
+    summary: row.summary,
+    error: row.error,
+    startedAt: row.started_at?.getTime() ?? null,
+    finishedAt: row.finished_at?.getTime() ?? null,
+  };
+}
+
+function toDate(ms: number | null): Date | null {
+  return ms === null ? null : new Date(ms);
+}
