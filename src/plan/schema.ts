@@ -76,7 +76,9 @@ export const route53Provider = z.strictObject({
   value: z.string().min(1),
   ttl: z.number().int().positive().max(172_800),
   max_ttl: z.number().int().positive().default(300),
-  verify: z.strictObject({ resolvers: z.array(z.string().min(1)).min(1), timeout: duration.optional() }).optional(),
+  verify: z
+    .strictObject({ resolvers: z.array(z.string().min(1)).min(1), timeout: duration.optional() })
+    .optional(),
 });
 
 export const httpCheck = z.strictObject({
@@ -123,19 +125,31 @@ export const stepSchema = z.discriminatedUnion('kind', [
     ...common,
     kind: z.literal('maintenance'),
     action: onOff,
-    provider: z.discriminatedUnion('type', [httpToggleProvider, redisToggleProvider, herokuMaintenanceProvider]),
+    provider: z.discriminatedUnion('type', [
+      httpToggleProvider,
+      redisToggleProvider,
+      herokuMaintenanceProvider,
+    ]),
   }),
   z.strictObject({
     ...common,
     kind: z.literal('flag'),
     action: onOff,
-    provider: z.discriminatedUnion('type', [httpToggleProvider, redisToggleProvider, herokuMaintenanceProvider]),
+    provider: z.discriminatedUnion('type', [
+      httpToggleProvider,
+      redisToggleProvider,
+      herokuMaintenanceProvider,
+    ]),
   }),
   z.strictObject({
     ...common,
     kind: z.literal('crons'),
     action: z.enum(['disable', 'enable']),
-    provider: z.discriminatedUnion('type', [sidekiqCronProvider, herokuFormationProvider, kubernetesCronProvider]),
+    provider: z.discriminatedUnion('type', [
+      sidekiqCronProvider,
+      herokuFormationProvider,
+      kubernetesCronProvider,
+    ]),
   }),
   z.strictObject({
     ...common,
@@ -171,14 +185,18 @@ export const environmentSchema = z.strictObject({
   steps: z.array(stepSchema).min(1),
 });
 
+/** Service and environment names, as typed in `/migrate start billing production`. */
+const nameRule = /^[a-z0-9][a-z0-9-_]*$/;
+const nameMessage = 'expected lowercase letters, digits, dashes and underscores';
+
 export const planSchema = z.strictObject({
-  service: z.string().regex(/^[a-z0-9][a-z0-9-_]*$/, 'expected lowercase letters, digits, dashes'),
+  service: z.string().regex(nameRule, nameMessage),
   channel: z.string().optional(),
   starters: z.array(slackUser).optional(),
   approvers: z
     .strictObject({ users: z.array(slackUser).default([]), usergroups: z.array(slackGroup).default([]) })
     .default({ users: [], usergroups: [] }),
-  environments: z.record(z.string().regex(/^[a-z0-9][a-z0-9-_]*$/), environmentSchema),
+  environments: z.record(z.string().regex(nameRule, nameMessage), environmentSchema),
 });
 
 export type Plan = z.infer<typeof planSchema>;
