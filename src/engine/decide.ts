@@ -103,6 +103,14 @@ export function decide(run: RunState, event: RunEvent, now: number): Decision {
         }
         return d.result();
       }
+      const stuckUndo = d.run.steps.find((s) => s.undo === 'failed');
+      if (stuckUndo) {
+        // The run is rolling back: going forward again would leave half the rollback in place.
+        return d.refuse(
+          event.actor.user,
+          `${run.id} is rolling back: Retry or Skip the failed undo of ${stuckUndo.id}, or Abort.`,
+        );
+      }
       if (step.status !== 'failed') {
         return d.refuse(event.actor.user, `${step.id} has not failed, so there is nothing to ${event.type}.`);
       }
@@ -164,7 +172,9 @@ export function decide(run: RunState, event: RunEvent, now: number): Decision {
     case 'step_failed': {
       const step = d.step(event.stepId);
       if (!step || step.attempt !== event.attempt || step.direction !== event.direction) return d.result();
-      const running = event.direction === 'do' ? step.status === 'running' : step.undo === 'running';
+      // A manual step has no attempt in flight: only Done completes it.
+      const running =
+        event.direction === 'do' ? step.status === 'running' && !step.waitingForPerson : step.undo === 'running';
       if (!running) return d.result();
       if (event.type === 'step_succeeded') {
         d.recordSuccess(step, event.summary, event.figures);
@@ -333,15 +343,20 @@ class Draft {
   }
 
   /**
-   * Undoes, newest first, every step that changed something: succeeded steps, and failed ones whose
-   * capture may have been acted on (their undo restores what was captured, or does nothing).
+   * Undoes, newest first, every step that changed something: succeeded steps, and failed or skipped ones
+   * whose capture may have been acted on (their undo restores what was captured, or does nothing).
    * Waits while a forward attempt is still running.
    */
   continueRollback(): void {
     if (this.run.steps.some((s) => (s.status === 'running' && !s.waitingForPerson) || s.undo === 'running')) return;
     for (let i = this.run.steps.length - 1; i >= 0; i--) {
       const step = this.run.steps[i]!;
-      const changed = step.status === 'succeeded' || (step.status === 'failed' && step.attempt > 0);
+      const ranForward = step.direction === 'do' && step.attempt > 0;
+      const changed =
+        step.status === 'succeeded' ||
+        (step.status === 'failed' && step.attempt > 0) ||
+        // A step whose undo was skipped has direction 'undo': it is left alone.
+        (step.status === 'skipped' && ranForward && isReversible(step.kind));
       if (!changed) continue;
       if (!isReversible(step.kind)) {
         step.status = 'rolled_back';
@@ -358,11 +373,13 @@ class Draft {
   }
 
   startUndo(step: StepState): void {
+    // Retrying a failed undo continues its attempt numbers, so the failed attempt's outcome stays stale
+    // and each (step, attempt, direction) names one execution.
+    step.attempt = step.direction === 'undo' ? step.attempt + 1 : 1;
     step.direction = 'undo';
-    step.attempt = 1;
     step.undo = 'running';
     step.error = null;
-    this.effects.push({ type: 'execute', stepId: step.id, attempt: 1, direction: 'undo', notBefore: this.now });
+    this.effects.push({ type: 'execute', stepId: step.id, attempt: step.attempt, direction: 'undo', notBefore: this.now });
     this.timeline({ type: 'undo_started', stepId: step.id });
   }
 }
