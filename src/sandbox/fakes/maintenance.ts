@@ -99,7 +99,7 @@ export class FakeMaintenance {
     const needsToken = this.token !== undefined && (method !== 'GET' || this.tokenForReads);
     if (needsToken) {
       const auth = req.headers.authorization;
-      if (auth === undefined) return answer(401, { error: 'missing bearer token' });
+      if (auth === undefined) return answer(401, { error: 'missing Authorization header' });
       if (auth !== `Bearer ${this.token}`) return answer(403, { error: 'invalid token' });
     }
     if (method === 'GET') return answer(200, { enabled: this.state(app).enabled });
