@@ -54,6 +54,8 @@ export async function withRedis<T>(
     // A blip mid-step reconnects a couple of times; anything longer fails the step, which the
     // executor retries with its own backoff.
     retryStrategy: (times) => (times > RECONNECT_ATTEMPTS ? null : Math.min(100 * 2 ** times, 1000)),
+    // How long a closing connection may linger before its socket is destroyed (ioredis: 2 s).
+    disconnectTimeout: Math.min(opts.timeoutMs, 2000),
     connectionName: 'ferry',
     disableClientInfo: true,
   });
@@ -65,7 +67,7 @@ export async function withRedis<T>(
 
   try {
     try {
-      await client.connect();
+      await connectOrFail(client);
     } catch (error) {
       throw toRedisStepError(lastError ?? error, where, secrets, target) ?? error;
     }
@@ -75,11 +77,39 @@ export async function withRedis<T>(
       throw toRedisStepError(error, where, secrets, target) ?? error;
     }
   } finally {
-    await close(client);
+    await close(client, Math.min(opts.timeoutMs, 2000));
   }
 }
 
-async function close(client: Redis): Promise<void> {
+/**
+ * `connect()` settles only when the connection closes, which after a failed handshake waits out
+ * ioredis's reconnect and disconnect timers; the first error during connecting is answer enough.
+ */
+function connectOrFail(client: Redis): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onError = (error: Error): void => reject(error);
+    client.once('error', onError);
+    client.connect().then(
+      () => {
+        client.off('error', onError);
+        resolve();
+      },
+      (error: unknown) => {
+        client.off('error', onError);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
+}
+
+async function close(client: Redis, timeoutMs: number): Promise<void> {
+  if (client.status === 'end') return;
+  let timer: NodeJS.Timeout | undefined;
+  const ended = new Promise<void>((resolve) => {
+    client.once('end', () => resolve());
+    timer = setTimeout(resolve, timeoutMs);
+    timer.unref();
+  });
   if (client.status === 'ready') {
     try {
       await client.quit();
@@ -88,6 +118,8 @@ async function close(client: Redis): Promise<void> {
     }
   }
   client.disconnect();
+  await ended;
+  clearTimeout(timer);
 }
 
 /**

@@ -22,13 +22,20 @@ function invalid(problem: string): StepError {
   return new StepError(`Redis URL ${problem} (${usage})`, { retryable: false, reason: 'redis_url_invalid' });
 }
 
-/** What can be shown of a string that failed to parse: everything up to the last `@` is hidden. */
+/**
+ * What can be shown of a URL that failed our checks: query and fragment dropped, everything up to the
+ * last `@` hidden. A string that is not even a URL is not shown at all: it may be a bare password
+ * put in the wrong variable.
+ */
 function redactUnparsed(raw: string): string {
   const text = raw.replace(/[?#].*$/s, '');
   const at = text.lastIndexOf('@');
-  if (at === -1) return text.length > 80 ? `${text.slice(0, 77)}...` : text;
-  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(text)?.[0] ?? '';
-  return `${scheme}***${text.slice(at)}`;
+  if (at !== -1) {
+    const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(text)?.[0] ?? '';
+    return `${scheme}***${text.slice(at)}`;
+  }
+  if (!URL.canParse(text)) return '(value hidden)';
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
 function decode(part: string, what: string): string {
@@ -50,7 +57,8 @@ export function parseRedisUrl(url: string): RedisTarget {
   try {
     parsed = new URL(text);
   } catch {
-    throw invalid(`"${redactUnparsed(text)}" is not a valid URL`);
+    const shown = redactUnparsed(text);
+    throw invalid(shown === '(value hidden)' ? 'is not a valid URL' : `"${shown}" is not a valid URL`);
   }
   const shown = redactUnparsed(text);
   let tls: boolean;
