@@ -37,7 +37,7 @@ export function decide(run: RunState, event: RunEvent, now: number): Decision {
       const step = d.step(event.stepId);
       if (!step) return d.refuse(event.actor.user, `${run.id} has no step ${event.stepId}.`);
       if (step.status !== 'awaiting_approval' || !isActive(d.run.status)) {
-        const already = step.approval ? `${step.approval.decision} by <@${step.approval.by}>` : `is ${step.status}`;
+        const already = step.approval ? `was ${step.approval.decision} by <@${step.approval.by}>` : `is ${step.status}`;
         return d.refuse(event.actor.user, `${step.id} no longer waits for approval: it ${already}.`);
       }
       const refusal = approvalRefusal(run, event.actor);

@@ -34,6 +34,10 @@ export function approverList(run: RunState): string {
     ...run.policy.approverUsers.filter((u) => !(run.policy.fourEyes && u === run.startedBy)).map((u) => `<@${u}>`),
     ...run.policy.approverGroups.map((g) => `<!subteam^${g}>`),
   ];
+  if (names.length === 0 && run.policy.approverUsers.length > 0) {
+    // Four eyes, and the starter is the plan's only approver: anyone else would be refused as well.
+    return `another approver: the plan names only <@${run.startedBy}>, who started ${run.id}; add one to its approvers`;
+  }
   if (names.length === 0) return run.policy.fourEyes ? 'someone else in the channel' : 'anyone in the channel';
   return names.length === 1 ? names[0]! : `${names.slice(0, -1).join(', ')} or ${names.at(-1)!}`;
 }

@@ -48,8 +48,16 @@ export function stepSpec(kind: StepKind, id: string, approval = false): StepSpec
   const raw = {
     maintenance: { kind, action: 'on', provider: { type: 'heroku', app: 'billing-production' } },
     flag: { kind, action: 'on', provider: redis },
-    crons: { kind, action: 'disable', provider: { type: 'sidekiq-cron', url: '${TARGET_REDIS_URL}', jobs: 'all' } },
-    jobs: { kind, action: 'pause', provider: { type: 'heroku-formation', app: 'billing', process_types: ['worker'] } },
+    crons: {
+      kind,
+      action: 'disable',
+      provider: { type: 'sidekiq-cron', url: '${TARGET_REDIS_URL}', jobs: 'all' },
+    },
+    jobs: {
+      kind,
+      action: 'pause',
+      provider: { type: 'heroku-formation', app: 'billing', process_types: ['worker'] },
+    },
     dns: {
       kind,
       provider: {
@@ -85,7 +93,8 @@ export function makeRun(
   const environment = options.environment ?? 'production';
   const seen = new Map<string, number>();
   const steps = options.steps.map((input) => {
-    const { kind, id, approval } = typeof input === 'string' ? { kind: input, id: undefined, approval: false } : input;
+    const { kind, id, approval } =
+      typeof input === 'string' ? { kind: input, id: undefined, approval: false } : input;
     const n = (seen.get(kind) ?? 0) + 1;
     seen.set(kind, n);
     const stepId = id ?? (n === 1 ? kind : `${kind}-${n}`);
@@ -174,7 +183,14 @@ export class Scenario {
   /** The outcome of the step's current attempt, in its current direction. */
   succeed(stepId: string, summary = `${stepId} done`, figures?: Record<string, number | string>): Decision {
     const { attempt, direction } = this.step(stepId);
-    return this.send({ type: 'step_succeeded', stepId, attempt, direction, summary, ...(figures ? { figures } : {}) });
+    return this.send({
+      type: 'step_succeeded',
+      stepId,
+      attempt,
+      direction,
+      summary,
+      ...(figures ? { figures } : {}),
+    });
   }
 
   fail(stepId: string, error = `${stepId} broke`, retryable = false): Decision {
@@ -278,7 +294,12 @@ export function expectRefused(
 }
 
 /** An execute effect, as the engine should emit it. */
-export const execute = (stepId: string, attempt: number, direction: Direction, notBefore: number): Effect => ({
+export const execute = (
+  stepId: string,
+  attempt: number,
+  direction: Direction,
+  notBefore: number,
+): Effect => ({
   type: 'execute',
   stepId,
   attempt,

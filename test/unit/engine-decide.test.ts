@@ -79,7 +79,9 @@ describe('forward progress', () => {
     const s = Scenario.of({ steps: ['maintenance', 'flag'] });
     s.start();
     s.tick(3_000);
-    const { state, effects } = s.succeed('maintenance', 'Heroku billing-production maintenance on', { ms: 812 });
+    const { state, effects } = s.succeed('maintenance', 'Heroku billing-production maintenance on', {
+      ms: 812,
+    });
 
     expect(state.status).toBe('running');
     expect(s.step('maintenance')).toMatchObject({
@@ -177,7 +179,11 @@ describe('failures and automatic retries', () => {
     expect(effects).toEqual([
       {
         type: 'timeline',
-        entry: { type: 'step_failed', stepId: 'maintenance', detail: 'Heroku answered 403: token lacks the write scope' },
+        entry: {
+          type: 'step_failed',
+          stepId: 'maintenance',
+          detail: 'Heroku answered 403: token lacks the write scope',
+        },
       },
     ]);
   });
@@ -194,7 +200,11 @@ describe('failures and automatic retries', () => {
       expect(state.status).toBe('running');
       expect(s.step('dns').status).toBe('running');
       const [retry] = executes(effects);
-      retries.push({ attempt: retry!.attempt, notBefore: retry!.notBefore - s.now, detail: timeline(effects)[0]?.detail });
+      retries.push({
+        attempt: retry!.attempt,
+        notBefore: retry!.notBefore - s.now,
+        detail: timeline(effects)[0]?.detail,
+      });
     }
     expect(retries).toEqual([
       { attempt: 2, notBefore: 2_000, detail: 'Route 53 throttled the request (attempt 2 of 5 in 2 s)' },
@@ -205,7 +215,11 @@ describe('failures and automatic retries', () => {
 
     const last = s.flake('dns', 'Route 53 throttled the request');
     expect(last.state.status).toBe('failed');
-    expect(s.step('dns')).toMatchObject({ status: 'failed', attempt: MAX_ATTEMPTS, error: 'Route 53 throttled the request' });
+    expect(s.step('dns')).toMatchObject({
+      status: 'failed',
+      attempt: MAX_ATTEMPTS,
+      error: 'Route 53 throttled the request',
+    });
     expect(executes(last.effects)).toEqual([]);
     expect(timelineTypes(last.effects)).toEqual(['step_failed:dns']);
   });
@@ -239,7 +253,14 @@ describe('stale and unknown outcomes change nothing', () => {
     ],
     [
       'a later attempt than the current one',
-      () => ({ type: 'step_failed', stepId: 'dns', attempt: 2, direction: 'do', error: 'x', retryable: false }),
+      () => ({
+        type: 'step_failed',
+        stepId: 'dns',
+        attempt: 2,
+        direction: 'do',
+        error: 'x',
+        retryable: false,
+      }),
     ],
     [
       'the undo direction of a step that runs forward',
@@ -264,7 +285,14 @@ describe('stale and unknown outcomes change nothing', () => {
       'a failure of an attempt that already succeeded',
       (s) => {
         s.succeed('dns');
-        return { type: 'step_failed', stepId: 'dns', attempt: 1, direction: 'do', error: 'late', retryable: true };
+        return {
+          type: 'step_failed',
+          stepId: 'dns',
+          attempt: 1,
+          direction: 'do',
+          error: 'late',
+          retryable: true,
+        };
       },
     ],
   ];
@@ -307,7 +335,12 @@ describe('Retry and Skip of a failed step', () => {
     const { state, effects } = s.retry('maintenance', alice);
 
     expect(state.status).toBe('running');
-    expect(s.step('maintenance')).toMatchObject({ status: 'running', attempt: 2, error: null, finishedAt: null });
+    expect(s.step('maintenance')).toMatchObject({
+      status: 'running',
+      attempt: 2,
+      error: null,
+      finishedAt: null,
+    });
     expect(effects).toEqual([
       { type: 'timeline', entry: { type: 'step_retried', stepId: 'maintenance', actor: alice.user } },
       execute('maintenance', 2, 'do', T0 + 120_000),
@@ -422,6 +455,18 @@ describe('Retry and Skip of a failed step', () => {
     const before = s.state;
 
     expectRefused(s.retry('nope'), before, alice.user, /no failed step nope/);
+  });
+
+  it('fails at once on a transient failure after Retry, once the step has used up its automatic retries', () => {
+    const s = Scenario.of({ steps: ['dns'] });
+    s.start();
+    for (let i = 0; i < MAX_ATTEMPTS; i++) s.flake('dns');
+    s.retry('dns');
+    expect(s.step('dns').attempt).toBe(MAX_ATTEMPTS + 1);
+    const { state, effects } = s.flake('dns');
+
+    expect(state.status).toBe('failed');
+    expect(executes(effects)).toEqual([]);
   });
 
   it('refuses a second Retry pressed for the same failure', () => {
@@ -559,7 +604,12 @@ describe('abort', () => {
     s.abort();
     const before = s.state;
 
-    expectRefused(s.approve('dns', bob), before, bob.user, /no longer waits for approval: it cancelled by <@U01ALICE>/);
+    expectRefused(
+      s.approve('dns', bob),
+      before,
+      bob.user,
+      /no longer waits for approval: it was cancelled by <@U01ALICE>/,
+    );
     expectRefused(s.done('manual'), before, alice.user, /not waiting for Done/);
   });
 
@@ -636,7 +686,10 @@ describe('note', () => {
 
     expect(state).toEqual(before);
     expect(effects).toEqual([
-      { type: 'timeline', entry: { type: 'note', actor: bob.user, detail: 'Support says checkout is slow in EU' } },
+      {
+        type: 'timeline',
+        entry: { type: 'note', actor: bob.user, detail: 'Support says checkout is slow in EU' },
+      },
     ]);
   });
 
@@ -715,7 +768,13 @@ describe('purity', () => {
   it('decides the same way every time for the same input', () => {
     const run = makeRun({ steps: ['flag', { kind: 'dns', approval: true }] });
     const started = decide(run, { type: 'start' }, T0).state;
-    const event: RunEvent = { type: 'step_succeeded', stepId: 'flag', attempt: 1, direction: 'do', summary: 'ok' };
+    const event: RunEvent = {
+      type: 'step_succeeded',
+      stepId: 'flag',
+      attempt: 1,
+      direction: 'do',
+      summary: 'ok',
+    };
 
     expect(decide(started, event, T0 + 1)).toEqual(decide(started, event, T0 + 1));
   });

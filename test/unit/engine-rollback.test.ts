@@ -43,7 +43,12 @@ describe('what a rollback undoes, and in which order', () => {
       execute('crons', 1, 'undo', T0 + 1_000),
       { type: 'timeline', entry: { type: 'undo_started', stepId: 'crons' } },
     ]);
-    expect(s.step('crons')).toMatchObject({ direction: 'undo', attempt: 1, undo: 'running', status: 'succeeded' });
+    expect(s.step('crons')).toMatchObject({
+      direction: 'undo',
+      attempt: 1,
+      undo: 'running',
+      status: 'succeeded',
+    });
 
     s.tick(1_000);
     const second = s.succeed('crons', '7 cron jobs enabled again');
@@ -96,7 +101,11 @@ describe('what a rollback undoes, and in which order', () => {
       ['undo_started', 'maintenance', undefined],
     ]);
     for (const id of ['check', 'drain', 'manual', 'env-diff']) {
-      expect(s.step(id)).toMatchObject({ status: 'rolled_back', summary: 'nothing to undo', direction: 'do' });
+      expect(s.step(id)).toMatchObject({
+        status: 'rolled_back',
+        summary: 'nothing to undo',
+        direction: 'do',
+      });
     }
     s.succeed('maintenance');
     expect(s.state.status).toBe('rolled_back');
@@ -109,7 +118,12 @@ describe('what a rollback undoes, and in which order', () => {
     const { effects } = s.rollback();
 
     expect(executes(effects)).toEqual([execute('dns', 1, 'undo', T0)]);
-    expect(s.step('dns')).toMatchObject({ status: 'failed', direction: 'undo', undo: 'running', error: null });
+    expect(s.step('dns')).toMatchObject({
+      status: 'failed',
+      direction: 'undo',
+      undo: 'running',
+      error: null,
+    });
     expect(finishUndos(s)).toEqual(['dns', 'flag', 'maintenance']);
     expect(s.statuses()).toEqual({
       maintenance: 'rolled_back',
@@ -200,7 +214,12 @@ describe('rolling back from each state a run can be in', () => {
     s.rollback();
     const before = s.state;
 
-    expectRefused(s.approve('dns', bob), before, bob.user, /dns no longer waits for approval: it cancelled by <@U01ALICE>/);
+    expectRefused(
+      s.approve('dns', bob),
+      before,
+      bob.user,
+      /dns no longer waits for approval: it was cancelled by <@U01ALICE>/,
+    );
   });
 
   it('rolls back a run waiting for a person: stops waiting, undoes what ran', () => {
@@ -255,7 +274,12 @@ describe('rolling back from each state a run can be in', () => {
     arrange(s);
     const before = s.state;
 
-    expectRefused(s.rollback(bob), before, bob.user, new RegExp(`r12 is ${words}: there is nothing to roll back`));
+    expectRefused(
+      s.rollback(bob),
+      before,
+      bob.user,
+      new RegExp(`r12 is ${words}: there is nothing to roll back`),
+    );
   });
 });
 
@@ -337,7 +361,11 @@ describe('undo failures', () => {
     expect(s.step('dns')).toMatchObject({ undo: 'running', direction: 'undo', attempt: 2 });
     expect(executes(effects)).toEqual([execute('dns', 2, 'undo', T0 + 1_000 + 2_000)]);
     expect(timeline(effects)).toEqual([
-      { type: 'step_retrying', stepId: 'dns', detail: 'Route 53 throttled the request (attempt 2 of 5 in 2 s)' },
+      {
+        type: 'step_retrying',
+        stepId: 'dns',
+        detail: 'Route 53 throttled the request (attempt 2 of 5 in 2 s)',
+      },
     ]);
   });
 
@@ -356,7 +384,11 @@ describe('undo failures', () => {
     expect(effects).toEqual([
       {
         type: 'timeline',
-        entry: { type: 'undo_failed', stepId: 'dns', detail: 'Route 53 answered AccessDenied for ChangeResourceRecordSets' },
+        entry: {
+          type: 'undo_failed',
+          stepId: 'dns',
+          detail: 'Route 53 answered AccessDenied for ChangeResourceRecordSets',
+        },
       },
     ]);
     expect(s.statuses()).toEqual({ maintenance: 'succeeded', flag: 'succeeded', dns: 'succeeded' });
@@ -436,7 +468,11 @@ describe('undo failures', () => {
     const { state, effects } = s.skip('maintenance');
 
     expect(state.status).toBe('rolled_back');
-    expect(timelineTypes(effects)).toEqual(['undo_skipped:maintenance', 'undo_succeeded:check', 'run_rolled_back']);
+    expect(timelineTypes(effects)).toEqual([
+      'undo_skipped:maintenance',
+      'undo_succeeded:check',
+      'run_rolled_back',
+    ]);
   });
 
   it('refuses Roll back while a failed undo waits for Retry or Skip', () => {
