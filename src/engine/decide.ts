@@ -37,12 +37,19 @@ export function decide(run: RunState, event: RunEvent, now: number): Decision {
       const step = d.step(event.stepId);
       if (!step) return d.refuse(event.actor.user, `${run.id} has no step ${event.stepId}.`);
       if (step.status !== 'awaiting_approval' || !isActive(d.run.status)) {
-        const already = step.approval ? `was ${step.approval.decision} by <@${step.approval.by}>` : `is ${step.status}`;
+        const already = step.approval
+          ? `was ${step.approval.decision} by <@${step.approval.by}>`
+          : `is ${step.status}`;
         return d.refuse(event.actor.user, `${step.id} no longer waits for approval: it ${already}.`);
       }
       const refusal = approvalRefusal(run, event.actor);
       if (refusal) {
-        d.timeline({ type: 'refused', stepId: step.id, actor: event.actor.user, detail: `${event.type}: ${refusal}` });
+        d.timeline({
+          type: 'refused',
+          stepId: step.id,
+          actor: event.actor.user,
+          detail: `${event.type}: ${refusal}`,
+        });
         return d.refuse(event.actor.user, refusal);
       }
       const approval = {
@@ -136,10 +143,16 @@ export function decide(run: RunState, event: RunEvent, now: number): Decision {
       const refusal = d.operateRefusal(event.actor);
       if (refusal) return d.refuse(event.actor.user, refusal);
       if (!['running', 'waiting', 'failed', 'succeeded'].includes(d.run.status)) {
-        return d.refuse(event.actor.user, `${run.id} is ${d.run.status.replace('_', ' ')}: there is nothing to roll back.`);
+        return d.refuse(
+          event.actor.user,
+          `${run.id} is ${d.run.status.replace('_', ' ')}: there is nothing to roll back.`,
+        );
       }
       if (d.run.status === 'failed' && d.run.steps.some((s) => s.undo === 'failed')) {
-        return d.refuse(event.actor.user, `${run.id} is already rolling back: Retry or Skip the failed undo.`);
+        return d.refuse(
+          event.actor.user,
+          `${run.id} is already rolling back: Retry or Skip the failed undo.`,
+        );
       }
       d.run.status = 'rolling_back';
       d.run.finishedAt = null;
@@ -152,9 +165,11 @@ export function decide(run: RunState, event: RunEvent, now: number): Decision {
     case 'abort': {
       const refusal = d.operateRefusal(event.actor);
       if (refusal) return d.refuse(event.actor.user, refusal);
-      if (!isActive(d.run.status)) return d.refuse(event.actor.user, `${run.id} has already ended (${d.run.status}).`);
+      if (!isActive(d.run.status))
+        return d.refuse(event.actor.user, `${run.id} has already ended (${d.run.status}).`);
       for (const step of d.run.steps) {
-        if (step.status === 'running' && !step.waitingForPerson) d.effects.push({ type: 'cancel', stepId: step.id });
+        if (step.status === 'running' && !step.waitingForPerson)
+          d.effects.push({ type: 'cancel', stepId: step.id });
         if (step.undo === 'running') d.effects.push({ type: 'cancel', stepId: step.id });
       }
       d.closeOpenWaits(event.actor.user);
@@ -174,7 +189,9 @@ export function decide(run: RunState, event: RunEvent, now: number): Decision {
       if (!step || step.attempt !== event.attempt || step.direction !== event.direction) return d.result();
       // A manual step has no attempt in flight: only Done completes it.
       const running =
-        event.direction === 'do' ? step.status === 'running' && !step.waitingForPerson : step.undo === 'running';
+        event.direction === 'do'
+          ? step.status === 'running' && !step.waitingForPerson
+          : step.undo === 'running';
       if (!running) return d.result();
       if (event.type === 'step_succeeded') {
         d.recordSuccess(step, event.summary, event.figures);
@@ -263,7 +280,13 @@ class Draft {
     }
     step.attempt += 1;
     this.run.status = 'running';
-    this.effects.push({ type: 'execute', stepId: step.id, attempt: step.attempt, direction: 'do', notBefore: this.now });
+    this.effects.push({
+      type: 'execute',
+      stepId: step.id,
+      attempt: step.attempt,
+      direction: 'do',
+      notBefore: this.now,
+    });
     this.timeline({ type: 'step_started', stepId: step.id });
   }
 
@@ -273,7 +296,11 @@ class Draft {
     step.finishedAt = this.now;
   }
 
-  recordSuccess(step: StepState, summary: string, figures: Record<string, number | string> | undefined): void {
+  recordSuccess(
+    step: StepState,
+    summary: string,
+    figures: Record<string, number | string> | undefined,
+  ): void {
     if (step.direction === 'undo') {
       step.undo = null;
       step.status = 'rolled_back';
@@ -348,7 +375,8 @@ class Draft {
    * Waits while a forward attempt is still running.
    */
   continueRollback(): void {
-    if (this.run.steps.some((s) => (s.status === 'running' && !s.waitingForPerson) || s.undo === 'running')) return;
+    if (this.run.steps.some((s) => (s.status === 'running' && !s.waitingForPerson) || s.undo === 'running'))
+      return;
     for (let i = this.run.steps.length - 1; i >= 0; i--) {
       const step = this.run.steps[i]!;
       const ranForward = step.direction === 'do' && step.attempt > 0;
@@ -379,7 +407,13 @@ class Draft {
     step.direction = 'undo';
     step.undo = 'running';
     step.error = null;
-    this.effects.push({ type: 'execute', stepId: step.id, attempt: step.attempt, direction: 'undo', notBefore: this.now });
+    this.effects.push({
+      type: 'execute',
+      stepId: step.id,
+      attempt: step.attempt,
+      direction: 'undo',
+      notBefore: this.now,
+    });
     this.timeline({ type: 'undo_started', stepId: step.id });
   }
 }

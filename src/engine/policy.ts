@@ -23,7 +23,10 @@ export function approvalRefusal(run: RunState, actor: Actor): string | null {
 export function operateRefusal(run: RunState, actor: Actor): string | null {
   const { starters } = run.policy;
   if (starters.length === 0 || starters.includes(actor.user) || actor.user === run.startedBy) return null;
-  if (isApprover(run, actor) && (run.policy.approverUsers.length > 0 || run.policy.approverGroups.length > 0)) {
+  if (
+    isApprover(run, actor) &&
+    (run.policy.approverUsers.length > 0 || run.policy.approverGroups.length > 0)
+  ) {
     return null;
   }
   return `Only the people who may start or approve ${run.service} runs can change ${run.id}.`;
@@ -31,13 +34,16 @@ export function operateRefusal(run: RunState, actor: Actor): string | null {
 
 export function approverList(run: RunState): string {
   const names = [
-    ...run.policy.approverUsers.filter((u) => !(run.policy.fourEyes && u === run.startedBy)).map((u) => `<@${u}>`),
+    ...run.policy.approverUsers
+      .filter((u) => !(run.policy.fourEyes && u === run.startedBy))
+      .map((u) => `<@${u}>`),
     ...run.policy.approverGroups.map((g) => `<!subteam^${g}>`),
   ];
   if (names.length === 0 && run.policy.approverUsers.length > 0) {
     // Four eyes, and the starter is the plan's only approver: anyone else would be refused as well.
     return `another approver: the plan names only <@${run.startedBy}>, who started ${run.id}; add one to its approvers`;
   }
-  if (names.length === 0) return run.policy.fourEyes ? 'someone else in the channel' : 'anyone in the channel';
+  if (names.length === 0)
+    return run.policy.fourEyes ? 'someone else in the channel' : 'anyone in the channel';
   return names.length === 1 ? names[0]! : `${names.slice(0, -1).join(', ')} or ${names.at(-1)!}`;
 }
