@@ -373,7 +373,7 @@ class IssueReader {
         return atValue(withNotes(expected, [`got ${describeValue(value)}`, didYouMean(value, names)]));
       }
       case 'invalid_union':
-        return this.#union(issue, path, value);
+        return this.#union(issue, path, value, missing);
       case 'invalid_format': {
         const rule = issue.message.startsWith('Invalid')
           ? `expected text matching ${issue.pattern ?? issue.format}`
@@ -417,7 +417,12 @@ class IssueReader {
     }
   }
 
-  #union(issue: Extract<Issue, { code: 'invalid_union' }>, path: Path, value: unknown): Finding[] {
+  #union(
+    issue: Extract<Issue, { code: 'invalid_union' }>,
+    path: Path,
+    value: unknown,
+    missing: boolean,
+  ): Finding[] {
     if (issue.discriminator !== undefined && 'options' in issue && issue.options) {
       return [selectorFinding(this.#data, path, issue.options)];
     }
@@ -451,13 +456,14 @@ class IssueReader {
       if (unknown.length > 0) return unknown.map((key) => unknownKeyFinding(path, key, keys, expected));
       return [{ path, at: 'value', shownPath: path, message: expected }];
     }
-    const alternatives = [...new Set(options.map(describeOption))];
+    const alternatives = [...new Set(options.map(describeOption))].join(' or ');
+    if (missing) return [missingKeyFinding(path, `expected ${alternatives}`)];
     return [
       {
         path,
         at: 'value',
         shownPath: path,
-        message: `expected ${alternatives.join(' or ')} (got ${describeValue(value)})`,
+        message: `expected ${alternatives} (got ${describeValue(value)})`,
       },
     ];
   }

@@ -172,6 +172,15 @@ describe('parsePlan messages', () => {
     ]);
   });
 
+  it('reports a missing key that takes one of several forms at the mapping, with the forms', () => {
+    const text = planWith(
+      '      - { id: crons, kind: crons, action: disable, provider: { type: sidekiq-cron, url: x } }\n',
+    );
+    expect(lines(text)).toEqual([
+      'p.yml:5:62 environments.staging.steps[0].provider: missing required key "jobs" (expected "all" or a list)',
+    ]);
+  });
+
   it('picks the env-diff target its type names and reports within it', () => {
     const text = planWith(
       '      - id: env\n        kind: env-diff\n        source: { type: heroku, app: search }\n' +
