@@ -20,7 +20,8 @@ const MIN_CONFIRMING_SAMPLES = 3;
 /** Rate and ETA come from the samples of the last minute. */
 const RATE_WINDOW_MS = 60_000;
 
-const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+const plural = (n: number, word: string): string =>
+  `${n} ${word}${n === 1 ? '' : word.endsWith('s') ? 'es' : 's'}`;
 const prefixOf = (provider: SidekiqProvider): string | undefined =>
   provider.namespace ? `${provider.namespace}:` : undefined;
 
