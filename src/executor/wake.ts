@@ -12,6 +12,8 @@ export type WakeTopic = 'work' | 'publish';
 export class Waker {
   private readonly events = new EventEmitter();
   private listener: pg.Client | undefined;
+  /** A wake-up that came while nobody waited is kept, so work done meanwhile is never slept over. */
+  private readonly pending = new Set<WakeTopic>();
 
   constructor() {
     this.events.setMaxListeners(0);
@@ -22,7 +24,7 @@ export class Waker {
     const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
     client.on('notification', (msg) => {
       if (msg.channel === 'ferry_work' || msg.channel === 'ferry_publish') {
-        this.events.emit(msg.channel === 'ferry_work' ? 'work' : 'publish');
+        this.notify(msg.channel === 'ferry_work' ? 'work' : 'publish');
       }
     });
     client.on('error', (error) => log.warn({ err: error }, 'LISTEN connection lost; falling back to polling'));
@@ -34,11 +36,13 @@ export class Waker {
 
   /** Wakes local waiters; other replicas hear it through the NOTIFY sent in the deciding transaction. */
   notify(topic: WakeTopic): void {
+    if (this.events.listenerCount(topic) === 0) this.pending.add(topic);
     this.events.emit(topic);
   }
 
   /** Resolves on the next wake-up of `topic`, after `ms`, or when `signal` aborts. */
   wait(topic: WakeTopic, ms: number, signal: AbortSignal): Promise<void> {
+    if (this.pending.delete(topic)) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);

@@ -10,7 +10,7 @@ import type { LoadedPlan } from '../plan/load.ts';
 import type { Plan, PlanEnvironment } from '../plan/schema.ts';
 import { missingVars } from '../plan/vars.ts';
 import type { Database } from '../store/db.ts';
-import { applyToRun, createRun, findRuns, readRun, readTimeline, type RunRecord, type TimelineEvent } from '../store/runs.ts';
+import { applyToRun, createRun, findRuns, firstDelivery, readRun, readTimeline, type RunRecord, type TimelineEvent } from '../store/runs.ts';
 
 // What the Slack layer asks of Ferry. Handlers call these and never touch SQL; every method that
 // changes a run goes through the engine's decide() inside one transaction.
@@ -156,6 +156,11 @@ export class RunService {
 
   timeline(runId: string, afterSeq = 0): Promise<TimelineEvent[]> {
     return readTimeline(this.deps.db, runId, afterSeq);
+  }
+
+  /** False when this Slack delivery (event id or trigger id) was already handled. */
+  firstDelivery(key: string): Promise<boolean> {
+    return firstDelivery(this.deps.db, key);
   }
 
   plans(): readonly LoadedPlan[] {

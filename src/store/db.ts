@@ -38,25 +38,18 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   return db;
 }
 
-function withSearchPath(pool: pg.Pool, schema: string): pg.Pool {
-  pool.on('connect', (client) => {
-    // Queued before any query the caller sends on this client.
-    client.query(`set search_path to ${schema}`).catch(() => undefined);
-  });
-  return pool;
-}
+/** Every connection starts in Ferry's schema (a startup parameter, so no query races it). */
+const searchPath = (schema: string) => `-c search_path=${schema}`;
 
 function openPostgres(url: string, schema: string): Database {
-  const pool = withSearchPath(
-    new pg.Pool({
-      connectionString: url,
-      max: 10,
-      connectionTimeoutMillis: 5_000,
-      statement_timeout: 15_000,
-      idleTimeoutMillis: 30_000,
-    }),
-    schema,
-  );
+  const pool = new pg.Pool({
+    connectionString: url,
+    options: searchPath(schema),
+    max: 10,
+    connectionTimeoutMillis: 5_000,
+    statement_timeout: 15_000,
+    idleTimeoutMillis: 30_000,
+  });
   pool.on('error', () => undefined); // an idle client's error surfaces on its next use
   return { pool, schema, kind: 'postgres', listenUrl: url, close: () => pool.end() };
 }
@@ -67,6 +60,8 @@ async function openPglite(dataDir: string, schema: string, log: Logger): Promise
   const dir = path.resolve(dataDir, 'pglite');
   await mkdir(dir, { recursive: true });
   const lite = await PGlite.create(dir);
+  // PGlite ignores startup parameters; it is one backend session, so set the schema on it directly.
+  await lite.exec(`create schema if not exists ${schema}; set search_path to ${schema}`);
   // pg reaches a Unix socket at `${host}/.s.PGSQL.${port}`. The data directory belongs to one
   // process (PGlite cannot be shared), so a socket left by a killed process is stale.
   const socketDir = path.resolve(dataDir);
@@ -74,10 +69,14 @@ async function openPglite(dataDir: string, schema: string, log: Logger): Promise
   const server = new PGLiteSocketServer({ db: lite, path: path.join(socketDir, '.s.PGSQL.5432') });
   await server.start();
   // PGlite serves one connection at a time: a pool of one, and no transaction held across I/O.
-  const pool = withSearchPath(
-    new pg.Pool({ host: socketDir, port: 5432, user: 'postgres', database: 'postgres', max: 1, connectionTimeoutMillis: 30_000 }),
-    schema,
-  );
+  const pool = new pg.Pool({
+    host: socketDir,
+    port: 5432,
+    user: 'postgres',
+    database: 'postgres',
+    max: 1,
+    connectionTimeoutMillis: 30_000,
+  });
   pool.on('error', () => undefined);
   log.debug({ dir }, 'embedded PGlite started');
   return {

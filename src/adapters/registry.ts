@@ -1,0 +1,70 @@
+import { StepError } from '../errors.ts';
+import type { StepSpec } from '../plan/schema.ts';
+import { checkHandler } from './checks.ts';
+import { herokuFormationHandler, herokuMaintenanceHandler } from './heroku.ts';
+import { httpToggleHandler } from './http-toggle.ts';
+import { redisToggleHandler } from './redis-toggle.ts';
+import { route53DnsHandler } from './route53.ts';
+import { sidekiqCronHandler } from './sidekiq-cron.ts';
+import { sidekiqDrainHandler, sidekiqPauseHandler } from './sidekiq.ts';
+import type { AdapterEnv, StepHandler } from './types.ts';
+
+/** The handler for each (kind, provider) pair. Adding a provider is adding a line here. */
+export function createRegistry(env: AdapterEnv): (spec: StepSpec) => StepHandler {
+  const cache = new Map<string, StepHandler>();
+  const once = (key: string, make: () => unknown): StepHandler => {
+    let handler = cache.get(key);
+    if (!handler) {
+      handler = make() as StepHandler;
+      cache.set(key, handler);
+    }
+    return handler;
+  };
+  return (spec) => {
+    switch (spec.kind) {
+      case 'maintenance':
+      case 'flag':
+        switch (spec.provider.type) {
+          case 'http':
+            return once('toggle:http', () => httpToggleHandler(env));
+          case 'redis':
+            return once('toggle:redis', () => redisToggleHandler(env));
+          case 'heroku':
+            return once('toggle:heroku', () => herokuMaintenanceHandler(env));
+        }
+        break;
+      case 'crons':
+        switch (spec.provider.type) {
+          case 'sidekiq-cron':
+            return once('crons:sidekiq-cron', () => sidekiqCronHandler(env));
+          case 'heroku-formation':
+            return once('formation', () => herokuFormationHandler(env));
+          case 'kubernetes':
+            break;
+        }
+        break;
+      case 'jobs':
+        return spec.provider.type === 'sidekiq'
+          ? once('jobs:sidekiq', () => sidekiqPauseHandler(env))
+          : once('formation', () => herokuFormationHandler(env));
+      case 'dns':
+        return once('dns', () => route53DnsHandler(env));
+      case 'drain':
+        return once('drain', () => sidekiqDrainHandler(env));
+      case 'check':
+        return once('check', () => checkHandler(env));
+      case 'manual':
+        return manualHandler;
+      case 'env-diff':
+        break;
+    }
+    throw new StepError(`Ferry has no adapter for ${spec.kind} steps with this provider yet.`, { retryable: false });
+  };
+}
+
+/** Manual steps wait for a person in the engine; the executor never runs them. */
+const manualHandler: StepHandler = {
+  describe: (spec) => Promise.resolve(spec.kind === 'manual' ? `a person: ${spec.instructions}` : ''),
+  capture: () => Promise.resolve(null),
+  run: () => Promise.resolve({ summary: 'done' }),
+};

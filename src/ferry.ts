@@ -1,0 +1,144 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import type { Server } from 'node:http';
+import pino, { type Logger } from 'pino';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { createRegistry } from './adapters/registry.ts';
+import type { AdapterEnv } from './adapters/types.ts';
+import { systemClock, type Clock } from './clock.ts';
+import type { Config } from './config.ts';
+import { Executor } from './executor/executor.ts';
+import { Waker } from './executor/wake.ts';
+import { createHttpServer, listen, type Route } from './http/server.ts';
+import { formatProblem, loadPlans, type LoadedPlan } from './plan/load.ts';
+import { RunService } from './runs/service.ts';
+import { FakeSlack } from './sandbox/fake-slack.ts';
+import { createSlackApp } from './slack/app.ts';
+import { Publisher } from './slack/publisher.ts';
+import { openDatabase, type Database } from './store/db.ts';
+
+// The composition root: config in, a running Ferry out. main.ts adds the process around it
+// (signals, exit codes); tests start it in-process with their own config.
+
+export interface RunningFerry {
+  url: string;
+  port: number;
+  db: Database;
+  runs: RunService;
+  executor: Executor;
+  plans: readonly LoadedPlan[];
+  /** Local mode's Slack stand-in (the sandbox); undefined when connected to Slack. */
+  fakeSlack: FakeSlack | undefined;
+  signingSecret: string;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  log?: Logger;
+  clock?: Clock;
+  host?: string;
+  /** Extra routes on Ferry's port (the sandbox console and protocol fakes). */
+  routes?: Route[];
+  /** Local mode: a fake Slack prepared by the caller (users, groups, limits). */
+  fakeSlack?: FakeSlack;
+}
+
+export async function startFerry(config: Config, options: StartOptions = {}): Promise<RunningFerry> {
+  const log = options.log ?? pino({ level: config.logLevel });
+  const clock = options.clock ?? systemClock;
+  const local = config.mode === 'local';
+  log.info(
+    config.databaseUrl
+      ? `Ferry starting (${local ? 'local sandbox' : 'Slack'} mode) on PostgreSQL`
+      : `Ferry starting (${local ? 'local sandbox' : 'Slack'} mode) on embedded PGlite under ${config.dataDir}`,
+  );
+
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, schema: config.dbSchema, dataDir: config.dataDir, log });
+  const waker = new Waker();
+  const stops: Array<() => Promise<void>> = [() => db.close(), () => waker.close()];
+  const stopAll = async () => {
+    for (const stop of stops.splice(0).reverse()) await stop().catch((error: unknown) => log.warn({ err: error }, 'shutdown step failed'));
+  };
+  try {
+    await waker.listen(db.listenUrl, log);
+
+    const plansPath = config.plansPath ?? (existsSync('plans') || !local ? 'plans' : 'examples/plans');
+    const loaded = await loadPlans(plansPath);
+    for (const problem of loaded.problems) log.error(`plan problem: ${formatProblem(problem)}`);
+    const plans = loaded.plans;
+    log.info({ path: plansPath, services: plans.map((p) => p.plan.service) }, `${plans.length} plan(s) loaded`);
+
+    const adapterEnv: AdapterEnv = {
+      heroku: config.heroku,
+      route53: { endpoint: config.aws.route53Endpoint, region: config.aws.region },
+      sidekiqHeartbeatMs: config.sidekiqHeartbeatMs,
+      pollIntervalMs: config.pollIntervalMs,
+      httpTimeoutMs: config.httpTimeoutMs,
+      fetch: globalThis.fetch,
+    };
+    const executor = new Executor({
+      db,
+      log: log.child({ component: 'executor' }),
+      clock,
+      waker,
+      handlerFor: createRegistry(adapterEnv),
+      adapterEnv,
+      planEnv: config.planEnv,
+      leaseMs: config.leaseMs,
+    });
+    const runs = new RunService({ db, clock, waker, log, plans: () => plans, planEnv: config.planEnv, defaultChannel: config.defaultChannel, executor });
+
+    const metrics = new Registry();
+    collectDefaultMetrics({ register: metrics });
+    const fakeSlack = local ? (options.fakeSlack ?? new FakeSlack()) : undefined;
+    const signingSecret = config.slack.signingSecret ?? randomBytes(24).toString('hex');
+    let slackListener: ReturnType<typeof createSlackApp> | undefined;
+    const routes: Route[] = [...(fakeSlack ? [(req, res) => fakeSlack.handle(req, res)] : []) as Route[], ...(options.routes ?? [])];
+    const server: Server = createHttpServer({
+      slack: () => slackListener?.receiver?.requestListener,
+      ready: async () => (await db.pool.query('select 1')).rowCount === 1,
+      metrics,
+      routes: () => routes,
+    });
+    const port = await listen(server, config.port, options.host);
+    stops.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    server.closeIdleConnections();
+    const url = `http://127.0.0.1:${port}`;
+    fakeSlack?.setBaseUrl(url);
+
+    slackListener = createSlackApp({
+      botToken: config.slack.botToken ?? 'xoxb-ferry-sandbox',
+      signingSecret,
+      appToken: config.slack.appToken,
+      apiUrl: fakeSlack ? `${url}/api/` : config.slack.apiUrl,
+      log,
+      runs,
+      now: () => clock.now(),
+      ...(fakeSlack ? { retryConfig: { retries: 3, factor: 1.5, minTimeout: 200, maxTimeout: 5_000 } } : {}),
+    });
+    if (config.slack.appToken) {
+      await slackListener.app.start();
+      stops.push(async () => {
+        await slackListener!.app.stop();
+      });
+    }
+
+    const publisher = new Publisher({
+      db,
+      client: slackListener.app.client,
+      waker,
+      clock,
+      log: log.child({ component: 'publisher' }),
+      minEditIntervalMs: config.slack.minEditIntervalMs,
+    });
+    executor.start();
+    publisher.start();
+    stops.push(() => executor.stop(), () => publisher.stop());
+
+    log.info({ port, mode: config.mode }, local ? `Ferry sandbox: http://localhost:${port}` : `Ferry listening on port ${port}`);
+    return { url, port, db, runs, executor, plans, fakeSlack, signingSecret, stop: stopAll };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}

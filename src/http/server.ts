@@ -1,0 +1,62 @@
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+
+/** A route that answers the requests it owns and returns false for the others. */
+export type Route = (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
+
+export interface HttpServerDeps {
+  /** Bolt's HTTPReceiver listener for `POST /slack/events`; absent in Socket Mode. */
+  slack: () => RequestListener | undefined;
+  ready: () => Promise<boolean>;
+  metrics: Registry;
+  /** The sandbox's console, fake Slack Web API and protocol fakes, in local mode. */
+  routes: () => readonly Route[];
+}
+
+/** One port for Slack, health, metrics and (in local mode) the sandbox. */
+export function createHttpServer(deps: HttpServerDeps): Server {
+  return createServer((req, res) => {
+    handle(req, res, deps).catch((error: unknown) => {
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end(`internal error: ${(error as Error).message}`);
+    });
+  });
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, deps: HttpServerDeps): Promise<void> {
+  const path = (req.url ?? '/').split('?')[0];
+  if (path === '/slack/events') {
+    const listener = deps.slack();
+    if (listener && req.method === 'POST') return void listener(req, res);
+    res.writeHead(listener ? 405 : 404, { 'content-type': 'text/plain' }).end(listener ? 'POST only' : 'Slack is connected over Socket Mode');
+    return;
+  }
+  if (path === '/healthz' && req.method === 'GET') {
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+    return;
+  }
+  if (path === '/readyz' && req.method === 'GET') {
+    const ok = await deps.ready().catch(() => false);
+    res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ ok, database: ok ? 'reachable' : 'unreachable' }));
+    return;
+  }
+  if (path === '/metrics' && req.method === 'GET') {
+    res.writeHead(200, { 'content-type': deps.metrics.contentType }).end(await deps.metrics.metrics());
+    return;
+  }
+  for (const route of deps.routes()) {
+    if (await route(req, res)) return;
+  }
+  res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
+}
+
+export function listen(server: Server, port: number, host?: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}

@@ -1,0 +1,38 @@
+import pino from 'pino';
+import { ConfigError, loadConfig } from './config.ts';
+import { startFerry } from './ferry.ts';
+
+// The process: configuration from the environment, Ferry, and a graceful shutdown on SIGTERM.
+
+let config;
+try {
+  config = loadConfig(process.env);
+} catch (error) {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`${error.message}\n`);
+    process.exit(1);
+  }
+  throw error;
+}
+
+const log = pino({ level: config.logLevel });
+const ferry = await startFerry(config, { log }).catch((error: unknown) => {
+  log.fatal({ err: error }, 'Ferry could not start');
+  process.exit(1);
+});
+
+let stopping = false;
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(signal, () => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    log.info({ signal }, 'stopping: finishing in-flight work');
+    ferry.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  });
+}

@@ -1,0 +1,140 @@
+// The `/migrate` grammar (DESIGN.md). Pure: text in, a command or a specific error out.
+
+export type Command =
+  | { name: 'help' }
+  | { name: 'list' }
+  | { name: 'plan'; service: string; environment: string }
+  | { name: 'start'; service: string; environment: string; at?: string }
+  | { name: 'status'; run?: string }
+  | { name: 'note'; run?: string; text: string }
+  | { name: 'incident'; run?: string; severity: 'sev1' | 'sev2' | 'sev3'; summary: string }
+  | { name: 'incident-resolve'; run?: string }
+  | { name: 'rollback'; run?: string }
+  | { name: 'abort'; run?: string }
+  | { name: 'report'; run?: string; all: boolean }
+  | { name: 'lock'; service: string; environment: string; reason: string }
+  | { name: 'unlock'; service: string; environment: string }
+  | { name: 'maintenance'; service: string; environment: string; state: 'on' | 'off' }
+  | { name: 'crons'; service: string; environment: string; action: 'disable' | 'enable' };
+
+export type ParseResult = { ok: true; command: Command } | { ok: false; error: string };
+
+export const usage: Record<Command['name'], string> = {
+  help: '/migrate help',
+  list: '/migrate list',
+  plan: '/migrate plan <service> <env>',
+  start: '/migrate start <service> <env> [--at <ISO time>]',
+  status: '/migrate status [run]',
+  note: '/migrate note [run] <text>',
+  incident: '/migrate incident [run] <sev1|sev2|sev3> <summary>',
+  'incident-resolve': '/migrate incident resolve [run]',
+  rollback: '/migrate rollback [run]',
+  abort: '/migrate abort [run]',
+  report: '/migrate report [run] | --all',
+  lock: '/migrate lock <service> <env> <reason>',
+  unlock: '/migrate unlock <service> <env>',
+  maintenance: '/migrate maintenance <service> <env> on|off',
+  crons: '/migrate crons <service> <env> disable|enable',
+};
+
+const runId = /^r\d+$/;
+const name = /^[a-z0-9][a-z0-9-_]*$/;
+
+export function parseCommand(text: string): ParseResult {
+  const words = text.trim().split(/\s+/).filter(Boolean);
+  const [sub, ...rest] = words;
+  const fail = (error: string): ParseResult => ({ ok: false, error });
+  const ok = (command: Command): ParseResult => ({ ok: true, command });
+  const serviceEnv = (cmd: Command['name']): { service: string; environment: string } | string => {
+    const [service, environment] = rest;
+    if (!service || !environment) return `Usage: \`${usage[cmd]}\``;
+    if (!name.test(service)) return `"${service}" is not a service name (lowercase letters, digits, dashes).`;
+    if (!name.test(environment)) return `"${environment}" is not an environment name (lowercase letters, digits, dashes).`;
+    return { service, environment };
+  };
+  const optionalRun = (): { run?: string; rest: string[] } =>
+    rest[0] && runId.test(rest[0]) ? { run: rest[0], rest: rest.slice(1) } : { rest };
+
+  const lower = sub?.toLowerCase();
+  switch (lower) {
+    case undefined:
+    case 'help':
+      return ok({ name: 'help' });
+    case 'list':
+      return rest.length ? fail('`/migrate list` takes nothing after it.') : ok({ name: 'list' });
+    case 'plan':
+    case 'start':
+    case 'unlock': {
+      const se = serviceEnv(lower);
+      if (typeof se === 'string') return fail(se);
+      if (lower === 'start') {
+        const extra = rest.slice(2);
+        if (extra.length === 0) return ok({ name: 'start', ...se });
+        if (extra[0] === '--at' && extra.length === 2) {
+          const at = extra[1]!;
+          if (Number.isNaN(Date.parse(at))) return fail(`"${at}" is not an ISO time such as 2026-12-01T02:00:00Z.`);
+          return ok({ name: 'start', ...se, at });
+        }
+        return fail(`Unexpected "${extra.join(' ')}". Usage: \`${usage.start}\``);
+      }
+      if (rest.length > 2) return fail(`Unexpected "${rest.slice(2).join(' ')}". Usage: \`${usage[lower]}\``);
+      return ok({ name: lower, ...se });
+    }
+    case 'status':
+    case 'rollback':
+    case 'abort': {
+      const { run, rest: extra } = optionalRun();
+      if (extra.length) return fail(`"${extra[0]}" is not a run id (like r12). Usage: \`${usage[lower]}\``);
+      return ok({ name: lower, run });
+    }
+    case 'note': {
+      const { run, rest: words2 } = optionalRun();
+      if (words2.length === 0) return fail(`Write the note after the command. Usage: \`${usage.note}\``);
+      return ok({ name: 'note', run, text: text.trim().replace(/^\S+\s+/, '').replace(run ? /^\S+\s+/ : /^/, '') });
+    }
+    case 'incident': {
+      if (rest[0] === 'resolve') {
+        const r = rest[1];
+        if (r && !runId.test(r)) return fail(`"${r}" is not a run id (like r12).`);
+        return ok({ name: 'incident-resolve', run: r });
+      }
+      const { run, rest: words2 } = optionalRun();
+      const severity = words2[0];
+      if (severity !== 'sev1' && severity !== 'sev2' && severity !== 'sev3') {
+        return fail(`Give a severity: sev1, sev2 or sev3. Usage: \`${usage.incident}\``);
+      }
+      if (words2.length < 2) return fail(`Describe the incident after the severity. Usage: \`${usage.incident}\``);
+      return ok({ name: 'incident', run, severity, summary: words2.slice(1).join(' ') });
+    }
+    case 'report': {
+      if (rest[0] === '--all' && rest.length === 1) return ok({ name: 'report', all: true });
+      const { run, rest: extra } = optionalRun();
+      if (extra.length) return fail(`Usage: \`${usage.report}\``);
+      return ok({ name: 'report', run, all: false });
+    }
+    case 'lock': {
+      const se = serviceEnv('lock');
+      if (typeof se === 'string') return fail(se);
+      if (rest.length < 3) return fail(`Give a reason. Usage: \`${usage.lock}\``);
+      return ok({ name: 'lock', ...se, reason: rest.slice(2).join(' ') });
+    }
+    case 'maintenance': {
+      const se = serviceEnv('maintenance');
+      if (typeof se === 'string') return fail(se);
+      const state = rest[2];
+      if ((state !== 'on' && state !== 'off') || rest.length !== 3) return fail(`Usage: \`${usage.maintenance}\``);
+      return ok({ name: 'maintenance', ...se, state });
+    }
+    case 'crons': {
+      const se = serviceEnv('crons');
+      if (typeof se === 'string') return fail(se);
+      const action = rest[2];
+      if ((action !== 'disable' && action !== 'enable') || rest.length !== 3) return fail(`Usage: \`${usage.crons}\``);
+      return ok({ name: 'crons', ...se, action });
+    }
+    default: {
+      const known = Object.keys(usage).filter((k) => !k.includes('-'));
+      return fail(`Unknown subcommand "${sub}". Try one of: ${known.join(', ')} (\`/migrate help\` explains them).`);
+    }
+  }
+}

@@ -1,0 +1,95 @@
+import type { App, RespondFn } from '@slack/bolt';
+import type { Logger } from 'pino';
+import { toFerryError } from '../../errors.ts';
+import type { RunService } from '../../runs/service.ts';
+import type { UserGroups } from '../usergroups.ts';
+import { parseCommand, type Command } from '../command-parser.ts';
+import { renderHelp, renderList, type Reply } from '../views/replies.ts';
+import { renderStatusMessage } from '../views/status-message.ts';
+
+export interface ListenerDeps {
+  runs: RunService;
+  log: Logger;
+  now: () => number;
+  groups: UserGroups;
+  /** Commands the next issues add; answered with a clear "not available yet". */
+  describePlan?: (service: string, environment: string) => Promise<Reply>;
+}
+
+/** `/migrate`: ack at once, then record the decision; replies go to the person who typed it. */
+export function registerCommands(app: App, deps: ListenerDeps): void {
+  app.command('/migrate', async ({ command, ack, respond }) => {
+    const parsed = parseCommand(command.text);
+    if (!parsed.ok) {
+      await ack({ response_type: 'ephemeral', text: `⚠️ ${parsed.error}` });
+      return;
+    }
+    if (parsed.command.name === 'help') {
+      await ack({ response_type: 'ephemeral', ...renderHelp() });
+      return;
+    }
+    await ack();
+    try {
+      const reply = await execute(parsed.command, { user: command.user_id, channel: command.channel_id }, deps);
+      if (reply) await say(respond, reply);
+    } catch (error) {
+      const ferry = toFerryError(error);
+      if (ferry.code === 'unexpected') deps.log.error({ err: error, text: command.text }, '/migrate failed');
+      await say(respond, { text: `⚠️ ${ferry.message}` });
+    }
+  });
+}
+
+async function say(respond: RespondFn, reply: Reply): Promise<void> {
+  await respond({ response_type: 'ephemeral', replace_original: false, text: reply.text, ...(reply.blocks ? { blocks: reply.blocks } : {}) });
+}
+
+async function execute(command: Command, who: { user: string; channel: string }, deps: ListenerDeps): Promise<Reply | null> {
+  const { runs } = deps;
+  const actorFor = async (run: { policy: { approverGroups: string[] } }) => ({
+    user: who.user,
+    groups: await deps.groups.groupsOf(who.user, run.policy.approverGroups),
+  });
+  switch (command.name) {
+    case 'help':
+      return renderHelp();
+    case 'list':
+      return renderList(await runs.list({ limit: 50 }), runs.plans());
+    case 'start': {
+      if (command.at) return { text: '⚠️ Scheduled starts (`--at`) are not available yet: start the run when you are ready.' };
+      const state = await runs.start({ service: command.service, environment: command.environment, user: who.user, channel: who.channel });
+      return { text: `Started ${state.id}: ${state.service} ${state.environment}. Follow it in the status message and its thread.` };
+    }
+    case 'status': {
+      const record = await runs.resolve(who.channel, command.run, { latest: true });
+      return renderStatusMessage(record.state, deps.now());
+    }
+    case 'note': {
+      const record = await runs.resolve(who.channel, command.run);
+      const outcome = await runs.act(record.state.id, { type: 'note', actor: await actorFor(record.state), text: command.text });
+      return outcome.refusals.length ? { text: `⚠️ ${outcome.refusals.join(' ')}` } : { text: `📝 Noted on ${record.state.id}.` };
+    }
+    case 'rollback':
+    case 'abort': {
+      const record = await runs.resolve(who.channel, command.run);
+      const outcome = await runs.act(record.state.id, { type: command.name, actor: await actorFor(record.state) });
+      if (outcome.refusals.length) return { text: `⚠️ ${outcome.refusals.join(' ')}` };
+      return { text: command.name === 'abort' ? `⛔ Aborted ${record.state.id}.` : `↩️ Rolling back ${record.state.id}.` };
+    }
+    case 'plan':
+      if (deps.describePlan) return deps.describePlan(command.service, command.environment);
+      return notYet(command.name);
+    case 'incident':
+    case 'incident-resolve':
+    case 'report':
+    case 'lock':
+    case 'unlock':
+    case 'maintenance':
+    case 'crons':
+      return notYet(command.name);
+  }
+}
+
+function notYet(name: string): Reply {
+  return { text: `⚠️ \`/migrate ${name.replace('-', ' ')}\` is not available in this version of Ferry yet.` };
+}

@@ -1,0 +1,208 @@
+import { randomUUID } from 'node:crypto';
+import type { WebClient } from '@slack/web-api';
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.ts';
+import type { RunState } from '../engine/types.ts';
+import type { Waker } from '../executor/wake.ts';
+import type { Database } from '../store/db.ts';
+import { readRun, readTimeline, type TimelineEvent } from '../store/runs.ts';
+import {
+  markRendered,
+  messagesOf,
+  progressOf,
+  runsToPublish,
+  saveMessage,
+  takePublisherLease,
+  type MessageRef,
+} from '../store/slack-messages.ts';
+import { renderApprovalDecided, renderApprovalRequest } from './views/approval-message.ts';
+import { renderProgress } from './views/progress-message.ts';
+import { renderStatusMessage } from './views/status-message.ts';
+import { renderTimelineReply } from './views/timeline-reply.ts';
+
+// The timeline publisher: an outbox per run that renders Postgres' truth into Slack, in order.
+// The status message is edited in place (coalesced: at most one edit per interval, always the
+// latest state); each timeline event becomes a thread reply, several in one reply when behind;
+// nothing is dropped, and after a restart it resumes from the message references in Postgres.
+
+export interface PublisherDeps {
+  db: Database;
+  client: WebClient;
+  waker: Waker;
+  clock: Clock;
+  log: Logger;
+  /** Slack allows about fifty chat.update calls a minute per workspace (Tier 3). */
+  minEditIntervalMs: number;
+  leaseMs?: number;
+  idlePollMs?: number;
+}
+
+/** Beyond this many unposted events, they go out together in one reply. */
+const COALESCE_BACKLOG = 3;
+
+export class Publisher {
+  private readonly deps: PublisherDeps;
+  private readonly owner = `publisher-${randomUUID().slice(0, 8)}`;
+  private readonly stopping = new AbortController();
+  private loop: Promise<void> | undefined;
+
+  constructor(deps: PublisherDeps) {
+    this.deps = deps;
+  }
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping.abort();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    const { waker, log } = this.deps;
+    const idle = this.deps.idlePollMs ?? 5_000;
+    while (!this.stopping.signal.aborted) {
+      let wait = idle;
+      try {
+        for (const runId of await runsToPublish(this.deps.db)) {
+          if (this.stopping.signal.aborted) break;
+          if (!(await takePublisherLease(this.deps.db, runId, this.owner, this.deps.leaseMs ?? 30_000))) continue;
+          const deferred = await this.publishRun(runId);
+          if (deferred) wait = Math.min(wait, this.deps.minEditIntervalMs);
+        }
+      } catch (error) {
+        log.error({ err: error }, 'publishing to Slack failed; will retry');
+        wait = Math.min(wait, 2_000);
+      }
+      await waker.wait('publish', wait, this.stopping.signal);
+    }
+  }
+
+  /** Brings one run's Slack messages up to date. True when an edit was held back by the rate budget. */
+  async publishRun(runId: string): Promise<boolean> {
+    const { db, client } = this.deps;
+    const record = await readRun(db, runId);
+    if (!record) return false;
+    const { state, channel, version } = record;
+    const now = this.deps.clock.now();
+    const messages = await messagesOf(db, runId);
+    const progress = await progressOf(db, runId);
+    const liveProgress = progress.map((p) => ({ stepId: p.stepId, text: p.text, fraction: p.fraction }));
+    let deferred = false;
+
+    let status = messages.find((m) => m.kind === 'status');
+    if (!status) {
+      const view = renderStatusMessage(state, now, liveProgress);
+      const res = await client.chat.postMessage({
+        channel,
+        ...view,
+        unfurl_links: false,
+        metadata: { event_type: 'ferry_run', event_payload: { run_id: runId } },
+      });
+      status = { runId, kind: 'status', key: '', channel: res.channel ?? channel, ts: res.ts!, renderedVersion: version, renderedAt: new Date() };
+      await saveMessage(db, status);
+    }
+
+    const timeline = await readTimeline(db, runId);
+    const postedSeqs = new Set(messages.filter((m) => m.kind === 'event').map((m) => Number(m.key)));
+    const pending = timeline.filter((e) => !postedSeqs.has(e.seq));
+    await this.postEvents(state, status, pending);
+
+    await this.closeDecidedApprovals(state, await messagesOf(db, runId), timeline);
+    deferred = await this.publishProgress(state, status, messages, progress);
+
+    if (status.renderedVersion < version) {
+      if (now - status.renderedAt.getTime() >= this.deps.minEditIntervalMs) {
+        const view = renderStatusMessage(state, now, liveProgress);
+        await client.chat.update({ channel: status.channel, ts: status.ts, ...view });
+        await markRendered(db, runId, 'status', '', version);
+      } else {
+        deferred = true;
+      }
+    }
+    return deferred;
+  }
+
+  private async postEvents(state: RunState, status: MessageRef, pending: TimelineEvent[]): Promise<void> {
+    const { db, client } = this.deps;
+    const coalesce = pending.length > COALESCE_BACKLOG;
+    let batch: TimelineEvent[] = [];
+    const flush = async () => {
+      if (batch.length === 0) return;
+      const view = renderTimelineReply(batch);
+      const res = await client.chat.postMessage({ channel: status.channel, thread_ts: status.ts, ...view });
+      for (const event of batch) {
+        await saveMessage(db, { runId: state.id, kind: 'event', key: String(event.seq), channel: status.channel, ts: res.ts!, renderedVersion: 1 });
+      }
+      batch = [];
+    };
+    for (const event of pending) {
+      const step = event.stepId ? state.steps.find((s) => s.id === event.stepId) : undefined;
+      if (event.type === 'approval_requested' && step) {
+        await flush();
+        const open = step.status === 'awaiting_approval' && (step.approvalRequestedAt ?? 0) <= event.at.getTime();
+        const view = open ? renderApprovalRequest(state, step) : renderApprovalDecided(state, step, event.at.getTime());
+        const res = await client.chat.postMessage({ channel: status.channel, thread_ts: status.ts, ...view });
+        await saveMessage(db, { runId: state.id, kind: 'event', key: String(event.seq), channel: status.channel, ts: res.ts!, renderedVersion: 1 });
+        await saveMessage(db, {
+          runId: state.id,
+          kind: 'approval',
+          key: `${step.id}:${event.seq}`,
+          channel: status.channel,
+          ts: res.ts!,
+          renderedVersion: open ? 0 : 1,
+        });
+        continue;
+      }
+      batch.push(event);
+      if (!coalesce) await flush();
+    }
+    await flush();
+  }
+
+  private async closeDecidedApprovals(state: RunState, messages: MessageRef[], timeline: TimelineEvent[]): Promise<void> {
+    const open = messages.filter((m) => m.kind === 'approval' && m.renderedVersion === 0);
+    for (const ref of open) {
+      const [stepId, seqText] = ref.key.split(':');
+      const seq = Number(seqText);
+      const step = state.steps.find((s) => s.id === stepId);
+      const requested = timeline.find((e) => e.seq === seq);
+      if (!step || !requested) continue;
+      const later = messages.some((m) => m.kind === 'approval' && m.key.startsWith(`${stepId}:`) && Number(m.key.split(':')[1]) > seq);
+      if (step.status === 'awaiting_approval' && !later) continue;
+      const view = renderApprovalDecided(state, step, requested.at.getTime());
+      await this.deps.client.chat.update({ channel: ref.channel, ts: ref.ts, ...view });
+      await markRendered(this.deps.db, state.id, 'approval', ref.key, 1);
+    }
+  }
+
+  private async publishProgress(
+    state: RunState,
+    status: MessageRef,
+    messages: MessageRef[],
+    progress: Array<{ stepId: string; text: string; fraction: number | null; version: number }>,
+  ): Promise<boolean> {
+    const { db, client } = this.deps;
+    let deferred = false;
+    for (const p of progress) {
+      const step = state.steps.find((s) => s.id === p.stepId);
+      const finished = step?.status !== 'running';
+      const ref = messages.find((m) => m.kind === 'progress' && m.key === p.stepId);
+      const view = renderProgress(p.stepId, p.text, p.fraction, finished);
+      const renderedVersion = finished ? p.version + 1_000_000 : p.version;
+      if (!ref) {
+        const res = await client.chat.postMessage({ channel: status.channel, thread_ts: status.ts, ...view });
+        await saveMessage(db, { runId: state.id, kind: 'progress', key: p.stepId, channel: status.channel, ts: res.ts!, renderedVersion });
+      } else if (ref.renderedVersion < renderedVersion) {
+        if (this.deps.clock.now() - ref.renderedAt.getTime() < this.deps.minEditIntervalMs) {
+          deferred = true;
+          continue;
+        }
+        await client.chat.update({ channel: ref.channel, ts: ref.ts, ...view });
+        await markRendered(db, state.id, 'progress', p.stepId, renderedVersion);
+      }
+    }
+    return deferred;
+  }
+}

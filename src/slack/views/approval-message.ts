@@ -1,0 +1,74 @@
+import type { KnownBlock } from '@slack/types';
+import { approverList } from '../../engine/policy.ts';
+import type { RunState, StepState } from '../../engine/types.ts';
+import { ActionId, buttonValue } from '../action-ids.ts';
+import { clock, escape, truncate, user } from './format.ts';
+
+/** The approval request in the run's thread: what will change, who asked, Approve / Reject. */
+export function renderApprovalRequest(run: RunState, step: StepState): { text: string; blocks: KnownBlock[] } {
+  const text = `${run.id} ${step.id} needs approval: ${step.title}`;
+  return {
+    text,
+    blocks: [
+      {
+        type: 'section',
+        text: {
+          type: 'mrkdwn',
+          text: truncate(
+            `✋ *${step.id}* needs approval (${run.service} ${run.environment}, started by ${user(run.startedBy)})\n` +
+              `Will change: ${escape(step.title)}\nApprovers: ${approverList(run)}`,
+            3000,
+          ),
+        },
+      },
+      {
+        type: 'actions',
+        block_id: `approval:${step.id}:${step.approvalRequestedAt ?? 0}`,
+        elements: [
+          {
+            type: 'button',
+            text: { type: 'plain_text', text: 'Approve' },
+            style: 'primary',
+            action_id: ActionId.approve,
+            value: buttonValue(run.id, step.id),
+          },
+          {
+            type: 'button',
+            text: { type: 'plain_text', text: 'Reject' },
+            style: 'danger',
+            action_id: ActionId.reject,
+            value: buttonValue(run.id, step.id),
+            confirm: {
+              title: { type: 'plain_text', text: `Reject ${step.id}?` },
+              text: { type: 'mrkdwn', text: 'The run stops at this step until someone retries, skips it or rolls back.' },
+              confirm: { type: 'plain_text', text: 'Reject' },
+              deny: { type: 'plain_text', text: 'Cancel' },
+              style: 'danger',
+            },
+          },
+        ],
+      },
+    ],
+  };
+}
+
+/** Once decided, the buttons give way to who decided what and when. */
+export function renderApprovalDecided(run: RunState, step: StepState, since: number): { text: string; blocks: KnownBlock[] } {
+  const approval = step.approval && step.approval.at >= since ? step.approval : null;
+  const outcome = !approval
+    ? '⌛ Expired: the run moved on without a decision'
+    : approval.decision === 'approved'
+      ? `✅ Approved by ${user(approval.by)} at ${clock(approval.at)} UTC`
+      : approval.decision === 'rejected'
+        ? `🛑 Rejected by ${user(approval.by)} at ${clock(approval.at)} UTC`
+        : `⌛ Withdrawn at ${clock(approval.at)} UTC: the run was rolled back or aborted`;
+  return {
+    text: `${run.id} ${step.id}: ${outcome}`,
+    blocks: [
+      {
+        type: 'section',
+        text: { type: 'mrkdwn', text: truncate(`*${step.id}*: ${escape(step.title)}\n${outcome}`, 3000) },
+      },
+    ],
+  };
+}

@@ -1,0 +1,63 @@
+import type { KnownBlock } from '@slack/types';
+import type { RunSummary } from '../../runs/service.ts';
+import type { LoadedPlan } from '../../plan/load.ts';
+import { usage } from '../command-parser.ts';
+import { runLabel, user } from './format.ts';
+
+export interface Reply {
+  text: string;
+  blocks?: KnownBlock[];
+}
+
+export function renderHelp(): Reply {
+  const lines = [
+    `\`${usage.list}\`  runs, active first; the services × environments matrix`,
+    `\`${usage.plan}\`  dry run: what each step would change`,
+    `\`${usage.start}\``,
+    `\`${usage.status}\``,
+    `\`${usage.note}\``,
+    `\`${usage.rollback}\``,
+    `\`${usage.abort}\``,
+  ];
+  return {
+    text: 'Ferry runs migration runbooks.',
+    blocks: [
+      { type: 'section', text: { type: 'mrkdwn', text: '*Ferry* runs migration runbooks from plan files, step by step, with approvals and one-button rollback.' } },
+      { type: 'section', text: { type: 'mrkdwn', text: lines.join('\n') } },
+      {
+        type: 'context',
+        elements: [{ type: 'mrkdwn', text: 'Where a run id (like `r12`) is left out, the channel’s only active run is meant.' }],
+      },
+    ],
+  };
+}
+
+export function renderList(runs: readonly RunSummary[], plans: readonly LoadedPlan[]): Reply {
+  const active = runs.filter((r) => !['succeeded', 'rolled_back', 'aborted'].includes(r.status));
+  const lines = runs
+    .slice(0, 20)
+    .map((r) => `\`${r.id}\` ${r.service} ${r.environment}: ${runLabel[r.status]} (by ${user(r.startedBy)}, ${r.startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC)`);
+  const envs = [...new Set(plans.flatMap((p) => Object.keys(p.plan.environments)))].sort();
+  const matrix = plans
+    .map((p) => {
+      const cells = envs.map((env) => {
+        if (!p.plan.environments[env]) return `${env} –`;
+        const last = runs.find((r) => r.service === p.plan.service && r.environment === env);
+        return `${env} ${last ? `${statusIcon(last.status)} ${last.id}` : '▫️'}`;
+      });
+      return `*${p.plan.service}*  ${cells.join('  ·  ')}`;
+    })
+    .join('\n');
+  return {
+    text: `${active.length} active run(s)`,
+    blocks: [
+      { type: 'section', text: { type: 'mrkdwn', text: lines.length ? lines.join('\n') : 'No runs yet.' } },
+      { type: 'divider' },
+      { type: 'section', text: { type: 'mrkdwn', text: matrix || 'No plans loaded.' } },
+    ],
+  };
+}
+
+function statusIcon(status: RunSummary['status']): string {
+  return { running: '⏳', waiting: '✋', failed: '❌', rolling_back: '↩️', rolled_back: '↩️', succeeded: '✅', aborted: '⛔' }[status];
+}

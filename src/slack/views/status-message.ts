@@ -1,0 +1,172 @@
+import type { ActionsBlock, Button, KnownBlock } from '@slack/types';
+import { approverList } from '../../engine/policy.ts';
+import type { RunState, StepState } from '../../engine/types.ts';
+import { ActionId, buttonValue } from '../action-ids.ts';
+import { clock, duration, escape, runLabel, stepIcon, truncate, user } from './format.ts';
+
+export interface StepProgress {
+  stepId: string;
+  text: string;
+  fraction: number | null;
+}
+
+export interface StatusMessage {
+  text: string;
+  blocks: KnownBlock[];
+}
+
+/**
+ * The run's one status message, edited in place: where are we, who is waiting on whom, what can I
+ * press (DESIGN.md). Pure: the same state and time give the same blocks.
+ */
+export function renderStatusMessage(run: RunState, now: number, progress: readonly StepProgress[] = []): StatusMessage {
+  const current = currentStep(run);
+  const position = current ? run.steps.indexOf(current) + 1 : run.steps.length;
+  const blocks: KnownBlock[] = [
+    { type: 'header', text: { type: 'plain_text', text: truncate(`${run.service} · ${run.environment} · ${run.id}`, 150) } },
+    {
+      type: 'context',
+      elements: [
+        {
+          type: 'mrkdwn',
+          text: `Started by ${user(run.startedBy)} at ${clock(run.startedAt)} UTC · ${runLabel[run.status]} · ${duration((run.finishedAt ?? now) - run.startedAt)}`,
+        },
+      ],
+    },
+    { type: 'section', text: { type: 'mrkdwn', text: truncate(headline(run, current, position, now), 3000) } },
+    { type: 'section', text: { type: 'mrkdwn', text: truncate(stepLines(run, progress), 3000) } },
+  ];
+
+  const failed = run.status === 'failed' ? run.steps.find((s) => s.status === 'failed' || s.undo === 'failed') : undefined;
+  if (failed) {
+    const undoing = failed.undo === 'failed';
+    blocks.push(
+      {
+        type: 'section',
+        text: {
+          type: 'mrkdwn',
+          text: truncate(
+            `❌ *${failed.id}* ${undoing ? 'could not be undone' : 'failed'}: ${escape(failed.error ?? 'unknown error')}\n` +
+              (undoing
+                ? 'Press *Retry* to try the undo again, or *Skip* to leave this change in place and continue the rollback.'
+                : 'Press *Retry* to run it again, *Skip* to go on without it, or *Roll back* to undo what went through.'),
+            3000,
+          ),
+        },
+      },
+      {
+        type: 'actions',
+        block_id: `failed:${failed.id}:${failed.attempt}`,
+        elements: [
+          button('Retry', ActionId.retry, buttonValue(run.id, failed.id), 'primary'),
+          button('Skip', ActionId.skip, buttonValue(run.id, failed.id)),
+          ...(undoing ? [] : [rollbackButton(run)]),
+        ],
+      },
+    );
+  }
+
+  const manual = run.steps.find((s) => s.waitingForPerson && s.status === 'running');
+  if (manual && run.status === 'waiting') {
+    blocks.push(
+      { type: 'section', text: { type: 'mrkdwn', text: truncate(`👤 *${manual.id}*: ${escape(manual.title)}`, 3000) } },
+      {
+        type: 'actions',
+        block_id: `manual:${manual.id}`,
+        elements: [button('Done', ActionId.done, buttonValue(run.id, manual.id), 'primary')],
+      },
+    );
+  }
+
+  if (['running', 'waiting', 'succeeded'].includes(run.status) || (run.status === 'failed' && !failed)) {
+    const elements: Button[] = [rollbackButton(run)];
+    if (run.status !== 'succeeded') elements.push(abortButton(run));
+    blocks.push({ type: 'actions', block_id: `run:${run.id}`, elements } satisfies ActionsBlock);
+  } else if (run.status === 'rolling_back') {
+    blocks.push({ type: 'actions', block_id: `run:${run.id}`, elements: [abortButton(run)] });
+  }
+  return { text: `${run.service} ${run.environment} ${run.id}: ${runLabel[run.status]}`, blocks };
+}
+
+export function currentStep(run: RunState): StepState | undefined {
+  return (
+    run.steps.find((s) => s.undo !== null) ??
+    run.steps.find((s) => s.status === 'running' || s.status === 'awaiting_approval' || s.status === 'failed') ??
+    run.steps.find((s) => s.status === 'pending')
+  );
+}
+
+function headline(run: RunState, current: StepState | undefined, position: number, now: number): string {
+  const total = run.steps.length;
+  switch (run.status) {
+    case 'succeeded':
+      return `✅ All ${total} steps done in ${duration((run.finishedAt ?? now) - run.startedAt)}.`;
+    case 'rolled_back':
+      return `↩️ Rolled back: every change that went through was undone.`;
+    case 'aborted':
+      return `⛔ Aborted at step ${position} of ${total}. Nothing more will run; changes made so far stay in place.`;
+    case 'rolling_back':
+      return `↩️ Rolling back${current?.undo === 'running' ? `: undoing *${current.id}*` : ''}.`;
+    case 'failed':
+      return `❌ Step ${position} of ${total}, *${current?.id ?? '?'}*, failed.`;
+    case 'waiting':
+      if (current?.status === 'awaiting_approval') {
+        const asked = current.approvalRequestedAt ? ` (asked ${duration(now - current.approvalRequestedAt)} ago)` : '';
+        return `Step ${position} of ${total}, *${current.id}*: waiting for approval from ${approverList(run)}${asked}`;
+      }
+      return `Step ${position} of ${total}, *${current?.id ?? '?'}*: waiting for a person to press Done.`;
+    case 'running':
+      return `Step ${position} of ${total}, *${current?.id ?? '?'}*: running${current && current.attempt > 1 ? ` (attempt ${current.attempt})` : ''}.`;
+  }
+}
+
+function stepLines(run: RunState, progress: readonly StepProgress[]): string {
+  return run.steps
+    .map((step) => {
+      const icon = step.undo === 'running' ? '↩️⏳' : step.undo === 'failed' ? '↩️❌' : stepIcon[step.status];
+      const when = step.finishedAt && step.status !== 'pending' ? `  ${clock(step.finishedAt)}` : '';
+      const detail =
+        step.status === 'succeeded' || step.status === 'rolled_back'
+          ? (step.summary ?? step.title)
+          : step.status === 'failed' || step.undo === 'failed'
+            ? (step.error ?? step.title)
+            : step.title;
+      const live = progress.find((p) => p.stepId === step.id && step.status === 'running');
+      const approval =
+        step.approval && step.approval.decision !== 'cancelled'
+          ? `  (${step.approval.decision} by ${user(step.approval.by)})`
+          : '';
+      return `${icon} \`${step.id}\`${when}  ${escape(truncate(detail, 200))}${approval}${live ? `\n      ${escape(live.text)}` : ''}`;
+    })
+    .join('\n');
+}
+
+function button(text: string, actionId: string, value: string, style?: 'primary' | 'danger'): Button {
+  return { type: 'button', text: { type: 'plain_text', text }, action_id: actionId, value, ...(style ? { style } : {}) };
+}
+
+function rollbackButton(run: RunState): Button {
+  return {
+    ...button('Roll back', ActionId.rollback, buttonValue(run.id), 'danger'),
+    confirm: {
+      title: { type: 'plain_text', text: `Roll back ${run.id}?` },
+      text: { type: 'mrkdwn', text: `Every step of ${run.service} ${run.environment} that went through will be undone, newest first.` },
+      confirm: { type: 'plain_text', text: 'Roll back' },
+      deny: { type: 'plain_text', text: 'Cancel' },
+      style: 'danger',
+    },
+  };
+}
+
+function abortButton(run: RunState): Button {
+  return {
+    ...button('Abort', ActionId.abort, buttonValue(run.id), 'danger'),
+    confirm: {
+      title: { type: 'plain_text', text: `Abort ${run.id}?` },
+      text: { type: 'mrkdwn', text: 'Nothing more will run, and nothing is undone: changes made so far stay in place.' },
+      confirm: { type: 'plain_text', text: 'Abort' },
+      deny: { type: 'plain_text', text: 'Cancel' },
+      style: 'danger',
+    },
+  };
+}

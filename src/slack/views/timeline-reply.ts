@@ -1,0 +1,71 @@
+import type { KnownBlock } from '@slack/types';
+import type { TimelineType } from '../../engine/types.ts';
+import type { TimelineEvent } from '../../store/runs.ts';
+import { clock, escape, truncate, user } from './format.ts';
+
+const icon: Record<TimelineType, string> = {
+  run_started: '🚀',
+  approval_requested: '✋',
+  approved: '✅',
+  rejected: '🛑',
+  refused: '🚫',
+  step_started: '▶️',
+  step_retrying: '🔁',
+  step_succeeded: '✅',
+  step_failed: '❌',
+  step_skipped: '⏭️',
+  step_retried: '🔁',
+  waiting_for_person: '👤',
+  step_done: '✅',
+  rollback_started: '↩️',
+  undo_started: '↩️',
+  undo_succeeded: '↩️',
+  undo_failed: '❌',
+  undo_skipped: '⏭️',
+  run_succeeded: '🏁',
+  run_rolled_back: '🏁',
+  run_aborted: '⛔',
+  note: '📝',
+};
+
+/** One line per timeline event, as incident responders read it in the thread. */
+export function timelineLine(event: TimelineEvent): string {
+  const step = event.stepId ? `\`${event.stepId}\` ` : '';
+  const by = event.actor ? ` by ${user(event.actor)}` : '';
+  const detail = event.detail ? `: ${escape(truncate(event.detail, 500))}` : '';
+  const what: Record<TimelineType, string> = {
+    run_started: `run started${by}`,
+    approval_requested: `${step}waits for approval`,
+    approved: `${step}approved${by}`,
+    rejected: `${step}rejected${by}${detail}`,
+    refused: `${step}refused${by}${detail}`,
+    step_started: `${step}started`,
+    step_retrying: `${step}will retry${detail}`,
+    step_succeeded: `${step}succeeded${detail}`,
+    step_failed: `${step}failed${detail}`,
+    step_skipped: `${step}skipped${by}`,
+    step_retried: `${step}retried${by}`,
+    waiting_for_person: `${step}waits for a person to press Done`,
+    step_done: `${step}marked done${by}`,
+    rollback_started: `rollback started${by}`,
+    undo_started: `${step}undo started`,
+    undo_succeeded: `${step}undone${detail}`,
+    undo_failed: `${step}undo failed${detail}`,
+    undo_skipped: `${step}undo skipped${by}`,
+    run_succeeded: 'run succeeded',
+    run_rolled_back: 'run rolled back',
+    run_aborted: `run aborted${by}`,
+    note: `note${by}${detail}`,
+  };
+  const figures = event.figures
+    ? ` (${Object.entries(event.figures)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')})`
+    : '';
+  return `${icon[event.type]} ${clock(event.at.getTime())} ${what[event.type]}${figures && !detail.includes(figures) ? truncate(figures, 300) : ''}`;
+}
+
+export function renderTimelineReply(events: readonly TimelineEvent[]): { text: string; blocks: KnownBlock[] } {
+  const text = events.map(timelineLine).join('\n');
+  return { text: truncate(text, 3000), blocks: [{ type: 'section', text: { type: 'mrkdwn', text: truncate(text, 3000) } }] };
+}

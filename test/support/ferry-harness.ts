@@ -1,0 +1,201 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import pino from 'pino';
+import { loadConfig } from '../../src/config.ts';
+import { startFerry, type RunningFerry } from '../../src/ferry.ts';
+import { FakeSlack, type SlackMessage } from '../../src/sandbox/fake-slack.ts';
+import { FakeMaintenance } from '../../src/sandbox/fakes/maintenance.ts';
+import {
+  buildBlockActionPayload,
+  newTriggerId,
+  sendBlockAction,
+  sendSlashCommand,
+  type SendOptions,
+} from '../../src/sandbox/signed-request.ts';
+
+// Drives Ferry as Slack does: signed HTTP requests in, a fake Slack Web API recording what it posts.
+// Each harness has its own Postgres schema, so test files run in parallel.
+
+export const ALICE = 'U01ALICE';
+export const BOB = 'U02BOB';
+export const CAROL = 'U04CAROL';
+export const MALLORY = 'U03MALLORY';
+export const CHANNEL = 'C0MIGRATIONS';
+export const PG_URL = 'postgres://root@127.0.0.1:5432/test';
+
+const names: Record<string, string> = { [ALICE]: 'alice', [BOB]: 'bob', [CAROL]: 'carol', [MALLORY]: 'mallory' };
+
+export interface Harness {
+  ferry: RunningFerry;
+  slack: FakeSlack;
+  maintenance: FakeMaintenance;
+  maintenanceUrl: string;
+  schema: string;
+  command(user: string, text: string, opts?: SendOptions & { triggerId?: string }): Promise<{ status: number; text: string }>;
+  click(user: string, message: SlackMessage, actionId: string, opts?: SendOptions & { triggerId?: string }): Promise<{ status: number }>;
+  statusMessage(runId?: string): SlackMessage | undefined;
+  thread(): SlackMessage[];
+  waitFor<T>(probe: () => T | undefined | false | Promise<T | undefined | false>, what: string, timeoutMs?: number): Promise<T>;
+  responses(user: string): string[];
+  stop(): Promise<void>;
+}
+
+export interface HarnessOptions {
+  /** The plan YAML; `${MAINT_URL}` and the like are resolved from `env`. */
+  plan: string;
+  env?: Record<string, string>;
+  leaseSeconds?: number;
+}
+
+export async function startHarness(options: HarnessOptions): Promise<Harness> {
+  const schema = `e2e_${randomBytes(5).toString('hex')}`;
+  const secret = randomBytes(16).toString('hex');
+  const slack = new FakeSlack({
+    rateLimits: false,
+    users: Object.entries(names).map(([id, name]) => ({ id, name, real_name: name[0]!.toUpperCase() + name.slice(1) })),
+    usergroups: { S0PLATFORM: [CAROL] },
+  });
+  const slackServer = await slack.listen();
+  const maintenance = new FakeMaintenance({ token: 'maint-secret' });
+  const maintenanceServer = await maintenance.listen();
+  const dir = await mkdtemp(path.join(tmpdir(), 'ferry-e2e-'));
+  const planFile = path.join(dir, 'plan.yml');
+  await writeFile(planFile, options.plan);
+
+  const config = loadConfig({
+    SLACK_BOT_TOKEN: 'xoxb-e2e',
+    SLACK_SIGNING_SECRET: secret,
+    SLACK_API_URL: slackServer.apiUrl,
+    DATABASE_URL: PG_URL,
+    FERRY_DB_SCHEMA: schema,
+    FERRY_PLANS: planFile,
+    PORT: '0',
+    FERRY_LEASE_SECONDS: String(options.leaseSeconds ?? 30),
+    FERRY_POLL_INTERVAL_MS: '20',
+    FERRY_SLACK_MIN_EDIT_INTERVAL_MS: '0',
+    FERRY_HTTP_TIMEOUT_MS: '2000',
+    LOG_LEVEL: 'silent',
+    MAINT_URL: `${maintenanceServer.url}${maintenance.pathFor('billing')}`,
+    MAINT_TOKEN: 'maint-secret',
+    ...options.env,
+  });
+  const ferry = await startFerry(config, { log: pino({ level: process.env.FERRY_TEST_LOG ?? 'silent' }), host: '127.0.0.1' });
+
+  const responseUrls: Array<{ user: string; url: string }> = [];
+  const harness: Harness = {
+    ferry,
+    slack,
+    maintenance,
+    maintenanceUrl: maintenanceServer.url,
+    schema,
+    async command(user, text, opts = {}) {
+      const responseUrl = slack.responseUrlFor({ channel: CHANNEL, user });
+      responseUrls.push({ user, url: responseUrl });
+      const res = await sendSlashCommand(
+        ferry.url,
+        secret,
+        {
+          command: '/migrate',
+          text,
+          user_id: user,
+          user_name: names[user] ?? user,
+          channel_id: CHANNEL,
+          team_id: 'T0FERRY',
+          response_url: responseUrl,
+          trigger_id: opts.triggerId ?? newTriggerId(),
+        },
+        opts,
+      );
+      return { status: res.status, text: res.text };
+    },
+    async click(user, message, actionId, opts = {}) {
+      const action = findButton(message, actionId);
+      const payload = buildBlockActionPayload({
+        user: { id: user, username: names[user] ?? user, name: names[user] ?? user, team_id: 'T0FERRY' },
+        channel: CHANNEL,
+        message: { ts: message.ts, blocks: message.blocks as unknown[], text: message.text, ...(message.thread_ts ? { thread_ts: message.thread_ts } : {}) },
+        action: { action_id: actionId, block_id: action.blockId, value: action.value, text: action.text },
+        response_url: slack.responseUrlFor({ channel: CHANNEL, user, messageTs: message.ts }),
+        ...(opts.triggerId ? { trigger_id: opts.triggerId } : {}),
+      });
+      const res = await sendBlockAction(ferry.url, secret, payload, opts);
+      return { status: res.status };
+    },
+    statusMessage(runId) {
+      return slack
+        .messages(CHANNEL)
+        .filter((m) => (!m.thread_ts || m.thread_ts === m.ts) && (!runId || (m.text ?? '').includes(`${runId}:`)))
+        .at(-1);
+    },
+    thread() {
+      const status = harness.statusMessage();
+      return status ? slack.thread(CHANNEL, status.ts).filter((m) => m.ts !== status.ts) : [];
+    },
+    async waitFor(probe, what, timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const value = await probe();
+        if (value !== undefined && value !== false) return value;
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
+    responses(user) {
+      return [
+        ...slack.ephemerals(user).map((e) => e.text ?? ''),
+      ];
+    },
+    async stop() {
+      await ferry.stop();
+      await slackServer.close();
+      await maintenanceServer.close();
+      const client = new pg.Client({ connectionString: PG_URL });
+      await client.connect();
+      await client.query(`drop schema if exists ${schema} cascade`);
+      await client.end();
+    },
+  };
+  return harness;
+}
+
+export function findButton(message: SlackMessage, actionId: string): { blockId: string; value: string; text: string } {
+  for (const block of (message.blocks ?? []) as Array<{ type: string; block_id?: string; elements?: Array<Record<string, unknown>> }>) {
+    if (block.type !== 'actions') continue;
+    for (const el of block.elements ?? []) {
+      if (el.action_id === actionId) {
+        return { blockId: block.block_id ?? '', value: el.value as string, text: (el.text as { text: string }).text };
+      }
+    }
+  }
+  throw new Error(`no ${actionId} button on message "${message.text}"`);
+}
+
+export function hasButton(message: SlackMessage | undefined, actionId: string): boolean {
+  if (!message) return false;
+  try {
+    findButton(message, actionId);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Everything a person reads in a message: its text and every text inside its blocks. */
+export function readable(message: SlackMessage | undefined): string {
+  if (!message) return '';
+  const texts: string[] = [message.text ?? ''];
+  const walk = (node: unknown) => {
+    if (Array.isArray(node)) node.forEach(walk);
+    else if (node && typeof node === 'object') {
+      for (const [k, v] of Object.entries(node)) {
+        if (k === 'text' && typeof v === 'string') texts.push(v);
+        else walk(v);
+      }
+    }
+  };
+  walk(message.blocks);
+  return texts.join('\n');
+}
