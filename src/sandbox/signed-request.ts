@@ -5,10 +5,11 @@ import { createHmac, randomBytes } from 'node:crypto';
 // `v0=` + hex HMAC-SHA256(signing secret, `v0:${timestamp}:${raw body}`). The sandbox console and
 // the end-to-end tests drive Ferry's real Bolt receiver with these.
 
-export interface SlackSignatureHeaders {
+// A type alias (not an interface) so it passes as a plain header record to fetch and friends.
+export type SlackSignatureHeaders = {
   'x-slack-request-timestamp': string;
   'x-slack-signature': string;
-}
+};
 
 /** Signs a raw body the way Slack does. `timestamp` is in seconds (default: now). */
 export function signRequest(
