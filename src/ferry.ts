@@ -12,7 +12,8 @@ import { Waker } from './executor/wake.ts';
 import { createHttpServer, listen, type Route } from './http/server.ts';
 import { formatProblem, loadPlans, type LoadedPlan } from './plan/load.ts';
 import { RunService } from './runs/service.ts';
-import { FakeSlack } from './sandbox/fake-slack.ts';
+import type { FakeSlack } from './sandbox/fake-slack.ts';
+import { createSandbox, type Sandbox } from './sandbox/index.ts';
 import { createSlackApp } from './slack/app.ts';
 import { Publisher } from './slack/publisher.ts';
 import { openDatabase, type Database } from './store/db.ts';
@@ -39,8 +40,6 @@ export interface StartOptions {
   host?: string;
   /** Extra routes on Ferry's port (the sandbox console and protocol fakes). */
   routes?: Route[];
-  /** Local mode: a fake Slack prepared by the caller (users, groups, limits). */
-  fakeSlack?: FakeSlack;
 }
 
 export async function startFerry(config: Config, options: StartOptions = {}): Promise<RunningFerry> {
@@ -68,32 +67,11 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
     const plans = loaded.plans;
     log.info({ path: plansPath, services: plans.map((p) => p.plan.service) }, `${plans.length} plan(s) loaded`);
 
-    const adapterEnv: AdapterEnv = {
-      heroku: config.heroku,
-      route53: { endpoint: config.aws.route53Endpoint, region: config.aws.region },
-      sidekiqHeartbeatMs: config.sidekiqHeartbeatMs,
-      pollIntervalMs: config.pollIntervalMs,
-      httpTimeoutMs: config.httpTimeoutMs,
-      fetch: globalThis.fetch,
-    };
-    const executor = new Executor({
-      db,
-      log: log.child({ component: 'executor' }),
-      clock,
-      waker,
-      handlerFor: createRegistry(adapterEnv),
-      adapterEnv,
-      planEnv: config.planEnv,
-      leaseMs: config.leaseMs,
-    });
-    const runs = new RunService({ db, clock, waker, log, plans: () => plans, planEnv: config.planEnv, defaultChannel: config.defaultChannel, executor });
-
     const metrics = new Registry();
     collectDefaultMetrics({ register: metrics });
-    const fakeSlack = local ? (options.fakeSlack ?? new FakeSlack()) : undefined;
     const signingSecret = config.slack.signingSecret ?? randomBytes(24).toString('hex');
     let slackListener: ReturnType<typeof createSlackApp> | undefined;
-    const routes: Route[] = [...(fakeSlack ? [(req, res) => fakeSlack.handle(req, res)] : []) as Route[], ...(options.routes ?? [])];
+    const routes: Route[] = [...(options.routes ?? [])];
     const server: Server = createHttpServer({
       slack: () => slackListener?.receiver?.requestListener,
       ready: async () => (await db.pool.query('select 1')).rowCount === 1,
@@ -104,7 +82,36 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
     stops.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
     server.closeIdleConnections();
     const url = `http://127.0.0.1:${port}`;
-    fakeSlack?.setBaseUrl(url);
+    let sandbox: Sandbox | undefined;
+    if (local) {
+      sandbox = await createSandbox({ url, signingSecret, log: log.child({ component: 'sandbox' }) });
+      stops.push(() => sandbox!.stop());
+      routes.push(...sandbox.routes);
+    }
+    const fakeSlack = sandbox?.fakeSlack;
+    const planEnv = { ...sandbox?.planEnv, ...config.planEnv };
+
+    const adapterEnv: AdapterEnv = {
+      heroku: config.heroku,
+      route53: { endpoint: config.aws.route53Endpoint, region: config.aws.region },
+      sidekiqHeartbeatMs: config.sidekiqHeartbeatMs,
+      pollIntervalMs: config.pollIntervalMs,
+      httpTimeoutMs: config.httpTimeoutMs,
+      fetch: globalThis.fetch,
+      ...sandbox?.adapterEnv,
+    };
+    const executor = new Executor({
+      db,
+      log: log.child({ component: 'executor' }),
+      clock,
+      waker,
+      handlerFor: createRegistry(adapterEnv),
+      adapterEnv,
+      planEnv,
+      leaseMs: config.leaseMs,
+    });
+    const runs = new RunService({ db, clock, waker, log, plans: () => plans, planEnv, defaultChannel: config.defaultChannel, executor });
+
 
     slackListener = createSlackApp({
       botToken: config.slack.botToken ?? 'xoxb-ferry-sandbox',
