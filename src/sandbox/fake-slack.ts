@@ -132,6 +132,8 @@ export class FakeSlack extends EventEmitter<FakeSlackEvents> {
 
   constructor(options: FakeSlackOptions = {}) {
     super();
+    // The console opens one listener per live page; many are expected.
+    this.setMaxListeners(1000);
     this.#clock = options.clock ?? Date.now;
     this.#token = options.token ?? DEFAULT_TOKEN;
     this.#prefix = (options.pathPrefix ?? '').replace(/\/+$/, '');
@@ -211,8 +213,8 @@ export class FakeSlack extends EventEmitter<FakeSlackEvents> {
   }
 
   /**
-   * Resolves with the predicate's first truthy value, checked now and after every recorded call and
-   * change. Rejects after `timeoutMs` with the last calls, so a failing test says what did happen.
+   * Resolves with the (synchronous) predicate's first truthy value, checked now and after every
+   * recorded call and change. Rejects after `timeoutMs` with the last calls, so a failing test says what did happen.
    */
   waitFor<T>(
     predicate: (fake: FakeSlack) => T | undefined | null | false | '' | 0,
@@ -332,6 +334,8 @@ export class FakeSlack extends EventEmitter<FakeSlackEvents> {
     const route = path.slice(this.#prefix.length);
     const [, kind, id] = /^\/(api|response-url|upload\/v1)\/([^/]+)$/.exec(route) ?? [];
     if (kind === undefined || id === undefined) return false;
+    // Slack method names always have a dot ("chat.postMessage"): leave `/api/runs` to the host.
+    if (kind === 'api' && !/^[A-Za-z]+(\.[A-Za-z0-9_]+)+$/.test(id)) return false;
     if (this.#baseUrl === undefined && typeof req.headers.host === 'string') {
       this.#baseUrl = `http://${req.headers.host}`;
     }
@@ -341,7 +345,7 @@ export class FakeSlack extends EventEmitter<FakeSlackEvents> {
         return true;
       }
       const body = await readBody(req, this.#maxBodyBytes);
-      if (kind === 'api') await this.#serveApi(decodeURIComponent(id), url, req, body, res);
+      if (kind === 'api') await this.#serveApi(id, url, req, body, res);
       else if (kind === 'response-url') this.#serveResponseUrl(id, req, body, res);
       else await this.#serveUpload(id, req, body, res);
     } catch (error) {

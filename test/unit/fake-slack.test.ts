@@ -456,6 +456,9 @@ describe('FakeSlack test controls', () => {
       const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
       fake.setBaseUrl(base);
       expect(await (await fetch(`${base}/api/auth.test`, { method: 'POST' })).text()).toBe('host route');
+      expect(await (await fetch(`${base}/slack-fake/api/runs`, { method: 'POST' })).text()).toBe(
+        'host route',
+      );
       const client = new WebClient('xoxb-test', { slackApiUrl: fake.apiUrl!, retryConfig: { retries: 0 } });
       expect((await client.auth.test()).ok).toBe(true);
       expect(fake.responseUrlFor({ channel: 'C1', user: 'U1' })).toMatch(
