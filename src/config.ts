@@ -8,16 +8,35 @@ const url = (what: string) =>
 
 const envSchema = z
   .object({
-    SLACK_BOT_TOKEN: z.string().regex(/^xox[bp]-/, 'expected a bot token starting with xoxb-').optional(),
+    SLACK_BOT_TOKEN: z
+      .string()
+      .regex(/^xox[bp]-/, 'expected a bot token starting with xoxb-')
+      .optional(),
     SLACK_SIGNING_SECRET: z.string().min(8, 'expected the signing secret from the app settings').optional(),
-    SLACK_APP_TOKEN: z.string().regex(/^xapp-/, 'expected an app-level token starting with xapp-').optional(),
-    SLACK_API_URL: url('the Slack Web API base, e.g. https://slack.com/api/').default('https://slack.com/api/'),
-    PORT: z.coerce.number().int('expected a whole number').min(0).max(65535, 'expected a port 0-65535').default(3000),
+    SLACK_APP_TOKEN: z
+      .string()
+      .regex(/^xapp-/, 'expected an app-level token starting with xapp-')
+      .optional(),
+    SLACK_API_URL: url('the Slack Web API base, e.g. https://slack.com/api/').default(
+      'https://slack.com/api/',
+    ),
+    PORT: z.coerce
+      .number()
+      .int('expected a whole number')
+      .min(0)
+      .max(65535, 'expected a port 0-65535')
+      .default(3000),
     DATABASE_URL: url('postgres://user@host:5432/db').optional(),
     FERRY_DATA_DIR: z.string().min(1).default('./.ferry'),
     FERRY_PLANS: z.string().min(1).optional(),
-    FERRY_CHANNEL: z.string().regex(/^[CGD][A-Z0-9]+$/, 'expected a channel id such as C0MIGRATIONS').optional(),
-    FERRY_DB_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'expected a lowercase SQL identifier').default('public'),
+    FERRY_CHANNEL: z
+      .string()
+      .regex(/^[CGD][A-Z0-9]+$/, 'expected a channel id such as C0MIGRATIONS')
+      .optional(),
+    FERRY_DB_SCHEMA: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]*$/, 'expected a lowercase SQL identifier')
+      .default('public'),
     FERRY_LEASE_SECONDS: z.coerce.number().positive('expected seconds > 0').default(30),
     FERRY_SIDEKIQ_HEARTBEAT_MS: z.coerce.number().int().positive().default(10_000),
     FERRY_POLL_INTERVAL_MS: z.coerce.number().int().positive().default(2_000),
@@ -39,7 +58,11 @@ const envSchema = z
       });
     }
     if (env.SLACK_APP_TOKEN && !env.SLACK_BOT_TOKEN) {
-      ctx.addIssue({ code: 'custom', path: ['SLACK_APP_TOKEN'], message: 'Socket Mode also needs SLACK_BOT_TOKEN' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['SLACK_APP_TOKEN'],
+        message: 'Socket Mode also needs SLACK_BOT_TOKEN',
+      });
     }
   });
 
@@ -81,7 +104,9 @@ export class ConfigError extends Error {
 
 /** Parses the environment; throws ConfigError with one line per problem. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const blankToUndefined = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v === '' ? undefined : v]));
+  const blankToUndefined = Object.fromEntries(
+    Object.entries(env).map(([k, v]) => [k, v === '' ? undefined : v]),
+  );
   const parsed = envSchema.safeParse(blankToUndefined);
   if (!parsed.success) {
     throw new ConfigError(

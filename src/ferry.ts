@@ -52,11 +52,17 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
       : `Ferry starting (${local ? 'local sandbox' : 'Slack'} mode) on embedded PGlite under ${config.dataDir}`,
   );
 
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, schema: config.dbSchema, dataDir: config.dataDir, log });
+  const db = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    schema: config.dbSchema,
+    dataDir: config.dataDir,
+    log,
+  });
   const waker = new Waker();
   const stops: Array<() => Promise<void>> = [() => db.close(), () => waker.close()];
   const stopAll = async () => {
-    for (const stop of stops.splice(0).reverse()) await stop().catch((error: unknown) => log.warn({ err: error }, 'shutdown step failed'));
+    for (const stop of stops.splice(0).reverse())
+      await stop().catch((error: unknown) => log.warn({ err: error }, 'shutdown step failed'));
   };
   try {
     await waker.listen(db.listenUrl, log);
@@ -65,12 +71,15 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
     const loaded = await loadPlans(plansPath);
     for (const problem of loaded.problems) log.error(`plan problem: ${formatProblem(problem)}`);
     const plans = loaded.plans;
-    log.info({ path: plansPath, services: plans.map((p) => p.plan.service) }, `${plans.length} plan(s) loaded`);
+    log.info(
+      { path: plansPath, services: plans.map((p) => p.plan.service) },
+      `${plans.length} plan(s) loaded`,
+    );
 
     const metrics = new Registry();
     collectDefaultMetrics({ register: metrics });
     const signingSecret = config.slack.signingSecret ?? randomBytes(24).toString('hex');
-    let slackListener: ReturnType<typeof createSlackApp> | undefined;
+    let slackListener: ReturnType<typeof createSlackApp> | undefined = undefined;
     const routes: Route[] = [...(options.routes ?? [])];
     const server: Server = createHttpServer({
       slack: () => slackListener?.receiver?.requestListener,
@@ -110,8 +119,16 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
       planEnv,
       leaseMs: config.leaseMs,
     });
-    const runs = new RunService({ db, clock, waker, log, plans: () => plans, planEnv, defaultChannel: config.defaultChannel, executor });
-
+    const runs = new RunService({
+      db,
+      clock,
+      waker,
+      log,
+      plans: () => plans,
+      planEnv,
+      defaultChannel: config.defaultChannel,
+      executor,
+    });
 
     slackListener = createSlackApp({
       botToken: config.slack.botToken ?? 'xoxb-ferry-sandbox',
@@ -126,7 +143,7 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
     if (config.slack.appToken) {
       await slackListener.app.start();
       stops.push(async () => {
-        await slackListener!.app.stop();
+        await slackListener.app.stop();
       });
     }
 
@@ -140,9 +157,15 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
     });
     executor.start();
     publisher.start();
-    stops.push(() => executor.stop(), () => publisher.stop());
+    stops.push(
+      () => executor.stop(),
+      () => publisher.stop(),
+    );
 
-    log.info({ port, mode: config.mode }, local ? `Ferry sandbox: http://localhost:${port}` : `Ferry listening on port ${port}`);
+    log.info(
+      { port, mode: config.mode },
+      local ? `Ferry sandbox: http://localhost:${port}` : `Ferry listening on port ${port}`,
+    );
     return { url, port, db, runs, executor, plans, fakeSlack, signingSecret, stop: stopAll };
   } catch (error) {
     await stopAll();

@@ -6,7 +6,7 @@ import { startFerry } from './ferry.ts';
 
 let config;
 try {
-  config = loadConfig(process.env);
+  config = loadConfig();
 } catch (error) {
   if (error instanceof ConfigError) {
     process.stderr.write(`${error.message}\n`);

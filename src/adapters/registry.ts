@@ -58,7 +58,9 @@ export function createRegistry(env: AdapterEnv): (spec: StepSpec) => StepHandler
       case 'env-diff':
         break;
     }
-    throw new StepError(`Ferry has no adapter for ${spec.kind} steps with this provider yet.`, { retryable: false });
+    throw new StepError(`Ferry has no adapter for ${spec.kind} steps with this provider yet.`, {
+      retryable: false,
+    });
   };
 }
 

@@ -3,13 +3,7 @@ import type { StepKind } from '../plan/schema.ts';
 // The run as the engine sees it: plain data, no I/O. Times are epoch milliseconds passed in.
 
 export type StepStatus =
-  | 'pending'
-  | 'awaiting_approval'
-  | 'running'
-  | 'succeeded'
-  | 'failed'
-  | 'skipped'
-  | 'rolled_back';
+  'pending' | 'awaiting_approval' | 'running' | 'succeeded' | 'failed' | 'skipped' | 'rolled_back';
 
 export type RunStatus =
   | 'running'
@@ -95,7 +89,14 @@ export type RunEvent =
       summary: string;
       figures?: Record<string, number | string>;
     }
-  | { type: 'step_failed'; stepId: string; attempt: number; direction: Direction; error: string; retryable: boolean };
+  | {
+      type: 'step_failed';
+      stepId: string;
+      attempt: number;
+      direction: Direction;
+      error: string;
+      retryable: boolean;
+    };
 
 export type TimelineType =
   | 'run_started'

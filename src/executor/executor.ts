@@ -45,7 +45,10 @@ const PROGRESS_MIN_INTERVAL_MS = 1_000;
 export class Executor {
   readonly owner = `executor-${randomUUID().slice(0, 8)}`;
   private readonly deps: ExecutorDeps;
-  private readonly inFlight = new Map<number, { runId: string; stepId: string; abort: AbortController; done: Promise<void> }>();
+  private readonly inFlight = new Map<
+    number,
+    { runId: string; stepId: string; abort: AbortController; done: Promise<void> }
+  >();
   private readonly stopping = new AbortController();
   private loop: Promise<void> | undefined;
 
@@ -67,7 +70,8 @@ export class Executor {
   /** Aborts this process's attempt of a step (the run was aborted). */
   cancel(runId: string, stepId: string): void {
     for (const work of this.inFlight.values()) {
-      if (work.runId === runId && work.stepId === stepId) work.abort.abort(new StepError('aborted', { retryable: false }));
+      if (work.runId === runId && work.stepId === stepId)
+        work.abort.abort(new StepError('aborted', { retryable: false }));
     }
   }
 
@@ -95,7 +99,9 @@ export class Executor {
   private track(attempt: Attempt): void {
     const abort = new AbortController();
     const done = this.execute(attempt, abort)
-      .catch((error: unknown) => this.deps.log.error({ err: error, attempt }, 'recording a step outcome failed'))
+      .catch((error: unknown) =>
+        this.deps.log.error({ err: error, attempt }, 'recording a step outcome failed'),
+      )
       .finally(() => {
         this.inFlight.delete(attempt.id);
         this.deps.waker.notify('work');
@@ -105,28 +111,42 @@ export class Executor {
 
   private async execute(attempt: Attempt, abort: AbortController): Promise<void> {
     const { db, log: baseLog, leaseMs } = this.deps;
-    const log = baseLog.child({ run: attempt.runId, step: attempt.stepId, attempt: attempt.attempt, direction: attempt.direction });
+    const log = baseLog.child({
+      run: attempt.runId,
+      step: attempt.stepId,
+      attempt: attempt.attempt,
+      direction: attempt.direction,
+    });
     const record = await readRun(db, attempt.runId);
     const spec = record?.specs.get(attempt.stepId);
     if (!record || !spec) throw new Error(`attempt ${attempt.id} refers to a missing run or step`);
 
-    const lease = setInterval(() => {
-      renewLease(db, attempt.id, this.owner, leaseMs)
-        .then((mine) => {
-          if (!mine) abort.abort(new StepError('aborted', { retryable: false }));
-        })
-        .catch((error: unknown) => log.warn({ err: error }, 'lease renewal failed'));
-    }, Math.max(100, Math.floor(leaseMs / 3)));
+    const lease = setInterval(
+      () => {
+        renewLease(db, attempt.id, this.owner, leaseMs)
+          .then((mine) => {
+            if (!mine) abort.abort(new StepError('aborted', { retryable: false }));
+          })
+          .catch((error: unknown) => log.warn({ err: error }, 'lease renewal failed'));
+      },
+      Math.max(100, Math.floor(leaseMs / 3)),
+    );
     const timeoutMs = spec.timeout ?? defaultTimeoutMs[spec.kind] ?? 5 * 60_000;
     const signal = AbortSignal.any([abort.signal, AbortSignal.timeout(timeoutMs)]);
 
     let event: RunEvent;
     try {
       const result = await this.perform(attempt, spec, signal, log);
-      event = { type: 'step_succeeded', stepId: attempt.stepId, attempt: attempt.attempt, direction: attempt.direction, ...result };
+      event = {
+        type: 'step_succeeded',
+        stepId: attempt.stepId,
+        attempt: attempt.attempt,
+        direction: attempt.direction,
+        ...result,
+      };
       log.info({ summary: result.summary }, 'step attempt succeeded');
     } catch (thrown) {
-      const reason = signal.aborted ? signal.reason : undefined;
+      const reason: unknown = signal.aborted ? signal.reason : undefined;
       const error = reason instanceof StepError ? reason : thrown;
       const timedOut = !abort.signal.aborted && signal.aborted;
       const message = timedOut
@@ -162,7 +182,12 @@ export class Executor {
     this.deps.waker.notify('publish');
   }
 
-  private async perform(attempt: Attempt, spec: StepSpec, signal: AbortSignal, log: Logger): Promise<StepResult> {
+  private async perform(
+    attempt: Attempt,
+    spec: StepSpec,
+    signal: AbortSignal,
+    log: Logger,
+  ): Promise<StepResult> {
     const { db } = this.deps;
     const handler = this.deps.handlerFor(spec);
     const resolved = resolveVars(spec, this.deps.planEnv);
@@ -177,7 +202,9 @@ export class Executor {
 
     const blocked = await handler.blocker?.(resolved, ctx);
     if (blocked) throw new StepError(blocked, { retryable: false, reason: 'blocked' });
-    const existing = attempt.hasCapture ? { found: true, captured: attempt.captured } : await findCapture(db, attempt.runId, attempt.stepId);
+    const existing = attempt.hasCapture
+      ? { found: true, captured: attempt.captured }
+      : await findCapture(db, attempt.runId, attempt.stepId);
     let captured = existing.captured;
     if (!existing.found) {
       captured = await handler.capture(resolved, ctx);

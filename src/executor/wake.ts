@@ -27,7 +27,9 @@ export class Waker {
         this.notify(msg.channel === 'ferry_work' ? 'work' : 'publish');
       }
     });
-    client.on('error', (error) => log.warn({ err: error }, 'LISTEN connection lost; falling back to polling'));
+    client.on('error', (error) =>
+      log.warn({ err: error }, 'LISTEN connection lost; falling back to polling'),
+    );
     await client.connect();
     await client.query('listen ferry_work');
     await client.query('listen ferry_publish');

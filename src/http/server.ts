@@ -1,4 +1,10 @@
-import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type RequestListener,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 
@@ -29,7 +35,9 @@ async function handle(req: IncomingMessage, res: ServerResponse, deps: HttpServe
   if (path === '/slack/events') {
     const listener = deps.slack();
     if (listener && req.method === 'POST') return void listener(req, res);
-    res.writeHead(listener ? 405 : 404, { 'content-type': 'text/plain' }).end(listener ? 'POST only' : 'Slack is connected over Socket Mode');
+    res
+      .writeHead(listener ? 405 : 404, { 'content-type': 'text/plain' })
+      .end(listener ? 'POST only' : 'Slack is connected over Socket Mode');
     return;
   }
   if (path === '/healthz' && req.method === 'GET') {
@@ -38,7 +46,9 @@ async function handle(req: IncomingMessage, res: ServerResponse, deps: HttpServe
   }
   if (path === '/readyz' && req.method === 'GET') {
     const ok = await deps.ready().catch(() => false);
-    res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ ok, database: ok ? 'reachable' : 'unreachable' }));
+    res
+      .writeHead(ok ? 200 : 503, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ ok, database: ok ? 'reachable' : 'unreachable' }));
     return;
   }
   if (path === '/metrics' && req.method === 'GET') {

@@ -10,7 +10,16 @@ import type { LoadedPlan } from '../plan/load.ts';
 import type { Plan, PlanEnvironment } from '../plan/schema.ts';
 import { missingVars } from '../plan/vars.ts';
 import type { Database } from '../store/db.ts';
-import { applyToRun, createRun, findRuns, firstDelivery, readRun, readTimeline, type RunRecord, type TimelineEvent } from '../store/runs.ts';
+import {
+  applyToRun,
+  createRun,
+  findRuns,
+  firstDelivery,
+  readRun,
+  readTimeline,
+  type RunRecord,
+  type TimelineEvent,
+} from '../store/runs.ts';
 
 // What the Slack layer asks of Ferry. Handlers call these and never touch SQL; every method that
 // changes a run goes through the engine's decide() inside one transaction.
@@ -50,7 +59,10 @@ export class RunService {
   }
 
   /** Finds a plan's environment, or a specific error naming what is known. */
-  environment(service: string, environment: string): { loaded: LoadedPlan; plan: Plan; env: PlanEnvironment } {
+  environment(
+    service: string,
+    environment: string,
+  ): { loaded: LoadedPlan; plan: Plan; env: PlanEnvironment } {
     const plans = this.deps.plans();
     const loaded = plans.find((p) => p.plan.service === service);
     if (!loaded) {
@@ -76,11 +88,19 @@ export class RunService {
     return env.channel ?? plan.channel ?? this.deps.defaultChannel ?? typedIn;
   }
 
-  async start(input: { service: string; environment: string; user: string; channel: string }): Promise<RunState> {
+  async start(input: {
+    service: string;
+    environment: string;
+    user: string;
+    channel: string;
+  }): Promise<RunState> {
     const { loaded, plan, env } = this.environment(input.service, input.environment);
     const starters = plan.starters ?? [];
     if (starters.length > 0 && !starters.includes(input.user)) {
-      throw new FerryError('not_authorized', `Only ${starters.map((u) => `<@${u}>`).join(', ')} may start ${plan.service} runs.`);
+      throw new FerryError(
+        'not_authorized',
+        `Only ${starters.map((u) => `<@${u}>`).join(', ')} may start ${plan.service} runs.`,
+      );
     }
     const missing = missingVars(env.steps, this.deps.planEnv);
     if (missing.length > 0) {
@@ -111,13 +131,18 @@ export class RunService {
       (initial) => decide(initial, { type: 'start' }, now),
     );
     await this.afterDecision(state.id, effects);
-    this.deps.log.info({ run: state.id, service: plan.service, environment: input.environment, by: input.user }, 'run started');
+    this.deps.log.info(
+      { run: state.id, service: plan.service, environment: input.environment, by: input.user },
+      'run started',
+    );
     return state;
   }
 
   async act(runId: string, event: RunEvent): Promise<Outcome> {
     const now = this.deps.clock.now();
-    const { decision } = await applyToRun(this.deps.db, runId, now, (record) => decide(record.state, event, now));
+    const { decision } = await applyToRun(this.deps.db, runId, now, (record) =>
+      decide(record.state, event, now),
+    );
     await this.afterDecision(runId, decision.effects);
     return {
       state: decision.state,
@@ -126,15 +151,27 @@ export class RunService {
   }
 
   /** A run by id, or the channel's only active run when `ref` is left out. */
-  async resolve(channel: string, ref: string | undefined, opts: { latest?: boolean } = {}): Promise<RunRecord> {
+  async resolve(
+    channel: string,
+    ref: string | undefined,
+    opts: { latest?: boolean } = {},
+  ): Promise<RunRecord> {
     if (ref) {
       const record = await readRun(this.deps.db, ref);
-      if (!record) throw new FerryError('run_not_found', `There is no run ${ref}. \`/migrate list\` shows the runs.`);
+      if (!record)
+        throw new FerryError('run_not_found', `There is no run ${ref}. \`/migrate list\` shows the runs.`);
       return record;
     }
-    const candidates = await findRuns(this.deps.db, { channel, active: !opts.latest, limit: opts.latest ? 1 : 10 });
+    const candidates = await findRuns(this.deps.db, {
+      channel,
+      active: !opts.latest,
+      limit: opts.latest ? 1 : 10,
+    });
     if (candidates.length === 0) {
-      throw new FerryError('run_not_found', 'There is no active run in this channel: name one, e.g. `r12` (`/migrate list` shows them).');
+      throw new FerryError(
+        'run_not_found',
+        'There is no active run in this channel: name one, e.g. `r12` (`/migrate list` shows them).',
+      );
     }
     if (candidates.length > 1) {
       throw new FerryError(

@@ -46,23 +46,39 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
       });
   const app = receiver
     ? new App({ token: options.botToken, receiver, logger, clientOptions })
-    : new App({ token: options.botToken, appToken: options.appToken, socketMode: true, logger, clientOptions });
+    : new App({
+        token: options.botToken,
+        appToken: options.appToken,
+        socketMode: true,
+        logger,
+        clientOptions,
+      });
 
   const groups = new UserGroups(app.client, options.log, options.now);
 
   // Slack retries and repeated deliveries: handle each event or trigger once.
   app.use(async (args) => {
     const body = args.body as { event_id?: string; trigger_id?: string };
-    const key = body.event_id ? `event:${body.event_id}` : body.trigger_id ? `trigger:${body.trigger_id}` : undefined;
+    const key = body.event_id
+      ? `event:${body.event_id}`
+      : body.trigger_id
+        ? `trigger:${body.trigger_id}`
+        : undefined;
     if (key && !(await options.runs.firstDelivery(key))) {
       options.log.info({ key, retry: args.context.retryNum }, 'duplicate Slack delivery ignored');
-      if ('ack' in args && typeof args.ack === 'function') await (args.ack as () => Promise<void>)();
+      if ('ack' in args && typeof args.ack === 'function') await args.ack();
       return;
     }
     await args.next();
   });
 
-  registerCommands(app, { runs: options.runs, log: options.log, now: options.now, groups, describePlan: options.describePlan });
+  registerCommands(app, {
+    runs: options.runs,
+    log: options.log,
+    now: options.now,
+    groups,
+    describePlan: options.describePlan,
+  });
   registerActions(app, { runs: options.runs, groups, log: options.log });
   app.error(async (error) => {
     options.log.error({ err: error }, 'Slack listener failed');
@@ -73,7 +89,10 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
 
 function boltLogger(log: Logger): BoltLogger {
   let level = LogLevel.INFO;
-  const write = (fn: 'debug' | 'info' | 'warn' | 'error') => (...msgs: unknown[]) => log[fn](msgs.map(String).join(' '));
+  const write =
+    (fn: 'debug' | 'info' | 'warn' | 'error') =>
+    (...msgs: unknown[]) =>
+      log[fn](msgs.map(String).join(' '));
   return {
     debug: write('debug'),
     info: write('info'),

@@ -49,7 +49,8 @@ export function parseCommand(text: string): ParseResult {
     const [service, environment] = rest;
     if (!service || !environment) return `Usage: \`${usage[cmd]}\``;
     if (!name.test(service)) return `"${service}" is not a service name (lowercase letters, digits, dashes).`;
-    if (!name.test(environment)) return `"${environment}" is not an environment name (lowercase letters, digits, dashes).`;
+    if (!name.test(environment))
+      return `"${environment}" is not an environment name (lowercase letters, digits, dashes).`;
     return { service, environment };
   };
   const optionalRun = (): { run?: string; rest: string[] } =>
@@ -72,7 +73,8 @@ export function parseCommand(text: string): ParseResult {
         if (extra.length === 0) return ok({ name: 'start', ...se });
         if (extra[0] === '--at' && extra.length === 2) {
           const at = extra[1]!;
-          if (Number.isNaN(Date.parse(at))) return fail(`"${at}" is not an ISO time such as 2026-12-01T02:00:00Z.`);
+          if (Number.isNaN(Date.parse(at)))
+            return fail(`"${at}" is not an ISO time such as 2026-12-01T02:00:00Z.`);
           return ok({ name: 'start', ...se, at });
         }
         return fail(`Unexpected "${extra.join(' ')}". Usage: \`${usage.start}\``);
@@ -90,7 +92,14 @@ export function parseCommand(text: string): ParseResult {
     case 'note': {
       const { run, rest: words2 } = optionalRun();
       if (words2.length === 0) return fail(`Write the note after the command. Usage: \`${usage.note}\``);
-      return ok({ name: 'note', run, text: text.trim().replace(/^\S+\s+/, '').replace(run ? /^\S+\s+/ : /^/, '') });
+      return ok({
+        name: 'note',
+        run,
+        text: text
+          .trim()
+          .replace(/^\S+\s+/, '')
+          .replace(run ? /^\S+\s+/ : /^/, ''),
+      });
     }
     case 'incident': {
       if (rest[0] === 'resolve') {
@@ -103,7 +112,8 @@ export function parseCommand(text: string): ParseResult {
       if (severity !== 'sev1' && severity !== 'sev2' && severity !== 'sev3') {
         return fail(`Give a severity: sev1, sev2 or sev3. Usage: \`${usage.incident}\``);
       }
-      if (words2.length < 2) return fail(`Describe the incident after the severity. Usage: \`${usage.incident}\``);
+      if (words2.length < 2)
+        return fail(`Describe the incident after the severity. Usage: \`${usage.incident}\``);
       return ok({ name: 'incident', run, severity, summary: words2.slice(1).join(' ') });
     }
     case 'report': {
@@ -122,19 +132,23 @@ export function parseCommand(text: string): ParseResult {
       const se = serviceEnv('maintenance');
       if (typeof se === 'string') return fail(se);
       const state = rest[2];
-      if ((state !== 'on' && state !== 'off') || rest.length !== 3) return fail(`Usage: \`${usage.maintenance}\``);
+      if ((state !== 'on' && state !== 'off') || rest.length !== 3)
+        return fail(`Usage: \`${usage.maintenance}\``);
       return ok({ name: 'maintenance', ...se, state });
     }
     case 'crons': {
       const se = serviceEnv('crons');
       if (typeof se === 'string') return fail(se);
       const action = rest[2];
-      if ((action !== 'disable' && action !== 'enable') || rest.length !== 3) return fail(`Usage: \`${usage.crons}\``);
+      if ((action !== 'disable' && action !== 'enable') || rest.length !== 3)
+        return fail(`Usage: \`${usage.crons}\``);
       return ok({ name: 'crons', ...se, action });
     }
     default: {
       const known = Object.keys(usage).filter((k) => !k.includes('-'));
-      return fail(`Unknown subcommand "${sub}". Try one of: ${known.join(', ')} (\`/migrate help\` explains them).`);
+      return fail(
+        `Unknown subcommand "${sub}". Try one of: ${known.join(', ')} (\`/migrate help\` explains them).`,
+      );
     }
   }
 }

@@ -67,7 +67,8 @@ export class Publisher {
       try {
         for (const runId of await runsToPublish(this.deps.db)) {
           if (this.stopping.signal.aborted) break;
-          if (!(await takePublisherLease(this.deps.db, runId, this.owner, this.deps.leaseMs ?? 30_000))) continue;
+          if (!(await takePublisherLease(this.deps.db, runId, this.owner, this.deps.leaseMs ?? 30_000)))
+            continue;
           const deferred = await this.publishRun(runId);
           if (deferred) wait = Math.min(wait, this.deps.minEditIntervalMs);
         }
@@ -100,7 +101,15 @@ export class Publisher {
         unfurl_links: false,
         metadata: { event_type: 'ferry_run', event_payload: { run_id: runId } },
       });
-      status = { runId, kind: 'status', key: '', channel: res.channel ?? channel, ts: res.ts!, renderedVersion: version, renderedAt: new Date() };
+      status = {
+        runId,
+        kind: 'status',
+        key: '',
+        channel: res.channel ?? channel,
+        ts: res.ts!,
+        renderedVersion: version,
+        renderedAt: new Date(),
+      };
       await saveMessage(db, status);
     }
 
@@ -133,7 +142,14 @@ export class Publisher {
       const view = renderTimelineReply(batch);
       const res = await client.chat.postMessage({ channel: status.channel, thread_ts: status.ts, ...view });
       for (const event of batch) {
-        await saveMessage(db, { runId: state.id, kind: 'event', key: String(event.seq), channel: status.channel, ts: res.ts!, renderedVersion: 1 });
+        await saveMessage(db, {
+          runId: state.id,
+          kind: 'event',
+          key: String(event.seq),
+          channel: status.channel,
+          ts: res.ts!,
+          renderedVersion: 1,
+        });
       }
       batch = [];
     };
@@ -141,10 +157,20 @@ export class Publisher {
       const step = event.stepId ? state.steps.find((s) => s.id === event.stepId) : undefined;
       if (event.type === 'approval_requested' && step) {
         await flush();
-        const open = step.status === 'awaiting_approval' && (step.approvalRequestedAt ?? 0) <= event.at.getTime();
-        const view = open ? renderApprovalRequest(state, step) : renderApprovalDecided(state, step, event.at.getTime());
+        const open =
+          step.status === 'awaiting_approval' && (step.approvalRequestedAt ?? 0) <= event.at.getTime();
+        const view = open
+          ? renderApprovalRequest(state, step)
+          : renderApprovalDecided(state, step, event.at.getTime());
         const res = await client.chat.postMessage({ channel: status.channel, thread_ts: status.ts, ...view });
-        await saveMessage(db, { runId: state.id, kind: 'event', key: String(event.seq), channel: status.channel, ts: res.ts!, renderedVersion: 1 });
+        await saveMessage(db, {
+          runId: state.id,
+          kind: 'event',
+          key: String(event.seq),
+          channel: status.channel,
+          ts: res.ts!,
+          renderedVersion: 1,
+        });
         await saveMessage(db, {
           runId: state.id,
           kind: 'approval',
@@ -161,7 +187,11 @@ export class Publisher {
     await flush();
   }
 
-  private async closeDecidedApprovals(state: RunState, messages: MessageRef[], timeline: TimelineEvent[]): Promise<void> {
+  private async closeDecidedApprovals(
+    state: RunState,
+    messages: MessageRef[],
+    timeline: TimelineEvent[],
+  ): Promise<void> {
     const open = messages.filter((m) => m.kind === 'approval' && m.renderedVersion === 0);
     for (const ref of open) {
       const [stepId, seqText] = ref.key.split(':');
@@ -169,7 +199,9 @@ export class Publisher {
       const step = state.steps.find((s) => s.id === stepId);
       const requested = timeline.find((e) => e.seq === seq);
       if (!step || !requested) continue;
-      const later = messages.some((m) => m.kind === 'approval' && m.key.startsWith(`${stepId}:`) && Number(m.key.split(':')[1]) > seq);
+      const later = messages.some(
+        (m) => m.kind === 'approval' && m.key.startsWith(`${stepId}:`) && Number(m.key.split(':')[1]) > seq,
+      );
       if (step.status === 'awaiting_approval' && !later) continue;
       const view = renderApprovalDecided(state, step, requested.at.getTime());
       await this.deps.client.chat.update({ channel: ref.channel, ts: ref.ts, ...view });
@@ -193,7 +225,14 @@ export class Publisher {
       const renderedVersion = finished ? p.version + 1_000_000 : p.version;
       if (!ref) {
         const res = await client.chat.postMessage({ channel: status.channel, thread_ts: status.ts, ...view });
-        await saveMessage(db, { runId: state.id, kind: 'progress', key: p.stepId, channel: status.channel, ts: res.ts!, renderedVersion });
+        await saveMessage(db, {
+          runId: state.id,
+          kind: 'progress',
+          key: p.stepId,
+          channel: status.channel,
+          ts: res.ts!,
+          renderedVersion,
+        });
       } else if (ref.renderedVersion < renderedVersion) {
         if (this.deps.clock.now() - ref.renderedAt.getTime() < this.deps.minEditIntervalMs) {
           deferred = true;

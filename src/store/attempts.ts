@@ -16,7 +16,12 @@ export interface Attempt {
  * Claims attempts that are due, and attempts whose claimant's lease ran out (it died mid-step),
  * without waiting on rows another worker holds.
  */
-export async function claimDueAttempts(db: Database, owner: string, leaseMs: number, limit: number): Promise<Attempt[]> {
+export async function claimDueAttempts(
+  db: Database,
+  owner: string,
+  leaseMs: number,
+  limit: number,
+): Promise<Attempt[]> {
   const { rows } = await db.pool.query(
     `update step_attempts a set status = 'running', claimed_by = $1, lease_until = now() + ($2 || ' milliseconds')::interval
      where a.id in (
@@ -49,7 +54,12 @@ export async function nextDueAt(db: Database): Promise<Date | null> {
 }
 
 /** Keeps a claim alive; false when the attempt was cancelled or taken over. */
-export async function renewLease(db: Database, attemptId: number, owner: string, leaseMs: number): Promise<boolean> {
+export async function renewLease(
+  db: Database,
+  attemptId: number,
+  owner: string,
+  leaseMs: number,
+): Promise<boolean> {
   const { rowCount } = await db.pool.query(
     `update step_attempts set lease_until = now() + ($3 || ' milliseconds')::interval
      where id = $1 and claimed_by = $2 and status = 'running'`,
@@ -62,7 +72,11 @@ export async function renewLease(db: Database, attemptId: number, owner: string,
  * The state captured before the step's first forward attempt acted: retries and undo reuse it, so
  * a retry never captures the already-changed state as the "before".
  */
-export async function findCapture(db: Database, runId: string, stepId: string): Promise<{ found: boolean; captured: unknown }> {
+export async function findCapture(
+  db: Database,
+  runId: string,
+  stepId: string,
+): Promise<{ found: boolean; captured: unknown }> {
   const { rows } = await db.pool.query(
     `select captured from step_attempts
      where run_id = $1 and step_id = $2 and direction = 'do' and captured_at is not null
@@ -81,7 +95,11 @@ export async function saveCapture(db: Database, attemptId: number, captured: unk
   );
 }
 
-export async function earlierCaptures(db: Database, runId: string, beforeStepId: string): Promise<Map<string, unknown>> {
+export async function earlierCaptures(
+  db: Database,
+  runId: string,
+  beforeStepId: string,
+): Promise<Map<string, unknown>> {
   const { rows } = await db.pool.query(
     `select distinct on (a.step_id) a.step_id, a.captured from step_attempts a
      join steps s on s.run_id = a.run_id and s.step_id = a.step_id
@@ -93,7 +111,12 @@ export async function earlierCaptures(db: Database, runId: string, beforeStepId:
   return new Map(rows.map((r: { step_id: string; captured: unknown }) => [r.step_id, r.captured]));
 }
 
-export async function saveProgress(db: Database, runId: string, stepId: string, progress: Progress): Promise<void> {
+export async function saveProgress(
+  db: Database,
+  runId: string,
+  stepId: string,
+  progress: Progress,
+): Promise<void> {
   await db.pool.query(
     `insert into step_progress (run_id, step_id, text, fraction, figures) values ($1, $2, $3, $4, $5)
      on conflict (run_id, step_id) do update set text = excluded.text, fraction = excluded.fraction,

@@ -1,6 +1,15 @@
 import type pg from 'pg';
 import { FerryError } from '../errors.ts';
-import type { Approval, Decision, Effect, Policy, RunState, RunStatus, StepState, TimelineEntry } from '../engine/types.ts';
+import type {
+  Approval,
+  Decision,
+  Effect,
+  Policy,
+  RunState,
+  RunStatus,
+  StepState,
+  TimelineEntry,
+} from '../engine/types.ts';
 import type { StepSpec } from '../plan/schema.ts';
 import type { Database } from './db.ts';
 
@@ -67,7 +76,16 @@ export async function createRun(
       await client.query(
         `insert into runs (id, service, environment, status, started_by, started_at, channel, plan_file, policy)
          values ($1, $2, $3, 'running', $4, $5, $6, $7, $8)`,
-        [id, input.service, input.environment, input.startedBy, new Date(input.now), input.channel, input.planFile, input.policy],
+        [
+          id,
+          input.service,
+          input.environment,
+          input.startedBy,
+          new Date(input.now),
+          input.channel,
+          input.planFile,
+          input.policy,
+        ],
       );
     } catch (error) {
       if ((error as { code?: string }).code !== '23505') throw error;
@@ -98,11 +116,14 @@ export async function createRun(
   });
 }
 
-export async function loadRun(client: Queryable, runId: string, opts: { lock: boolean }): Promise<RunRecord | null> {
-  const run = await client.query(
-    `select * from runs where id = $1 ${opts.lock ? 'for update' : ''}`,
-    [runId],
-  );
+export async function loadRun(
+  client: Queryable,
+  runId: string,
+  opts: { lock: boolean },
+): Promise<RunRecord | null> {
+  const run = await client.query(`select * from runs where id = $1 ${opts.lock ? 'for update' : ''}`, [
+    runId,
+  ]);
   const row = run.rows[0] as RunRow | undefined;
   if (!row) return null;
   const steps = await client.query(`select * from steps where run_id = $1 order by position`, [runId]);
@@ -145,16 +166,22 @@ export async function applyToRun(
   });
 }
 
-async function persistDecision(client: Queryable, record: RunRecord, decision: Decision, now: number): Promise<void> {
+async function persistDecision(
+  client: Queryable,
+  record: RunRecord,
+  decision: Decision,
+  now: number,
+): Promise<void> {
   const before = record.state;
   const after = decision.state;
   const changed = after !== before;
   const at = new Date(now);
   if (changed) {
-    await client.query(
-      `update runs set status = $2, finished_at = $3, version = version + 1 where id = $1`,
-      [after.id, after.status, after.finishedAt === null ? null : new Date(after.finishedAt)],
-    );
+    await client.query(`update runs set status = $2, finished_at = $3, version = version + 1 where id = $1`, [
+      after.id,
+      after.status,
+      after.finishedAt === null ? null : new Date(after.finishedAt),
+    ]);
     for (const step of after.steps) {
       const old = before.steps.find((s) => s.id === step.id);
       if (old && JSON.stringify(old) === JSON.stringify(step)) continue;
@@ -191,7 +218,16 @@ async function persistDecision(client: Queryable, record: RunRecord, decision: D
       await client.query(
         `insert into timeline_events (run_id, seq, at, type, step_id, actor, detail, figures)
          values ($1, $2, $3, $4, $5, $6, $7, $8)`,
-        [before.id, ++seq, at, entry.type, entry.stepId ?? null, entry.actor ?? null, entry.detail ?? null, entry.figures ?? null],
+        [
+          before.id,
+          ++seq,
+          at,
+          entry.type,
+          entry.stepId ?? null,
+          entry.actor ?? null,
+          entry.detail ?? null,
+          entry.figures ?? null,
+        ],
       );
     }
     if (!changed) await client.query(`update runs set version = version + 1 where id = $1`, [before.id]);
@@ -223,7 +259,12 @@ async function persistDecision(client: Queryable, record: RunRecord, decision: D
   }
 }
 
-async function recordApproval(client: Queryable, runId: string, stepId: string, approval: Approval): Promise<void> {
+async function recordApproval(
+  client: Queryable,
+  runId: string,
+  stepId: string,
+  approval: Approval,
+): Promise<void> {
   await client.query(
     `insert into approvals (run_id, step_id, decision, decided_by, decided_at) values ($1, $2, $3, $4, $5)`,
     [runId, stepId, approval.decision, approval.by, new Date(approval.at)],
@@ -233,7 +274,17 @@ async function recordApproval(client: Queryable, runId: string, stepId: string, 
 export async function findRuns(
   db: Database,
   filter: { channel?: string; active?: boolean; service?: string; environment?: string; limit?: number },
-): Promise<Array<{ id: string; service: string; environment: string; status: RunStatus; startedBy: string; startedAt: Date; channel: string }>> {
+): Promise<
+  Array<{
+    id: string;
+    service: string;
+    environment: string;
+    status: RunStatus;
+    startedBy: string;
+    startedAt: Date;
+    channel: string;
+  }>
+> {
   const where: string[] = [];
   const args: unknown[] = [];
   if (filter.channel) where.push(`channel = $${args.push(filter.channel)}`);

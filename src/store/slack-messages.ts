@@ -26,7 +26,12 @@ export async function runsToPublish(db: Database, limit = 20): Promise<string[]>
   return rows.map((r: { id: string }) => r.id);
 }
 
-export async function takePublisherLease(db: Database, runId: string, owner: string, leaseMs: number): Promise<boolean> {
+export async function takePublisherLease(
+  db: Database,
+  runId: string,
+  owner: string,
+  leaseMs: number,
+): Promise<boolean> {
   const { rowCount } = await db.pool.query(
     `insert into publisher_leases (run_id, owner, lease_until) values ($1, $2, now() + ($3 || ' milliseconds')::interval)
      on conflict (run_id) do update set owner = excluded.owner, lease_until = excluded.lease_until
@@ -58,7 +63,13 @@ export async function saveMessage(db: Database, ref: Omit<MessageRef, 'renderedA
   );
 }
 
-export async function markRendered(db: Database, runId: string, kind: MessageKind, key: string, version: number): Promise<void> {
+export async function markRendered(
+  db: Database,
+  runId: string,
+  kind: MessageKind,
+  key: string,
+  version: number,
+): Promise<void> {
   await db.pool.query(
     `update slack_messages set rendered_version = $4, rendered_at = now() where run_id = $1 and kind = $2 and key = $3`,
     [runId, kind, key, version],
@@ -69,7 +80,10 @@ export async function progressOf(
   db: Database,
   runId: string,
 ): Promise<Array<{ stepId: string; text: string; fraction: number | null; version: number }>> {
-  const { rows } = await db.pool.query(`select step_id, text, fraction, version from step_progress where run_id = $1`, [runId]);
+  const { rows } = await db.pool.query(
+    `select step_id, text, fraction, version from step_progress where run_id = $1`,
+    [runId],
+  );
   return rows.map((r: { step_id: string; text: string; fraction: number | null; version: number }) => ({
     stepId: r.step_id,
     text: r.text,

@@ -1,6 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ActionId } from '../../src/slack/action-ids.ts';
-import { ALICE, BOB, CAROL, hasButton, MALLORY, readable, startHarness, type Harness } from '../support/ferry-harness.ts';
+import {
+  ALICE,
+  BOB,
+  CAROL,
+  hasButton,
+  MALLORY,
+  readable,
+  startHarness,
+  type Harness,
+} from '../support/ferry-harness.ts';
 
 const plan = `
 service: billing
@@ -34,14 +43,24 @@ describe('a migration run driven through Slack', () => {
 
     const waiting = await h.waitFor(() => {
       const m = h.statusMessage();
-      return m && hasButton(h.thread().find((t) => hasButton(t, ActionId.approve)), ActionId.approve) && m;
+      return (
+        m &&
+        hasButton(
+          h.thread().find((t) => hasButton(t, ActionId.approve)),
+          ActionId.approve,
+        ) &&
+        m
+      );
     }, 'the approval request');
     expect(readable(waiting)).toContain('billing · staging · r');
     expect(h.maintenance.state('billing').enabled).toBe(true);
 
     const approval = h.thread().find((t) => hasButton(t, ActionId.approve))!;
     await h.click(BOB, approval, ActionId.approve);
-    await h.waitFor(() => readable(h.slack.message('C0MIGRATIONS', approval.ts)).includes('Approved by <@U02BOB>'), 'the approval to close');
+    await h.waitFor(
+      () => readable(h.slack.message('C0MIGRATIONS', approval.ts)).includes('Approved by <@U02BOB>'),
+      'the approval to close',
+    );
     expect(hasButton(h.slack.message('C0MIGRATIONS', approval.ts), ActionId.approve)).toBe(false);
     expect(h.maintenance.state('billing-flag').enabled).toBe(true);
 
@@ -65,11 +84,20 @@ describe('a migration run driven through Slack', () => {
 
   it('refuses a self-approval in production and an approval from a non-approver, and records both', async () => {
     await h.command(ALICE, 'start billing production');
-    const approval = await h.waitFor(() => h.thread().find((t) => hasButton(t, ActionId.approve)), 'the approval request');
+    const approval = await h.waitFor(
+      () => h.thread().find((t) => hasButton(t, ActionId.approve)),
+      'the approval request',
+    );
     await h.click(ALICE, approval, ActionId.approve);
     await h.click(MALLORY, approval, ActionId.approve);
-    await h.waitFor(() => h.responses(MALLORY).some((t) => t.includes('You are not an approver for billing production')), 'Mallory to be refused');
-    await h.waitFor(() => h.responses(ALICE).some((t) => t.includes('production needs four eyes: the person who started')), 'Alice to be refused');
+    await h.waitFor(
+      () => h.responses(MALLORY).some((t) => t.includes('You are not an approver for billing production')),
+      'Mallory to be refused',
+    );
+    await h.waitFor(
+      () => h.responses(ALICE).some((t) => t.includes('production needs four eyes: the person who started')),
+      'Alice to be refused',
+    );
     const thread = await h.waitFor(() => {
       const text = h.thread().map(readable).join('\n');
       return text.includes('refused by <@U03MALLORY>') && text.includes('refused by <@U01ALICE>') && text;
@@ -79,6 +107,9 @@ describe('a migration run driven through Slack', () => {
 
     // A member of the approvers' user group may approve.
     await h.click(CAROL, approval, ActionId.approve);
-    await h.waitFor(() => h.thread().map(readable).join('\n').includes('approved by <@U04CAROL>'), 'Carol to approve');
+    await h.waitFor(
+      () => h.thread().map(readable).join('\n').includes('approved by <@U04CAROL>'),
+      'Carol to approve',
+    );
   });
 });

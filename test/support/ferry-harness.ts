@@ -26,7 +26,12 @@ export const MALLORY = 'U03MALLORY';
 export const CHANNEL = 'C0MIGRATIONS';
 export const PG_URL = 'postgres://root@127.0.0.1:5432/test';
 
-const names: Record<string, string> = { [ALICE]: 'alice', [BOB]: 'bob', [CAROL]: 'carol', [MALLORY]: 'mallory' };
+const names: Record<string, string> = {
+  [ALICE]: 'alice',
+  [BOB]: 'bob',
+  [CAROL]: 'carol',
+  [MALLORY]: 'mallory',
+};
 
 export interface Harness {
   ferry: RunningFerry;
@@ -34,11 +39,24 @@ export interface Harness {
   maintenance: FakeMaintenance;
   maintenanceUrl: string;
   schema: string;
-  command(user: string, text: string, opts?: SendOptions & { triggerId?: string }): Promise<{ status: number; text: string }>;
-  click(user: string, message: SlackMessage, actionId: string, opts?: SendOptions & { triggerId?: string }): Promise<{ status: number }>;
+  command(
+    user: string,
+    text: string,
+    opts?: SendOptions & { triggerId?: string },
+  ): Promise<{ status: number; text: string }>;
+  click(
+    user: string,
+    message: SlackMessage,
+    actionId: string,
+    opts?: SendOptions & { triggerId?: string },
+  ): Promise<{ status: number }>;
   statusMessage(runId?: string): SlackMessage | undefined;
   thread(): SlackMessage[];
-  waitFor<T>(probe: () => T | undefined | false | Promise<T | undefined | false>, what: string, timeoutMs?: number): Promise<T>;
+  waitFor<T>(
+    probe: () => T | undefined | false | Promise<T | undefined | false>,
+    what: string,
+    timeoutMs?: number,
+  ): Promise<T>;
   responses(user: string): string[];
   stop(): Promise<void>;
 }
@@ -55,7 +73,11 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   const secret = randomBytes(16).toString('hex');
   const slack = new FakeSlack({
     rateLimits: false,
-    users: Object.entries(names).map(([id, name]) => ({ id, name, real_name: name[0]!.toUpperCase() + name.slice(1) })),
+    users: Object.entries(names).map(([id, name]) => ({
+      id,
+      name,
+      real_name: name[0]!.toUpperCase() + name.slice(1),
+    })),
     usergroups: { S0PLATFORM: [CAROL] },
   });
   const slackServer = await slack.listen();
@@ -82,7 +104,10 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     MAINT_TOKEN: 'maint-secret',
     ...options.env,
   });
-  const ferry = await startFerry(config, { log: pino({ level: process.env.FERRY_TEST_LOG ?? 'silent' }), host: '127.0.0.1' });
+  const ferry = await startFerry(config, {
+    log: pino({ level: process.env.FERRY_TEST_LOG ?? 'silent' }),
+    host: '127.0.0.1',
+  });
 
   const responseUrls: Array<{ user: string; url: string }> = [];
   const harness: Harness = {
@@ -116,7 +141,12 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
       const payload = buildBlockActionPayload({
         user: { id: user, username: names[user] ?? user, name: names[user] ?? user, team_id: 'T0FERRY' },
         channel: CHANNEL,
-        message: { ts: message.ts, blocks: message.blocks as unknown[], text: message.text, ...(message.thread_ts ? { thread_ts: message.thread_ts } : {}) },
+        message: {
+          ts: message.ts,
+          blocks: message.blocks,
+          text: message.text,
+          ...(message.thread_ts ? { thread_ts: message.thread_ts } : {}),
+        },
         action: { action_id: actionId, block_id: action.blockId, value: action.value, text: action.text },
         response_url: slack.responseUrlFor({ channel: CHANNEL, user, messageTs: message.ts }),
         ...(opts.triggerId ? { trigger_id: opts.triggerId } : {}),
@@ -127,7 +157,9 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     statusMessage(runId) {
       return slack
         .messages(CHANNEL)
-        .filter((m) => (!m.thread_ts || m.thread_ts === m.ts) && (!runId || (m.text ?? '').includes(`${runId}:`)))
+        .filter(
+          (m) => (!m.thread_ts || m.thread_ts === m.ts) && (!runId || (m.text ?? '').includes(`${runId}:`)),
+        )
         .at(-1);
     },
     thread() {
@@ -144,9 +176,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
       }
     },
     responses(user) {
-      return [
-        ...slack.ephemerals(user).map((e) => e.text ?? ''),
-      ];
+      return [...slack.ephemerals(user).map((e) => e.text ?? '')];
     },
     async stop() {
       await ferry.stop();
@@ -161,12 +191,23 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   return harness;
 }
 
-export function findButton(message: SlackMessage, actionId: string): { blockId: string; value: string; text: string } {
-  for (const block of (message.blocks ?? []) as Array<{ type: string; block_id?: string; elements?: Array<Record<string, unknown>> }>) {
+export function findButton(
+  message: SlackMessage,
+  actionId: string,
+): { blockId: string; value: string; text: string } {
+  for (const block of (message.blocks ?? []) as Array<{
+    type: string;
+    block_id?: string;
+    elements?: Array<Record<string, unknown>>;
+  }>) {
     if (block.type !== 'actions') continue;
     for (const el of block.elements ?? []) {
       if (el.action_id === actionId) {
-        return { blockId: block.block_id ?? '', value: el.value as string, text: (el.text as { text: string }).text };
+        return {
+          blockId: block.block_id ?? '',
+          value: el.value as string,
+          text: (el.text as { text: string }).text,
+        };
       }
     }
   }

@@ -21,11 +21,17 @@ export function registerActions(app: App, deps: ActionDeps): void {
     app.action<BlockAction<ButtonAction>>(ActionId[name], async ({ ack, body, action, client }) => {
       await ack();
       const user = body.user.id;
-      const channel = body.channel?.id ?? body.container.channel_id;
-      const threadTs = body.message?.thread_ts as string | undefined;
+      const container = body.container as { channel_id?: string };
+      const channel = body.channel?.id ?? container.channel_id;
+      const threadTs = (body.message as { thread_ts?: string } | undefined)?.thread_ts;
       const tell = async (text: string) => {
         if (!channel) return;
-        await client.chat.postEphemeral({ channel, user, text, ...(threadTs ? { thread_ts: threadTs } : {}) });
+        await client.chat.postEphemeral({
+          channel,
+          user,
+          text,
+          ...(threadTs ? { thread_ts: threadTs } : {}),
+        });
       };
       const target = parseButtonValue(action.value);
       if (!target) {
@@ -54,7 +60,11 @@ export function registerActions(app: App, deps: ActionDeps): void {
   }
 }
 
-function toEvent(name: ActionName, target: { runId: string; stepId?: string }, actor: { user: string; groups: string[] }): RunEvent | null {
+function toEvent(
+  name: ActionName,
+  target: { runId: string; stepId?: string },
+  actor: { user: string; groups: string[] },
+): RunEvent | null {
   switch (name) {
     case 'rollback':
       return { type: 'rollback', actor };

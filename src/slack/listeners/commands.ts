@@ -30,7 +30,11 @@ export function registerCommands(app: App, deps: ListenerDeps): void {
     }
     await ack();
     try {
-      const reply = await execute(parsed.command, { user: command.user_id, channel: command.channel_id }, deps);
+      const reply = await execute(
+        parsed.command,
+        { user: command.user_id, channel: command.channel_id },
+        deps,
+      );
       if (reply) await say(respond, reply);
     } catch (error) {
       const ferry = toFerryError(error);
@@ -41,10 +45,19 @@ export function registerCommands(app: App, deps: ListenerDeps): void {
 }
 
 async function say(respond: RespondFn, reply: Reply): Promise<void> {
-  await respond({ response_type: 'ephemeral', replace_original: false, text: reply.text, ...(reply.blocks ? { blocks: reply.blocks } : {}) });
+  await respond({
+    response_type: 'ephemeral',
+    replace_original: false,
+    text: reply.text,
+    ...(reply.blocks ? { blocks: reply.blocks } : {}),
+  });
 }
 
-async function execute(command: Command, who: { user: string; channel: string }, deps: ListenerDeps): Promise<Reply | null> {
+async function execute(
+  command: Command,
+  who: { user: string; channel: string },
+  deps: ListenerDeps,
+): Promise<Reply | null> {
   const { runs } = deps;
   const actorFor = async (run: { policy: { approverGroups: string[] } }) => ({
     user: who.user,
@@ -56,9 +69,19 @@ async function execute(command: Command, who: { user: string; channel: string },
     case 'list':
       return renderList(await runs.list({ limit: 50 }), runs.plans());
     case 'start': {
-      if (command.at) return { text: '⚠️ Scheduled starts (`--at`) are not available yet: start the run when you are ready.' };
-      const state = await runs.start({ service: command.service, environment: command.environment, user: who.user, channel: who.channel });
-      return { text: `Started ${state.id}: ${state.service} ${state.environment}. Follow it in the status message and its thread.` };
+      if (command.at)
+        return {
+          text: '⚠️ Scheduled starts (`--at`) are not available yet: start the run when you are ready.',
+        };
+      const state = await runs.start({
+        service: command.service,
+        environment: command.environment,
+        user: who.user,
+        channel: who.channel,
+      });
+      return {
+        text: `Started ${state.id}: ${state.service} ${state.environment}. Follow it in the status message and its thread.`,
+      };
     }
     case 'status': {
       const record = await runs.resolve(who.channel, command.run, { latest: true });
@@ -66,15 +89,27 @@ async function execute(command: Command, who: { user: string; channel: string },
     }
     case 'note': {
       const record = await runs.resolve(who.channel, command.run);
-      const outcome = await runs.act(record.state.id, { type: 'note', actor: await actorFor(record.state), text: command.text });
-      return outcome.refusals.length ? { text: `⚠️ ${outcome.refusals.join(' ')}` } : { text: `📝 Noted on ${record.state.id}.` };
+      const outcome = await runs.act(record.state.id, {
+        type: 'note',
+        actor: await actorFor(record.state),
+        text: command.text,
+      });
+      return outcome.refusals.length
+        ? { text: `⚠️ ${outcome.refusals.join(' ')}` }
+        : { text: `📝 Noted on ${record.state.id}.` };
     }
     case 'rollback':
     case 'abort': {
       const record = await runs.resolve(who.channel, command.run);
-      const outcome = await runs.act(record.state.id, { type: command.name, actor: await actorFor(record.state) });
+      const outcome = await runs.act(record.state.id, {
+        type: command.name,
+        actor: await actorFor(record.state),
+      });
       if (outcome.refusals.length) return { text: `⚠️ ${outcome.refusals.join(' ')}` };
-      return { text: command.name === 'abort' ? `⛔ Aborted ${record.state.id}.` : `↩️ Rolling back ${record.state.id}.` };
+      return {
+        text:
+          command.name === 'abort' ? `⛔ Aborted ${record.state.id}.` : `↩️ Rolling back ${record.state.id}.`,
+      };
     }
     case 'plan':
       if (deps.describePlan) return deps.describePlan(command.service, command.environment);

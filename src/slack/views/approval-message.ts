@@ -5,7 +5,10 @@ import { ActionId, buttonValue } from '../action-ids.ts';
 import { clock, escape, truncate, user } from './format.ts';
 
 /** The approval request in the run's thread: what will change, who asked, Approve / Reject. */
-export function renderApprovalRequest(run: RunState, step: StepState): { text: string; blocks: KnownBlock[] } {
+export function renderApprovalRequest(
+  run: RunState,
+  step: StepState,
+): { text: string; blocks: KnownBlock[] } {
   const text = `${run.id} ${step.id} needs approval: ${step.title}`;
   return {
     text,
@@ -40,7 +43,10 @@ export function renderApprovalRequest(run: RunState, step: StepState): { text: s
             value: buttonValue(run.id, step.id),
             confirm: {
               title: { type: 'plain_text', text: `Reject ${step.id}?` },
-              text: { type: 'mrkdwn', text: 'The run stops at this step until someone retries, skips it or rolls back.' },
+              text: {
+                type: 'mrkdwn',
+                text: 'The run stops at this step until someone retries, skips it or rolls back.',
+              },
               confirm: { type: 'plain_text', text: 'Reject' },
               deny: { type: 'plain_text', text: 'Cancel' },
               style: 'danger',
@@ -53,7 +59,11 @@ export function renderApprovalRequest(run: RunState, step: StepState): { text: s
 }
 
 /** Once decided, the buttons give way to who decided what and when. */
-export function renderApprovalDecided(run: RunState, step: StepState, since: number): { text: string; blocks: KnownBlock[] } {
+export function renderApprovalDecided(
+  run: RunState,
+  step: StepState,
+  since: number,
+): { text: string; blocks: KnownBlock[] } {
   const approval = step.approval && step.approval.at >= since ? step.approval : null;
   const outcome = !approval
     ? '⌛ Expired: the run moved on without a decision'

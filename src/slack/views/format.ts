@@ -43,7 +43,10 @@ export function escape(text: string): string {
   const parts = text.split(mention);
   const mentions = text.match(mention) ?? [];
   return parts
-    .map((part, i) => part.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;') + (mentions[i] ?? ''))
+    .map(
+      (part, i) =>
+        part.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;') + (mentions[i] ?? ''),
+    )
     .join('');
 }
 

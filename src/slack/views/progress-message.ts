@@ -2,10 +2,18 @@ import type { KnownBlock } from '@slack/types';
 import { escape, truncate } from './format.ts';
 
 /** A long step's live progress (jobs left, a bar, rate, time left), edited in place in the thread. */
-export function renderProgress(stepId: string, text: string, fraction: number | null, finished: boolean): { text: string; blocks: KnownBlock[] } {
+export function renderProgress(
+  stepId: string,
+  text: string,
+  fraction: number | null,
+  finished: boolean,
+): { text: string; blocks: KnownBlock[] } {
   const bar = fraction === null ? '' : `${progressBar(fraction)} ${Math.round(fraction * 100)}%\n`;
   const line = `${finished ? '✅' : '⏳'} *${stepId}*\n${bar}${escape(text)}`;
-  return { text: `${stepId}: ${text}`, blocks: [{ type: 'section', text: { type: 'mrkdwn', text: truncate(line, 3000) } }] };
+  return {
+    text: `${stepId}: ${text}`,
+    blocks: [{ type: 'section', text: { type: 'mrkdwn', text: truncate(line, 3000) } }],
+  };
 }
 
 export function progressBar(fraction: number, width = 20): string {

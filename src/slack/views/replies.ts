@@ -22,11 +22,22 @@ export function renderHelp(): Reply {
   return {
     text: 'Ferry runs migration runbooks.',
     blocks: [
-      { type: 'section', text: { type: 'mrkdwn', text: '*Ferry* runs migration runbooks from plan files, step by step, with approvals and one-button rollback.' } },
+      {
+        type: 'section',
+        text: {
+          type: 'mrkdwn',
+          text: '*Ferry* runs migration runbooks from plan files, step by step, with approvals and one-button rollback.',
+        },
+      },
       { type: 'section', text: { type: 'mrkdwn', text: lines.join('\n') } },
       {
         type: 'context',
-        elements: [{ type: 'mrkdwn', text: 'Where a run id (like `r12`) is left out, the channel’s only active run is meant.' }],
+        elements: [
+          {
+            type: 'mrkdwn',
+            text: 'Where a run id (like `r12`) is left out, the channel’s only active run is meant.',
+          },
+        ],
       },
     ],
   };
@@ -36,7 +47,10 @@ export function renderList(runs: readonly RunSummary[], plans: readonly LoadedPl
   const active = runs.filter((r) => !['succeeded', 'rolled_back', 'aborted'].includes(r.status));
   const lines = runs
     .slice(0, 20)
-    .map((r) => `\`${r.id}\` ${r.service} ${r.environment}: ${runLabel[r.status]} (by ${user(r.startedBy)}, ${r.startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC)`);
+    .map(
+      (r) =>
+        `\`${r.id}\` ${r.service} ${r.environment}: ${runLabel[r.status]} (by ${user(r.startedBy)}, ${r.startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC)`,
+    );
   const envs = [...new Set(plans.flatMap((p) => Object.keys(p.plan.environments)))].sort();
   const matrix = plans
     .map((p) => {
@@ -59,5 +73,13 @@ export function renderList(runs: readonly RunSummary[], plans: readonly LoadedPl
 }
 
 function statusIcon(status: RunSummary['status']): string {
-  return { running: '⏳', waiting: '✋', failed: '❌', rolling_back: '↩️', rolled_back: '↩️', succeeded: '✅', aborted: '⛔' }[status];
+  return {
+    running: '⏳',
+    waiting: '✋',
+    failed: '❌',
+    rolling_back: '↩️',
+    rolled_back: '↩️',
+    succeeded: '✅',
+    aborted: '⛔',
+  }[status];
 }

@@ -19,11 +19,18 @@ export interface StatusMessage {
  * The run's one status message, edited in place: where are we, who is waiting on whom, what can I
  * press (DESIGN.md). Pure: the same state and time give the same blocks.
  */
-export function renderStatusMessage(run: RunState, now: number, progress: readonly StepProgress[] = []): StatusMessage {
+export function renderStatusMessage(
+  run: RunState,
+  now: number,
+  progress: readonly StepProgress[] = [],
+): StatusMessage {
   const current = currentStep(run);
   const position = current ? run.steps.indexOf(current) + 1 : run.steps.length;
   const blocks: KnownBlock[] = [
-    { type: 'header', text: { type: 'plain_text', text: truncate(`${run.service} · ${run.environment} · ${run.id}`, 150) } },
+    {
+      type: 'header',
+      text: { type: 'plain_text', text: truncate(`${run.service} · ${run.environment} · ${run.id}`, 150) },
+    },
     {
       type: 'context',
       elements: [
@@ -33,11 +40,15 @@ export function renderStatusMessage(run: RunState, now: number, progress: readon
         },
       ],
     },
-    { type: 'section', text: { type: 'mrkdwn', text: truncate(headline(run, current, position, now), 3000) } },
+    {
+      type: 'section',
+      text: { type: 'mrkdwn', text: truncate(headline(run, current, position, now), 3000) },
+    },
     { type: 'section', text: { type: 'mrkdwn', text: truncate(stepLines(run, progress), 3000) } },
   ];
 
-  const failed = run.status === 'failed' ? run.steps.find((s) => s.status === 'failed' || s.undo === 'failed') : undefined;
+  const failed =
+    run.status === 'failed' ? run.steps.find((s) => s.status === 'failed' || s.undo === 'failed') : undefined;
   if (failed) {
     const undoing = failed.undo === 'failed';
     blocks.push(
@@ -69,7 +80,10 @@ export function renderStatusMessage(run: RunState, now: number, progress: readon
   const manual = run.steps.find((s) => s.waitingForPerson && s.status === 'running');
   if (manual && run.status === 'waiting') {
     blocks.push(
-      { type: 'section', text: { type: 'mrkdwn', text: truncate(`👤 *${manual.id}*: ${escape(manual.title)}`, 3000) } },
+      {
+        type: 'section',
+        text: { type: 'mrkdwn', text: truncate(`👤 *${manual.id}*: ${escape(manual.title)}`, 3000) },
+      },
       {
         type: 'actions',
         block_id: `manual:${manual.id}`,
@@ -91,7 +105,9 @@ export function renderStatusMessage(run: RunState, now: number, progress: readon
 export function currentStep(run: RunState): StepState | undefined {
   return (
     run.steps.find((s) => s.undo !== null) ??
-    run.steps.find((s) => s.status === 'running' || s.status === 'awaiting_approval' || s.status === 'failed') ??
+    run.steps.find(
+      (s) => s.status === 'running' || s.status === 'awaiting_approval' || s.status === 'failed',
+    ) ??
     run.steps.find((s) => s.status === 'pending')
   );
 }
@@ -111,7 +127,9 @@ function headline(run: RunState, current: StepState | undefined, position: numbe
       return `❌ Step ${position} of ${total}, *${current?.id ?? '?'}*, failed.`;
     case 'waiting':
       if (current?.status === 'awaiting_approval') {
-        const asked = current.approvalRequestedAt ? ` (asked ${duration(now - current.approvalRequestedAt)} ago)` : '';
+        const asked = current.approvalRequestedAt
+          ? ` (asked ${duration(now - current.approvalRequestedAt)} ago)`
+          : '';
         return `Step ${position} of ${total}, *${current.id}*: waiting for approval from ${approverList(run)}${asked}`;
       }
       return `Step ${position} of ${total}, *${current?.id ?? '?'}*: waiting for a person to press Done.`;
@@ -142,7 +160,13 @@ function stepLines(run: RunState, progress: readonly StepProgress[]): string {
 }
 
 function button(text: string, actionId: string, value: string, style?: 'primary' | 'danger'): Button {
-  return { type: 'button', text: { type: 'plain_text', text }, action_id: actionId, value, ...(style ? { style } : {}) };
+  return {
+    type: 'button',
+    text: { type: 'plain_text', text },
+    action_id: actionId,
+    value,
+    ...(style ? { style } : {}),
+  };
 }
 
 function rollbackButton(run: RunState): Button {
@@ -150,7 +174,10 @@ function rollbackButton(run: RunState): Button {
     ...button('Roll back', ActionId.rollback, buttonValue(run.id), 'danger'),
     confirm: {
       title: { type: 'plain_text', text: `Roll back ${run.id}?` },
-      text: { type: 'mrkdwn', text: `Every step of ${run.service} ${run.environment} that went through will be undone, newest first.` },
+      text: {
+        type: 'mrkdwn',
+        text: `Every step of ${run.service} ${run.environment} that went through will be undone, newest first.`,
+      },
       confirm: { type: 'plain_text', text: 'Roll back' },
       deny: { type: 'plain_text', text: 'Cancel' },
       style: 'danger',
@@ -163,7 +190,10 @@ function abortButton(run: RunState): Button {
     ...button('Abort', ActionId.abort, buttonValue(run.id), 'danger'),
     confirm: {
       title: { type: 'plain_text', text: `Abort ${run.id}?` },
-      text: { type: 'mrkdwn', text: 'Nothing more will run, and nothing is undone: changes made so far stay in place.' },
+      text: {
+        type: 'mrkdwn',
+        text: 'Nothing more will run, and nothing is undone: changes made so far stay in place.',
+      },
       confirm: { type: 'plain_text', text: 'Abort' },
       deny: { type: 'plain_text', text: 'Cancel' },
       style: 'danger',

@@ -65,7 +65,13 @@ export function timelineLine(event: TimelineEvent): string {
   return `${icon[event.type]} ${clock(event.at.getTime())} ${what[event.type]}${figures && !detail.includes(figures) ? truncate(figures, 300) : ''}`;
 }
 
-export function renderTimelineReply(events: readonly TimelineEvent[]): { text: string; blocks: KnownBlock[] } {
+export function renderTimelineReply(events: readonly TimelineEvent[]): {
+  text: string;
+  blocks: KnownBlock[];
+} {
   const text = events.map(timelineLine).join('\n');
-  return { text: truncate(text, 3000), blocks: [{ type: 'section', text: { type: 'mrkdwn', text: truncate(text, 3000) } }] };
+  return {
+    text: truncate(text, 3000),
+    blocks: [{ type: 'section', text: { type: 'mrkdwn', text: truncate(text, 3000) } }],
+  };
 }
