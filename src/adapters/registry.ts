@@ -1,8 +1,10 @@
 import { StepError } from '../errors.ts';
 import type { StepSpec } from '../plan/schema.ts';
 import { checkHandler } from './checks.ts';
+import { envDiffHandler } from './env-diff.ts';
 import { herokuFormationHandler, herokuMaintenanceHandler } from './heroku.ts';
 import { httpToggleHandler } from './http-toggle.ts';
+import { kubernetesCronHandler } from './kubernetes.ts';
 import { redisToggleHandler } from './redis-toggle.ts';
 import { route53DnsHandler } from './route53.ts';
 import { sidekiqCronHandler } from './sidekiq-cron.ts';
@@ -40,7 +42,7 @@ export function createRegistry(env: AdapterEnv): (spec: StepSpec) => StepHandler
           case 'heroku-formation':
             return once('formation', () => herokuFormationHandler(env));
           case 'kubernetes':
-            break;
+            return once('crons:kubernetes', () => kubernetesCronHandler(env));
         }
         break;
       case 'jobs':
@@ -56,7 +58,7 @@ export function createRegistry(env: AdapterEnv): (spec: StepSpec) => StepHandler
       case 'manual':
         return manualHandler;
       case 'env-diff':
-        break;
+        return once('env-diff', () => envDiffHandler(env));
     }
     throw new StepError(`Ferry has no adapter for ${spec.kind} steps with this provider yet.`, {
       retryable: false,

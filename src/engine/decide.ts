@@ -196,7 +196,7 @@ export function decide(run: RunState, event: RunEvent, now: number): Decision {
       if (event.type === 'step_succeeded') {
         d.recordSuccess(step, event.summary, event.figures);
       } else {
-        d.recordFailure(step, event.error, event.retryable);
+        d.recordFailure(step, event.error, event.retryable, event.figures);
       }
       return d.result();
     }
@@ -316,7 +316,12 @@ class Draft {
     else if (this.run.status === 'running') this.advance();
   }
 
-  recordFailure(step: StepState, error: string, retryable: boolean): void {
+  recordFailure(
+    step: StepState,
+    error: string,
+    retryable: boolean,
+    figures?: Record<string, number | string>,
+  ): void {
     const undoing = step.direction === 'undo';
     const stillWanted = undoing ? this.run.status === 'rolling_back' : this.run.status === 'running';
     if (retryable && step.attempt < MAX_ATTEMPTS && stillWanted) {
@@ -343,7 +348,7 @@ class Draft {
       this.timeline({ type: 'undo_failed', stepId: step.id, detail: error });
     } else {
       step.status = 'failed';
-      this.timeline({ type: 'step_failed', stepId: step.id, detail: error });
+      this.timeline({ type: 'step_failed', stepId: step.id, detail: error, ...(figures ? { figures } : {}) });
     }
     if (this.run.status === 'aborted') return;
     if (this.run.status === 'rolling_back' && !undoing) {

@@ -96,6 +96,8 @@ export type RunEvent =
       direction: Direction;
       error: string;
       retryable: boolean;
+      /** What a failing check measured, kept for the report's before/after comparison. */
+      figures?: Record<string, number | string>;
     };
 
 export type TimelineType =

@@ -153,6 +153,7 @@ export class Executor {
         ? `timed out after ${Math.round(timeoutMs / 1000)} s${thrown instanceof Error ? `: ${thrown.message}` : ''}`
         : toFerryError(error).message;
       const retryable = error instanceof StepError && error.retryable && !timedOut;
+      const figures = (error as { figures?: unknown }).figures;
       event = {
         type: 'step_failed',
         stepId: attempt.stepId,
@@ -160,6 +161,7 @@ export class Executor {
         direction: attempt.direction,
         error: redactText(message),
         retryable,
+        ...(isFigures(figures) ? { figures } : {}),
       };
       log.warn({ err: error, retryable }, 'step attempt failed');
     } finally {
@@ -263,4 +265,12 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     };
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+function isFigures(value: unknown): value is Record<string, number | string> {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    Object.values(value).every((v) => typeof v === 'number' || typeof v === 'string')
+  );
 }
