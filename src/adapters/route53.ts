@@ -106,9 +106,9 @@ export interface Route53HandlerOptions {
 }
 
 /**
- * A Route53Client with Ferry's settings: credentials from the SDK's chain, `env.route53.endpoint` when
- * set, region from env or the SDK's chain else us-east-1, the SDK's retries off (see top of file), and a
- * connection and request timeout of `env.httpTimeoutMs`.
+ * A Route53Client with Ferry's settings: credentials from the SDK's chain (or `env.route53.credentials`),
+ * `env.route53.endpoint` when set, region from env or the SDK's chain else us-east-1, the SDK's retries off
+ * (see top of file), and a connection and request timeout of `env.httpTimeoutMs`.
  */
 export function createRoute53Client(
   env: AdapterEnv,
@@ -117,6 +117,7 @@ export function createRoute53Client(
   return new Route53Client({
     region: env.route53.region ?? sdkRegionOrDefault,
     ...(env.route53.endpoint ? { endpoint: env.route53.endpoint } : {}),
+    ...(env.route53.credentials ? { credentials: env.route53.credentials } : {}),
     maxAttempts: 1,
     requestHandler: { connectionTimeout: env.httpTimeoutMs, requestTimeout: env.httpTimeoutMs },
     ...overrides,

@@ -62,7 +62,12 @@ export interface StepHandler<S extends StepSpec = StepSpec, C = unknown> {
 /** Settings adapters need, taken from config once at start. */
 export interface AdapterEnv {
   heroku: { apiUrl: string; token: string | undefined };
-  route53: { endpoint: string | undefined; region: string | undefined };
+  route53: {
+    endpoint: string | undefined;
+    region: string | undefined;
+    /** Static credentials instead of the SDK's chain (the local sandbox's fake Route 53). */
+    credentials?: { accessKeyId: string; secretAccessKey: string };
+  };
   /** Sidekiq writes process heartbeats every 10 s; tests shorten it. */
   sidekiqHeartbeatMs: number;
   /** Poll interval for Route 53 GetChange and similar waits. */
