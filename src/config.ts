@@ -3,68 +3,87 @@ import { z } from 'zod';
 // The only module that reads process.env (CONVENTIONS.md): parsed once at start into a typed object
 // that is passed down. A bad value stops start-up with one line per problem.
 
-const url = (what: string) =>
-  z.string().refine((v) => URL.canParse(v), { message: `expected a URL (${what})` });
-
-const envSchema = z
-  .object({
-    SLACK_BOT_TOKEN: z
-      .string()
-      .regex(/^xox[bp]-/, 'expected a bot token starting with xoxb-')
-      .optional(),
-    SLACK_SIGNING_SECRET: z.string().min(8, 'expected the signing secret from the app settings').optional(),
-    SLACK_APP_TOKEN: z
-      .string()
-      .regex(/^xapp-/, 'expected an app-level token starting with xapp-')
-      .optional(),
-    SLACK_API_URL: url('the Slack Web API base, e.g. https://slack.com/api/').default(
-      'https://slack.com/api/',
-    ),
-    PORT: z.coerce
-      .number()
-      .int('expected a whole number')
-      .min(0)
-      .max(65535, 'expected a port 0-65535')
-      .default(3000),
-    DATABASE_URL: url('postgres://user@host:5432/db').optional(),
-    FERRY_DATA_DIR: z.string().min(1).default('./.ferry'),
-    FERRY_PLANS: z.string().min(1).optional(),
-    FERRY_CHANNEL: z
-      .string()
-      .regex(/^[CGD][A-Z0-9]+$/, 'expected a channel id such as C0MIGRATIONS')
-      .optional(),
-    FERRY_DB_SCHEMA: z
-      .string()
-      .regex(/^[a-z_][a-z0-9_]*$/, 'expected a lowercase SQL identifier')
-      .default('public'),
-    FERRY_LEASE_SECONDS: z.coerce.number().positive('expected seconds > 0').default(30),
-    FERRY_SIDEKIQ_HEARTBEAT_MS: z.coerce.number().int().positive().default(10_000),
-    FERRY_POLL_INTERVAL_MS: z.coerce.number().int().positive().default(2_000),
-    FERRY_HTTP_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
-    FERRY_SLACK_MIN_EDIT_INTERVAL_MS: z.coerce.number().int().min(0).default(1_200),
-    AWS_REGION: z.string().optional(),
-    AWS_ENDPOINT_URL_ROUTE_53: url('a Route 53 endpoint').optional(),
-    HEROKU_API_TOKEN: z.string().min(1).optional(),
-    HEROKU_API_URL: url('the Heroku Platform API base').default('https://api.heroku.com'),
-    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  })
-  .superRefine((env, ctx) => {
-    const slack = [env.SLACK_BOT_TOKEN, env.SLACK_SIGNING_SECRET].filter(Boolean).length;
-    if (slack === 1) {
-      ctx.addIssue({
-        code: 'custom',
-        path: [env.SLACK_BOT_TOKEN ? 'SLACK_SIGNING_SECRET' : 'SLACK_BOT_TOKEN'],
-        message: 'set both SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET, or neither for local mode',
-      });
-    }
-    if (env.SLACK_APP_TOKEN && !env.SLACK_BOT_TOKEN) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['SLACK_APP_TOKEN'],
-        message: 'Socket Mode also needs SLACK_BOT_TOKEN',
-      });
-    }
+/** A URL with one of `protocols`: "localhost:5432" parses as a URL with the scheme "localhost:". */
+const url = (what: string, protocols: readonly string[] = ['http:', 'https:']) =>
+  z.string().refine((v) => URL.canParse(v) && protocols.includes(new URL(v).protocol), {
+    message: `expected a URL (${what})`,
   });
+/** A whole number of milliseconds; zod's own "expected number, received NaN" helps nobody. */
+const millis = (fallback: number, min = 1) =>
+  z.coerce
+    .number({ error: `expected a whole number of milliseconds${min > 0 ? ' > 0' : ' >= 0'}` })
+    .int(`expected a whole number of milliseconds${min > 0 ? ' > 0' : ' >= 0'}`)
+    .min(min, `expected a whole number of milliseconds${min > 0 ? ' > 0' : ' >= 0'}`)
+    .default(fallback);
+const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const envSchema = z.object({
+  SLACK_BOT_TOKEN: z
+    .string()
+    .regex(/^xox[bp]-/, 'expected a bot token starting with xoxb-')
+    .optional(),
+  SLACK_SIGNING_SECRET: z.string().min(8, 'expected the signing secret from the app settings').optional(),
+  SLACK_APP_TOKEN: z
+    .string()
+    .regex(/^xapp-/, 'expected an app-level token starting with xapp-')
+    .optional(),
+  SLACK_API_URL: url('the Slack Web API base, e.g. https://slack.com/api/').default('https://slack.com/api/'),
+  PORT: z.coerce
+    .number({ error: 'expected a port 0-65535' })
+    .int('expected a port 0-65535')
+    .min(0, 'expected a port 0-65535')
+    .max(65535, 'expected a port 0-65535')
+    .default(3000),
+  DATABASE_URL: url('postgres://user@host:5432/db', ['postgres:', 'postgresql:']).optional(),
+  FERRY_DATA_DIR: z.string().min(1).default('./.ferry'),
+  FERRY_PLANS: z.string().min(1).optional(),
+  FERRY_CHANNEL: z
+    .string()
+    .regex(/^[CGD][A-Z0-9]+$/, 'expected a channel id such as C0MIGRATIONS')
+    .optional(),
+  FERRY_DB_SCHEMA: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]*$/, 'expected a lowercase SQL identifier')
+    .default('public'),
+  FERRY_LEASE_SECONDS: z.coerce
+    .number({ error: 'expected seconds > 0' })
+    .positive('expected seconds > 0')
+    .default(30),
+  FERRY_SIDEKIQ_HEARTBEAT_MS: millis(10_000),
+  FERRY_POLL_INTERVAL_MS: millis(2_000),
+  FERRY_HTTP_TIMEOUT_MS: millis(10_000),
+  FERRY_SLACK_MIN_EDIT_INTERVAL_MS: millis(1_200, 0),
+  AWS_REGION: z.string().optional(),
+  AWS_ENDPOINT_URL_ROUTE_53: url('a Route 53 endpoint').optional(),
+  HEROKU_API_TOKEN: z.string().min(1).optional(),
+  HEROKU_API_URL: url('the Heroku Platform API base').default('https://api.heroku.com'),
+  LOG_LEVEL: z.enum(logLevels, { error: `expected one of ${logLevels.join(', ')}` }).default('info'),
+});
+
+/**
+ * Problems that involve several variables. Checked on the raw values, apart from the schema: zod
+ * skips an object's refinements when any field has the wrong type, which would hide these lines
+ * until the other problems were fixed.
+ */
+function crossProblems(env: Readonly<Record<string, string | undefined>>): string[] {
+  const problems: string[] = [];
+  const bot = env.SLACK_BOT_TOKEN !== undefined;
+  const secret = env.SLACK_SIGNING_SECRET !== undefined;
+  const app = env.SLACK_APP_TOKEN !== undefined;
+  // Socket Mode needs no signing secret: the socket is authenticated by the app-level token.
+  if (bot && !secret && !app) {
+    problems.push(
+      'SLACK_SIGNING_SECRET: set both SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN for Socket Mode), or neither for local mode',
+    );
+  }
+  if (secret && !bot) {
+    problems.push(
+      'SLACK_BOT_TOKEN: set both SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET, or neither for local mode',
+    );
+  }
+  if (app && !bot) problems.push('SLACK_APP_TOKEN: Socket Mode also needs SLACK_BOT_TOKEN');
+  return problems;
+}
 
 export interface Config {
   /** local: no Slack credentials, so Ferry serves its own Slack stand-in (the sandbox). */
@@ -108,16 +127,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     Object.entries(env).map(([k, v]) => [k, v === '' ? undefined : v]),
   );
   const parsed = envSchema.safeParse(blankToUndefined);
-  if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((issue) => {
-        const name = String(issue.path[0] ?? 'environment');
-        const raw = env[name];
-        const shown = raw === undefined || /TOKEN|SECRET|URL/.test(name) ? '' : ` (got "${raw}")`;
-        return `${name}: ${issue.message}${shown}`;
-      }),
-    );
-  }
+  const problems = [
+    ...(parsed.success ? [] : parsed.error.issues).map((issue) => {
+      const name = String(issue.path[0] ?? 'environment');
+      const raw = env[name];
+      const shown = raw === undefined || /TOKEN|SECRET|URL|KEY|PASSWORD/.test(name) ? '' : ` (got "${raw}")`;
+      return `${name}: ${issue.message}${shown}`;
+    }),
+    ...crossProblems(blankToUndefined),
+  ];
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   const e = parsed.data;
   return {
     mode: e.SLACK_BOT_TOKEN ? 'slack' : 'local',

@@ -1,0 +1,98 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { pino, type Logger } from 'pino';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { openDatabase, type Database } from '../../src/store/db.ts';
+
+// Each test file (or test) gets its own Postgres schema, migrated by the real `openDatabase`, so
+// files run in parallel. Like pg-boss, a schema whose tests failed is kept so its rows can be read
+// afterwards (`psql -h 127.0.0.1 -U root test`, `set search_path to store_...`).
+
+export const TEST_DATABASE_URL = 'postgres://root@127.0.0.1:5432/test';
+
+export const silentLog: Logger = pino({ level: 'silent' });
+
+export interface TestSchema {
+  db: Database;
+  schema: string;
+  /** Keep the schema on dispose (a test failed). */
+  keep(): void;
+  /** Closes the pool and drops the schema, unless `keep()` was called. */
+  dispose(): Promise<void>;
+}
+
+export function randomSchemaName(prefix = 'store'): string {
+  return `${prefix}_${randomBytes(6).toString('hex')}`;
+}
+
+/** Opens a fresh schema (migrations applied) on the test database. */
+export async function createTestSchema(
+  options: { schema?: string; prefix?: string; log?: Logger } = {},
+): Promise<TestSchema> {
+  const schema = options.schema ?? randomSchemaName(options.prefix);
+  const db = await openDatabase({
+    databaseUrl: TEST_DATABASE_URL,
+    schema,
+    dataDir: '.ferry-test-unused',
+    log: options.log ?? silentLog,
+  });
+  let kept = false;
+  let disposed = false;
+  return {
+    db,
+    schema,
+    keep: () => {
+      kept = true;
+    },
+    dispose: async () => {
+      if (disposed) return;
+      disposed = true;
+      await db.close();
+      if (kept) {
+        console.warn(`kept schema ${schema} in ${TEST_DATABASE_URL} for inspection (a test failed)`);
+        return;
+      }
+      await dropSchema(schema);
+    },
+  };
+}
+
+export async function dropSchema(schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await client.connect();
+  try {
+    await client.query(`drop schema if exists ${schema} cascade`);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * One schema for the whole test file: created before the first test, dropped after the last one
+ * unless any test failed. Read `.db` inside tests and hooks.
+ */
+export function useTestSchema(options: { prefix?: string } = {}): {
+  readonly db: Database;
+  readonly schema: string;
+} {
+  let current: TestSchema | undefined;
+  beforeAll(async () => {
+    current = await createTestSchema(options);
+  });
+  afterEach(({ task }) => {
+    if (task.result?.state === 'fail') current?.keep();
+  });
+  afterAll(async () => {
+    await current?.dispose();
+  });
+  return {
+    get db() {
+      if (!current) throw new Error('the test schema is not open yet (use it inside tests or hooks)');
+      return current.db;
+    },
+    get schema() {
+      if (!current) throw new Error('the test schema is not open yet');
+      return current.schema;
+    },
+  };
+}
