@@ -154,6 +154,7 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
       clock,
       log: log.child({ component: 'publisher' }),
       minEditIntervalMs: config.slack.minEditIntervalMs,
+      leaseMs: config.leaseMs,
     });
     executor.start();
     publisher.start();
