@@ -39,6 +39,17 @@ export const usage: Record<Command['name'], string> = {
 
 const runId = /^r\d+$/;
 const name = /^[a-z0-9][a-z0-9-_]*$/;
+/** A date, a time and a zone: "02:00" alone means nothing to people in several time zones. */
+const isoTime = /^(\d{4})-(\d{2})-(\d{2})T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})$/;
+
+/** Date.parse takes "1", "2026" or "2026-02-31T00:00Z" (as 3 March); a start time must be exact. */
+function isIsoTime(text: string): boolean {
+  const match = isoTime.exec(text);
+  if (!match || Number.isNaN(Date.parse(text))) return false;
+  const [, year, month, day] = match.map(Number) as [number, number, number, number];
+  const calendar = new Date(Date.UTC(year, month - 1, day));
+  return calendar.getUTCMonth() === month - 1 && calendar.getUTCDate() === day;
+}
 
 export function parseCommand(text: string): ParseResult {
   const words = text.trim().split(/\s+/).filter(Boolean);
@@ -71,10 +82,14 @@ export function parseCommand(text: string): ParseResult {
       if (lower === 'start') {
         const extra = rest.slice(2);
         if (extra.length === 0) return ok({ name: 'start', ...se });
+        if (extra[0] === '--at' && extra.length === 1)
+          return fail(`Give a time after --at, such as 2026-12-01T02:00:00Z. Usage: \`${usage.start}\``);
         if (extra[0] === '--at' && extra.length === 2) {
           const at = extra[1]!;
-          if (Number.isNaN(Date.parse(at)))
-            return fail(`"${at}" is not an ISO time such as 2026-12-01T02:00:00Z.`);
+          if (!isIsoTime(at))
+            return fail(
+              `"${at}" is not an ISO time with a zone, such as 2026-12-01T02:00:00Z or 2026-12-01T03:00:00+01:00.`,
+            );
           return ok({ name: 'start', ...se, at });
         }
         return fail(`Unexpected "${extra.join(' ')}". Usage: \`${usage.start}\``);
@@ -86,6 +101,7 @@ export function parseCommand(text: string): ParseResult {
     case 'rollback':
     case 'abort': {
       const { run, rest: extra } = optionalRun();
+      if (extra.length && run) return fail(`Unexpected "${extra.join(' ')}". Usage: \`${usage[lower]}\``);
       if (extra.length) return fail(`"${extra[0]}" is not a run id (like r12). Usage: \`${usage[lower]}\``);
       return ok({ name: lower, run });
     }
@@ -105,6 +121,8 @@ export function parseCommand(text: string): ParseResult {
       if (rest[0] === 'resolve') {
         const r = rest[1];
         if (r && !runId.test(r)) return fail(`"${r}" is not a run id (like r12).`);
+        if (rest.length > 2)
+          return fail(`Unexpected "${rest.slice(2).join(' ')}". Usage: \`${usage['incident-resolve']}\``);
         return ok({ name: 'incident-resolve', run: r });
       }
       const { run, rest: words2 } = optionalRun();
