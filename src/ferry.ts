@@ -109,12 +109,13 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
       fetch: globalThis.fetch,
       ...sandbox?.adapterEnv,
     };
+    const handlerFor = createRegistry(adapterEnv);
     const executor = new Executor({
       db,
       log: log.child({ component: 'executor' }),
       clock,
       waker,
-      handlerFor: createRegistry(adapterEnv),
+      handlerFor,
       adapterEnv,
       planEnv,
       leaseMs: config.leaseMs,
@@ -128,6 +129,7 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
       planEnv,
       defaultChannel: config.defaultChannel,
       executor,
+      handlerFor,
     });
 
     slackListener = createSlackApp({

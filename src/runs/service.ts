@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { StepContext, StepHandler } from '../adapters/types.ts';
 import type { Clock } from '../clock.ts';
 import { decide, isActive } from '../engine/index.ts';
 import type { Effect, Policy, RunEvent, RunState } from '../engine/types.ts';
@@ -7,8 +8,9 @@ import type { Executor } from '../executor/executor.ts';
 import type { Waker } from '../executor/wake.ts';
 import { stepTitle } from '../plan/describe.ts';
 import type { LoadedPlan } from '../plan/load.ts';
-import type { Plan, PlanEnvironment } from '../plan/schema.ts';
-import { missingVars } from '../plan/vars.ts';
+import type { Plan, PlanEnvironment, StepSpec } from '../plan/schema.ts';
+import { findVarRefs, missingVars, resolveVars } from '../plan/vars.ts';
+import { redactText } from '../redact.ts';
 import type { Database } from '../store/db.ts';
 import {
   applyToRun,
@@ -49,6 +51,23 @@ export interface RunServiceDeps {
   planEnv: Readonly<Record<string, string | undefined>>;
   defaultChannel: string | undefined;
   executor?: Pick<Executor, 'cancel'>;
+  /** The adapters, for dry runs: what each step would change, read from the live systems. */
+  handlerFor?: (spec: StepSpec) => StepHandler;
+  /** How long one step's dry-run read may take before its plan-only title is shown instead. */
+  describeTimeoutMs?: number;
+}
+
+/** One step of a dry run. */
+export interface StepPreview {
+  id: string;
+  kind: StepSpec['kind'];
+  needsApproval: boolean;
+  /** What the step would change, e.g. "api.example.com CNAME old -> new (TTL 60)". */
+  text: string;
+  /** Why the step would not run now (a TTL above max_ttl, a variable unset). */
+  blocker: string | null;
+  /** Set when the live state could not be read; `text` is then the plan's own description. */
+  readError: string | null;
 }
 
 export class RunService {
@@ -109,6 +128,7 @@ export class RunService {
         `${plan.service} ${input.environment} needs ${missing.map((m) => `\`${m}\``).join(', ')} set in Ferry's environment before a run can start.`,
       );
     }
+    const previews = await this.preview(env.steps);
     const policy: Policy = {
       starters,
       approverUsers: plan.approvers.users,
@@ -125,7 +145,7 @@ export class RunService {
         channel: this.channelFor(plan.service, input.environment, input.channel),
         planFile: loaded.file,
         policy,
-        steps: env.steps.map((spec) => ({ spec, title: stepTitle(spec) })),
+        steps: env.steps.map((spec, i) => ({ spec, title: previews[i]?.text ?? stepTitle(spec) })),
         now,
       },
       (initial) => decide(initial, { type: 'start' }, now),
@@ -148,6 +168,61 @@ export class RunService {
       state: decision.state,
       refusals: decision.effects.flatMap((e) => (e.type === 'refuse' ? [e.message] : [])),
     };
+  }
+
+  /** `/migrate plan`: what each step would change, read from the live systems; nothing is changed. */
+  async dryRun(service: string, environment: string): Promise<{ plan: Plan; steps: StepPreview[] }> {
+    const { plan, env } = this.environment(service, environment);
+    return { plan, steps: await this.preview(env.steps) };
+  }
+
+  private async preview(specs: readonly StepSpec[]): Promise<StepPreview[]> {
+    return Promise.all(specs.map((spec) => this.previewStep(spec)));
+  }
+
+  private async previewStep(spec: StepSpec): Promise<StepPreview> {
+    const base = { id: spec.id, kind: spec.kind, needsApproval: spec.approval === 'required' };
+    const missing = missingVars(spec, this.deps.planEnv);
+    if (missing.length > 0 || !this.deps.handlerFor) {
+      return {
+        ...base,
+        text: stepTitle(spec),
+        blocker: missing.length
+          ? `needs ${missing.map((m) => `\`${m}\``).join(', ')} set in Ferry's environment`
+          : null,
+        readError: null,
+      };
+    }
+    const secrets = findVarRefs(spec).flatMap((name) => this.deps.planEnv[name] ?? []);
+    const signal = AbortSignal.timeout(this.deps.describeTimeoutMs ?? 8_000);
+    const ctx: StepContext = {
+      runId: 'dry-run',
+      stepId: spec.id,
+      attempt: 0,
+      signal,
+      now: () => this.deps.clock.now(),
+      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+      progress: () => Promise.resolve(),
+      log: this.deps.log.child({ dryRun: spec.id }),
+      earlier: [],
+    };
+    try {
+      const handler = this.deps.handlerFor(spec);
+      const resolved = resolveVars(spec, this.deps.planEnv);
+      const [text, blocker] = await Promise.all([
+        handler.describe(resolved, ctx),
+        handler.blocker?.(resolved, ctx) ?? null,
+      ]);
+      return {
+        ...base,
+        text: redactText(text, secrets),
+        blocker: blocker ? redactText(blocker, secrets) : null,
+        readError: null,
+      };
+    } catch (error) {
+      const reason = signal.aborted ? 'timed out reading the current state' : (error as Error).message;
+      return { ...base, text: stepTitle(spec), blocker: null, readError: redactText(reason, secrets) };
+    }
   }
 
   /** A run by id, or the channel's only active run when `ref` is left out. */

@@ -4,7 +4,6 @@ import type { Logger } from 'pino';
 import type { RunService } from '../runs/service.ts';
 import { registerActions } from './listeners/actions.ts';
 import { registerCommands } from './listeners/commands.ts';
-import type { Reply } from './views/replies.ts';
 import { UserGroups } from './usergroups.ts';
 
 export interface SlackAppOptions {
@@ -16,7 +15,6 @@ export interface SlackAppOptions {
   runs: RunService;
   now: () => number;
   retryConfig?: RetryOptions;
-  describePlan?: (service: string, environment: string) => Promise<Reply>;
 }
 
 export interface SlackApp {
@@ -77,7 +75,6 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
     log: options.log,
     now: options.now,
     groups,
-    describePlan: options.describePlan,
   });
   registerActions(app, { runs: options.runs, groups, log: options.log });
   app.error(async (error) => {

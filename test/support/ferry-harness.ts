@@ -238,5 +238,6 @@ export function readable(message: SlackMessage | undefined): string {
     }
   };
   walk(message.blocks);
-  return texts.join('\n');
+  // As Slack displays it: mrkdwn's escapes decoded.
+  return texts.join('\n').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
 }

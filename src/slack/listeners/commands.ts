@@ -4,6 +4,7 @@ import { toFerryError } from '../../errors.ts';
 import type { RunService } from '../../runs/service.ts';
 import type { UserGroups } from '../usergroups.ts';
 import { parseCommand, type Command } from '../command-parser.ts';
+import { renderPlan } from '../views/plan.ts';
 import { renderHelp, renderList, type Reply } from '../views/replies.ts';
 import { renderStatusMessage } from '../views/status-message.ts';
 
@@ -12,8 +13,6 @@ export interface ListenerDeps {
   log: Logger;
   now: () => number;
   groups: UserGroups;
-  /** Commands the next issues add; answered with a clear "not available yet". */
-  describePlan?: (service: string, environment: string) => Promise<Reply>;
 }
 
 /** `/migrate`: ack at once, then record the decision; replies go to the person who typed it. */
@@ -111,9 +110,16 @@ async function execute(
           command.name === 'abort' ? `⛔ Aborted ${record.state.id}.` : `↩️ Rolling back ${record.state.id}.`,
       };
     }
-    case 'plan':
-      if (deps.describePlan) return deps.describePlan(command.service, command.environment);
-      return notYet(command.name);
+    case 'plan': {
+      const { plan, steps } = await runs.dryRun(command.service, command.environment);
+      const env = plan.environments[command.environment]!;
+      return renderPlan(
+        plan.service,
+        command.environment,
+        env.four_eyes ?? command.environment === 'production',
+        steps,
+      );
+    }
     case 'incident':
     case 'incident-resolve':
     case 'report':

@@ -2,14 +2,15 @@ import type { KnownBlock } from '@slack/types';
 import { approverList } from '../../engine/policy.ts';
 import type { RunState, StepState } from '../../engine/types.ts';
 import { ActionId, buttonValue } from '../action-ids.ts';
-import { clock, escape, truncate, user } from './format.ts';
+import { clock, cutMrkdwn, escapeTruncated, SECTION_MAX, user } from './format.ts';
 
 /** The approval request in the run's thread: what will change, who asked, Approve / Reject. */
 export function renderApprovalRequest(
   run: RunState,
   step: StepState,
 ): { text: string; blocks: KnownBlock[] } {
-  const text = `${run.id} ${step.id} needs approval: ${step.title}`;
+  // `text` is what notifications show, and Slack parses it too: a title with <!channel> must not ping.
+  const text = `${run.id} ${step.id} needs approval: ${escapeTruncated(step.title, 500)}`;
   return {
     text,
     blocks: [
@@ -17,10 +18,10 @@ export function renderApprovalRequest(
         type: 'section',
         text: {
           type: 'mrkdwn',
-          text: truncate(
+          text: cutMrkdwn(
             `✋ *${step.id}* needs approval (${run.service} ${run.environment}, started by ${user(run.startedBy)})\n` +
-              `Will change: ${escape(step.title)}\nApprovers: ${approverList(run)}`,
-            3000,
+              `Will change: ${escapeTruncated(step.title, 2000)}\nApprovers: ${approverList(run)}`,
+            SECTION_MAX,
           ),
         },
       },
@@ -77,7 +78,10 @@ export function renderApprovalDecided(
     blocks: [
       {
         type: 'section',
-        text: { type: 'mrkdwn', text: truncate(`*${step.id}*: ${escape(step.title)}\n${outcome}`, 3000) },
+        text: {
+          type: 'mrkdwn',
+          text: `*${step.id}*: ${escapeTruncated(step.title, SECTION_MAX - step.id.length - outcome.length - 5)}\n${outcome}`,
+        },
       },
     ],
   };

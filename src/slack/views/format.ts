@@ -1,3 +1,4 @@
+import type { SectionBlock } from '@slack/types';
 import type { RunStatus, StepState } from '../../engine/types.ts';
 
 // Small text helpers shared by the views. Times are shown in UTC: responders sit in many zones.
@@ -52,4 +53,55 @@ export function escape(text: string): string {
 
 export function truncate(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+/**
+ * `escape(text)` in at most `max` characters. Escaping can make text five times longer (`&` ->
+ * `&amp;`), so it is cut after escaping, never inside an entity or a mention, which Slack would show
+ * as debris (`&am…`, `<@U0…`).
+ */
+export function escapeTruncated(text: string, max: number): string {
+  return cutMrkdwn(escape(text), max);
+}
+
+/** Cuts already-escaped mrkdwn to `max` characters without leaving half an entity or mention. */
+export function cutMrkdwn(mrkdwn: string, max: number): string {
+  if (mrkdwn.length <= max) return mrkdwn;
+  const cut = mrkdwn
+    .slice(0, max - 1)
+    .replace(/&[a-z]*$/, '')
+    .replace(/<[^>]*$/, '');
+  return `${cut}…`;
+}
+
+/** Slack's limit on a section's text. */
+export const SECTION_MAX = 3000;
+
+/**
+ * Lines of mrkdwn as few section blocks as hold them (each at most 3000 characters), never cutting
+ * a line in two unless it alone is longer than a section.
+ */
+export function sectionsOf(lines: readonly string[], maxSections = Infinity): SectionBlock[] {
+  const chunks: Array<{ text: string; lines: number }> = [];
+  for (const raw of lines) {
+    const line = cutMrkdwn(raw, SECTION_MAX);
+    const last = chunks.at(-1);
+    if (last && last.text.length + 1 + line.length <= SECTION_MAX) {
+      last.text = `${last.text}\n${line}`;
+      last.lines += 1;
+    } else {
+      chunks.push({ text: line, lines: 1 });
+    }
+  }
+  if (chunks.length <= maxSections) return chunks.map((c) => section(c.text));
+  const kept = chunks.slice(0, Math.max(0, maxSections - 1));
+  const left = chunks.slice(kept.length).reduce((n, c) => n + c.lines, 0);
+  return [
+    ...kept.map((c) => section(c.text)),
+    section(`… and ${left} more, left out to stay within Slack's limits.`),
+  ];
+}
+
+function section(text: string): SectionBlock {
+  return { type: 'section', text: { type: 'mrkdwn', text } };
 }

@@ -1,5 +1,5 @@
 import type { KnownBlock } from '@slack/types';
-import { escape, truncate } from './format.ts';
+import { escapeTruncated } from './format.ts';
 
 /** A long step's live progress (jobs left, a bar, rate, time left), edited in place in the thread. */
 export function renderProgress(
@@ -9,10 +9,15 @@ export function renderProgress(
   finished: boolean,
 ): { text: string; blocks: KnownBlock[] } {
   const bar = fraction === null ? '' : `${progressBar(fraction)} ${Math.round(fraction * 100)}%\n`;
-  const line = `${finished ? '✅' : '⏳'} *${stepId}*\n${bar}${escape(text)}`;
+  const head = `${finished ? '✅' : '⏳'} *${stepId}*\n${bar}`;
   return {
-    text: `${stepId}: ${text}`,
-    blocks: [{ type: 'section', text: { type: 'mrkdwn', text: truncate(line, 3000) } }],
+    text: `${stepId}: ${escapeTruncated(text, 1000)}`,
+    blocks: [
+      {
+        type: 'section',
+        text: { type: 'mrkdwn', text: `${head}${escapeTruncated(text, 3000 - head.length)}` },
+      },
+    ],
   };
 }
 

@@ -2,7 +2,23 @@ import type { ActionsBlock, Button, KnownBlock } from '@slack/types';
 import { approverList } from '../../engine/policy.ts';
 import type { RunState, StepState } from '../../engine/types.ts';
 import { ActionId, buttonValue } from '../action-ids.ts';
-import { clock, duration, escape, runLabel, stepIcon, truncate, user } from './format.ts';
+import {
+  clock,
+  cutMrkdwn,
+  duration,
+  escapeTruncated,
+  runLabel,
+  sectionsOf,
+  SECTION_MAX,
+  stepIcon,
+  truncate,
+  user,
+} from './format.ts';
+
+/** Slack's limit on a message's blocks. */
+const MAX_BLOCKS = 50;
+/** Blocks other than the step lines: header, context, headline, failure and manual sections, 3 action rows. */
+const OTHER_BLOCKS = 9;
 
 export interface StepProgress {
   stepId: string;
@@ -42,27 +58,25 @@ export function renderStatusMessage(
     },
     {
       type: 'section',
-      text: { type: 'mrkdwn', text: truncate(headline(run, current, position, now), 3000) },
+      text: { type: 'mrkdwn', text: cutMrkdwn(headline(run, current, position, now), SECTION_MAX) },
     },
-    { type: 'section', text: { type: 'mrkdwn', text: truncate(stepLines(run, progress), 3000) } },
+    // A long plan spreads its step lines over several sections rather than losing the later ones.
+    ...sectionsOf(stepLines(run, progress), MAX_BLOCKS - OTHER_BLOCKS),
   ];
 
-  const failed =
-    run.status === 'failed' ? run.steps.find((s) => s.status === 'failed' || s.undo === 'failed') : undefined;
+  const failed = run.status === 'failed' ? failedStep(run) : undefined;
   if (failed) {
     const undoing = failed.undo === 'failed';
+    const advice = undoing
+      ? 'Press *Retry* to try the undo again, *Skip* to leave this change in place and continue the rollback, or *Abort* to stop here.'
+      : 'Press *Retry* to run it again, *Skip* to go on without it, or *Roll back* to undo what went through.';
+    const head = `❌ *${failed.id}* ${undoing ? 'could not be undone' : 'failed'}: `;
     blocks.push(
       {
         type: 'section',
         text: {
           type: 'mrkdwn',
-          text: truncate(
-            `❌ *${failed.id}* ${undoing ? 'could not be undone' : 'failed'}: ${escape(failed.error ?? 'unknown error')}\n` +
-              (undoing
-                ? 'Press *Retry* to try the undo again, or *Skip* to leave this change in place and continue the rollback.'
-                : 'Press *Retry* to run it again, *Skip* to go on without it, or *Roll back* to undo what went through.'),
-            3000,
-          ),
+          text: `${head}${escapeTruncated(failed.error ?? 'unknown error', SECTION_MAX - head.length - advice.length - 1)}\n${advice}`,
         },
       },
       {
@@ -72,6 +86,7 @@ export function renderStatusMessage(
           button('Retry', ActionId.retry, buttonValue(run.id, failed.id), 'primary'),
           button('Skip', ActionId.skip, buttonValue(run.id, failed.id)),
           ...(undoing ? [] : [rollbackButton(run)]),
+          abortButton(run),
         ],
       },
     );
@@ -82,7 +97,10 @@ export function renderStatusMessage(
     blocks.push(
       {
         type: 'section',
-        text: { type: 'mrkdwn', text: truncate(`👤 *${manual.id}*: ${escape(manual.title)}`, 3000) },
+        text: {
+          type: 'mrkdwn',
+          text: `👤 *${manual.id}*: ${escapeTruncated(manual.title, SECTION_MAX - manual.id.length - 10)}`,
+        },
       },
       {
         type: 'actions',
@@ -100,6 +118,11 @@ export function renderStatusMessage(
     blocks.push({ type: 'actions', block_id: `run:${run.id}`, elements: [abortButton(run)] });
   }
   return { text: `${run.service} ${run.environment} ${run.id}: ${runLabel[run.status]}`, blocks };
+}
+
+/** The step whose Retry or Skip the run waits for: a failed undo first, it is what stopped a rollback. */
+function failedStep(run: RunState): StepState | undefined {
+  return run.steps.find((s) => s.undo === 'failed') ?? run.steps.find((s) => s.status === 'failed');
 }
 
 export function currentStep(run: RunState): StepState | undefined {
@@ -124,7 +147,9 @@ function headline(run: RunState, current: StepState | undefined, position: numbe
     case 'rolling_back':
       return `↩️ Rolling back${current?.undo === 'running' ? `: undoing *${current.id}*` : ''}.`;
     case 'failed':
-      return `❌ Step ${position} of ${total}, *${current?.id ?? '?'}*, failed.`;
+      return current?.undo === 'failed'
+        ? `❌ Rolling back stopped: the undo of step ${position} of ${total}, *${current.id}*, failed.`
+        : `❌ Step ${position} of ${total}, *${current?.id ?? '?'}*, failed.`;
     case 'waiting':
       if (current?.status === 'awaiting_approval') {
         const asked = current.approvalRequestedAt
@@ -138,25 +163,27 @@ function headline(run: RunState, current: StepState | undefined, position: numbe
   }
 }
 
-function stepLines(run: RunState, progress: readonly StepProgress[]): string {
-  return run.steps
-    .map((step) => {
-      const icon = step.undo === 'running' ? '↩️⏳' : step.undo === 'failed' ? '↩️❌' : stepIcon[step.status];
-      const when = step.finishedAt && step.status !== 'pending' ? `  ${clock(step.finishedAt)}` : '';
-      const detail =
-        step.status === 'succeeded' || step.status === 'rolled_back'
-          ? (step.summary ?? step.title)
-          : step.status === 'failed' || step.undo === 'failed'
-            ? (step.error ?? step.title)
-            : step.title;
-      const live = progress.find((p) => p.stepId === step.id && step.status === 'running');
-      const approval =
-        step.approval && step.approval.decision !== 'cancelled'
-          ? `  (${step.approval.decision} by ${user(step.approval.by)})`
-          : '';
-      return `${icon} \`${step.id}\`${when}  ${escape(truncate(detail, 200))}${approval}${live ? `\n      ${escape(live.text)}` : ''}`;
-    })
-    .join('\n');
+/** Keeps one step's line short enough that 60 steps fit in a handful of sections. */
+const STEP_LINE_MAX = 600;
+
+function stepLines(run: RunState, progress: readonly StepProgress[]): string[] {
+  return run.steps.map((step) => {
+    const icon = step.undo === 'running' ? '↩️⏳' : step.undo === 'failed' ? '↩️❌' : stepIcon[step.status];
+    const when = step.finishedAt && step.status !== 'pending' ? `  ${clock(step.finishedAt)}` : '';
+    const detail =
+      step.status === 'succeeded' || step.status === 'rolled_back'
+        ? (step.summary ?? step.title)
+        : step.status === 'failed' || step.undo === 'failed'
+          ? (step.error ?? step.title)
+          : step.title;
+    const live = progress.find((p) => p.stepId === step.id && step.status === 'running');
+    const approval =
+      step.approval && step.approval.decision !== 'cancelled'
+        ? `  (${step.approval.decision} by ${user(step.approval.by)})`
+        : '';
+    const line = `${icon} \`${step.id}\`${when}  ${escapeTruncated(detail, 200)}${approval}`;
+    return cutMrkdwn(live ? `${line}\n      ${escapeTruncated(live.text, 300)}` : line, STEP_LINE_MAX);
+  });
 }
 
 function button(text: string, actionId: string, value: string, style?: 'primary' | 'danger'): Button {
@@ -176,7 +203,10 @@ function rollbackButton(run: RunState): Button {
       title: { type: 'plain_text', text: `Roll back ${run.id}?` },
       text: {
         type: 'mrkdwn',
-        text: `Every step of ${run.service} ${run.environment} that went through will be undone, newest first.`,
+        text: truncate(
+          `Every step of ${run.service} ${run.environment} that went through will be undone, newest first.`,
+          300,
+        ),
       },
       confirm: { type: 'plain_text', text: 'Roll back' },
       deny: { type: 'plain_text', text: 'Cancel' },

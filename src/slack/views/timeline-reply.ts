@@ -1,7 +1,7 @@
 import type { KnownBlock } from '@slack/types';
 import type { TimelineType } from '../../engine/types.ts';
 import type { TimelineEvent } from '../../store/runs.ts';
-import { clock, escape, truncate, user } from './format.ts';
+import { clock, cutMrkdwn, escapeTruncated, sectionsOf, user } from './format.ts';
 
 const icon: Record<TimelineType, string> = {
   run_started: '🚀',
@@ -32,7 +32,7 @@ const icon: Record<TimelineType, string> = {
 export function timelineLine(event: TimelineEvent): string {
   const step = event.stepId ? `\`${event.stepId}\` ` : '';
   const by = event.actor ? ` by ${user(event.actor)}` : '';
-  const detail = event.detail ? `: ${escape(truncate(event.detail, 500))}` : '';
+  const detail = event.detail ? `: ${escapeTruncated(event.detail, 500)}` : '';
   const what: Record<TimelineType, string> = {
     run_started: `run started${by}`,
     approval_requested: `${step}waits for approval`,
@@ -57,21 +57,30 @@ export function timelineLine(event: TimelineEvent): string {
     run_aborted: `run aborted${by}`,
     note: `note${by}${detail}`,
   };
+  // Figures come from adapters (queue names, record values): escaped like any outside text.
   const figures = event.figures
-    ? ` (${Object.entries(event.figures)
-        .map(([k, v]) => `${k} ${v}`)
-        .join(', ')})`
+    ? ` (${escapeTruncated(
+        Object.entries(event.figures)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', '),
+        300,
+      )})`
     : '';
-  return `${icon[event.type]} ${clock(event.at.getTime())} ${what[event.type]}${figures && !detail.includes(figures) ? truncate(figures, 300) : ''}`;
+  return `${icon[event.type]} ${clock(event.at.getTime())} ${what[event.type]}${figures && !detail.includes(figures) ? figures : ''}`;
 }
+
+/** Slack's limit on a message's blocks. */
+const MAX_BLOCKS = 50;
 
 export function renderTimelineReply(events: readonly TimelineEvent[]): {
   text: string;
   blocks: KnownBlock[];
 } {
-  const text = events.map(timelineLine).join('\n');
+  const lines = events.map(timelineLine);
+  // A coalesced batch can be longer than one section: cutting it at 3000 characters would drop
+  // events from the thread while marking them posted.
   return {
-    text: truncate(text, 3000),
-    blocks: [{ type: 'section', text: { type: 'mrkdwn', text: truncate(text, 3000) } }],
+    text: cutMrkdwn(lines.join('\n'), 3000),
+    blocks: sectionsOf(lines, MAX_BLOCKS),
   };
 }
