@@ -66,13 +66,15 @@ export interface HarnessOptions {
   plan: string;
   env?: Record<string, string>;
   leaseSeconds?: number;
+  /** Slack's rate limits in the fake Web API; off by default so tests run fast. */
+  rateLimits?: boolean;
 }
 
 export async function startHarness(options: HarnessOptions): Promise<Harness> {
   const schema = `e2e_${randomBytes(5).toString('hex')}`;
   const secret = randomBytes(16).toString('hex');
   const slack = new FakeSlack({
-    rateLimits: false,
+    rateLimits: options.rateLimits ?? false,
     users: Object.entries(names).map(([id, name]) => ({
       id,
       name,
