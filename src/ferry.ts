@@ -2,12 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { Server } from 'node:http';
 import pino, { type Logger } from 'pino';
-import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createRegistry } from './adapters/registry.ts';
 import type { AdapterEnv } from './adapters/types.ts';
 import { systemClock, type Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import { Executor } from './executor/executor.ts';
+import { FerryMetrics } from './metrics.ts';
 import { Waker } from './executor/wake.ts';
 import { createHttpServer, listen, type Route } from './http/server.ts';
 import { formatProblem, loadPlans, type LoadedPlan } from './plan/load.ts';
@@ -17,6 +17,7 @@ import { createSandbox, type Sandbox } from './sandbox/index.ts';
 import { createSlackApp } from './slack/app.ts';
 import { Publisher } from './slack/publisher.ts';
 import { openDatabase, type Database } from './store/db.ts';
+import { countActiveRuns } from './store/runs.ts';
 
 // The composition root: config in, a running Ferry out. main.ts adds the process around it
 // (signals, exit codes); tests start it in-process with their own config.
@@ -76,15 +77,14 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
       `${plans.length} plan(s) loaded`,
     );
 
-    const metrics = new Registry();
-    collectDefaultMetrics({ register: metrics });
+    const metrics = new FerryMetrics(() => countActiveRuns(db));
     const signingSecret = config.slack.signingSecret ?? randomBytes(24).toString('hex');
     let slackListener: ReturnType<typeof createSlackApp> | undefined = undefined;
     const routes: Route[] = [...(options.routes ?? [])];
     const server: Server = createHttpServer({
       slack: () => slackListener?.receiver?.requestListener,
       ready: async () => (await db.pool.query('select 1')).rowCount === 1,
-      metrics,
+      metrics: metrics.registry,
       routes: () => routes,
     });
     const port = await listen(server, config.port, options.host);
@@ -119,6 +119,7 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
       adapterEnv,
       planEnv,
       leaseMs: config.leaseMs,
+      metrics,
     });
     const runs = new RunService({
       db,

@@ -20,6 +20,7 @@ import {
 import type { Database } from '../store/db.ts';
 import { applyToRun, readRun } from '../store/runs.ts';
 import type { Clock } from '../clock.ts';
+import type { FerryMetrics } from '../metrics.ts';
 import type { Waker } from './wake.ts';
 
 // Durable execution: claims due step attempts from Postgres, captures and commits the undo state,
@@ -37,6 +38,7 @@ export interface ExecutorDeps {
   /** Upper bound on sleeping between claims, should a wake-up be missed. */
   idlePollMs?: number;
   concurrency?: number;
+  metrics?: FerryMetrics;
 }
 
 const defaultTimeoutMs: Partial<Record<StepSpec['kind'], number>> = { drain: 30 * 60_000, dns: 15 * 60_000 };
@@ -135,6 +137,7 @@ export class Executor {
     const signal = AbortSignal.any([abort.signal, AbortSignal.timeout(timeoutMs)]);
 
     let event: RunEvent;
+    const startedAt = Date.now();
     try {
       const result = await this.perform(attempt, spec, signal, log);
       event = {
@@ -166,7 +169,13 @@ export class Executor {
       log.warn({ err: error, retryable }, 'step attempt failed');
     } finally {
       clearInterval(lease);
+      this.deps.metrics?.stepSeconds.inc({ kind: spec.kind }, (Date.now() - startedAt) / 1000);
     }
+    this.deps.metrics?.stepAttempts.inc({
+      kind: spec.kind,
+      direction: attempt.direction,
+      outcome: event.type === 'step_succeeded' ? 'succeeded' : event.retryable ? 'retrying' : 'failed',
+    });
     if (this.stopping.signal.aborted && abort.signal.aborted) return; // shutting down: the lease lapses and a restart resumes it
 
     const now = this.deps.clock.now();

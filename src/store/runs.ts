@@ -308,6 +308,13 @@ export async function findRuns(
   }));
 }
 
+export async function countActiveRuns(db: Database): Promise<number> {
+  const { rows } = await db.pool.query<{ n: number }>(
+    `select count(*)::int as n from runs where status not in ('succeeded', 'rolled_back', 'aborted')`,
+  );
+  return rows[0]?.n ?? 0;
+}
+
 export async function readRun(db: Database, runId: string): Promise<RunRecord | null> {
   return loadRun(db.pool, runId, { lock: false });
 }

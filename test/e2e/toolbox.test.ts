@@ -172,5 +172,9 @@ describe('the cutover toolbox through Slack', () => {
     });
     const everything = [...h.slack.messages(CHANNEL), ...h.thread()].map(readable).join('\n');
     expect(everything).not.toContain('heroku-secret');
+    const metrics = await (await fetch(`${h.ferry.url}/metrics`)).text();
+    expect(metrics).toMatch(/ferry_step_attempts_total\{kind="dns",direction="do",outcome="succeeded"\} 1/);
+    expect(metrics).toMatch(/ferry_step_attempts_total\{kind="dns",direction="undo",outcome="succeeded"\} 1/);
+    expect(metrics).toMatch(/ferry_active_runs 0/);
   });
 });
