@@ -11,6 +11,8 @@ import type { LoadedPlan } from '../plan/load.ts';
 import type { Plan, PlanEnvironment, StepSpec } from '../plan/schema.ts';
 import { findVarRefs, missingVars, resolveVars } from '../plan/vars.ts';
 import { redactText } from '../redact.ts';
+import { buildReport, renderMarkdown, renderSummaryMarkdown, type RunReport } from '../report/report.ts';
+import { messagesOf } from '../store/slack-messages.ts';
 import type { Database } from '../store/db.ts';
 import {
   applyToRun,
@@ -223,6 +225,34 @@ export class RunService {
       const reason = signal.aborted ? 'timed out reading the current state' : (error as Error).message;
       return { ...base, text: stepTitle(spec), blocker: null, readError: redactText(reason, secrets) };
     }
+  }
+
+  /** The run's report, with where its status message lives so the report can go into its thread. */
+  async report(
+    runId: string,
+  ): Promise<{ report: RunReport; markdown: string; thread: { channel: string; ts: string } | null }> {
+    const record = await readRun(this.deps.db, runId);
+    if (!record) throw new FerryError('run_not_found', `There is no run ${runId}.`);
+    const report = buildReport(
+      record.state,
+      record.specs,
+      await readTimeline(this.deps.db, runId),
+      this.deps.clock.now(),
+    );
+    const status = (await messagesOf(this.deps.db, runId)).find((m) => m.kind === 'status');
+    return {
+      report,
+      markdown: renderMarkdown(report),
+      thread: status ? { channel: status.channel, ts: status.ts } : null,
+    };
+  }
+
+  /** `/migrate report --all`: every run, newest first, as one Markdown table. */
+  async reportAll(): Promise<{ reports: RunReport[]; markdown: string }> {
+    const reports: RunReport[] = [];
+    for (const run of await findRuns(this.deps.db, { limit: 200 }))
+      reports.push((await this.report(run.id)).report);
+    return { reports, markdown: renderSummaryMarkdown(reports) };
   }
 
   /** A run by id, or the channel's only active run when `ref` is left out. */

@@ -1,10 +1,12 @@
 import type { App, RespondFn } from '@slack/bolt';
+import type { WebClient } from '@slack/web-api';
 import type { Logger } from 'pino';
 import { toFerryError } from '../../errors.ts';
 import type { RunService } from '../../runs/service.ts';
 import type { UserGroups } from '../usergroups.ts';
 import { parseCommand, type Command } from '../command-parser.ts';
 import { renderPlan } from '../views/plan.ts';
+import { renderReportSummary } from '../views/report.ts';
 import { renderHelp, renderList, type Reply } from '../views/replies.ts';
 import { renderStatusMessage } from '../views/status-message.ts';
 
@@ -17,7 +19,7 @@ export interface ListenerDeps {
 
 /** `/migrate`: ack at once, then record the decision; replies go to the person who typed it. */
 export function registerCommands(app: App, deps: ListenerDeps): void {
-  app.command('/migrate', async ({ command, ack, respond }) => {
+  app.command('/migrate', async ({ command, ack, respond, client }) => {
     const parsed = parseCommand(command.text);
     if (!parsed.ok) {
       await ack({ response_type: 'ephemeral', text: `⚠️ ${parsed.error}` });
@@ -33,6 +35,7 @@ export function registerCommands(app: App, deps: ListenerDeps): void {
         parsed.command,
         { user: command.user_id, channel: command.channel_id },
         deps,
+        client,
       );
       if (reply) await say(respond, reply);
     } catch (error) {
@@ -56,6 +59,7 @@ async function execute(
   command: Command,
   who: { user: string; channel: string },
   deps: ListenerDeps,
+  client: WebClient,
 ): Promise<Reply | null> {
   const { runs } = deps;
   const actorFor = async (run: { policy: { approverGroups: string[] } }) => ({
@@ -120,9 +124,32 @@ async function execute(
         steps,
       );
     }
+    case 'report': {
+      if (command.all) {
+        const { reports, markdown } = await runs.reportAll();
+        await client.files.uploadV2({
+          channel_id: who.channel,
+          filename: 'ferry-runs.md',
+          title: `Ferry runs (${reports.length})`,
+          content: markdown,
+        });
+        return { text: `📄 Uploaded a summary of ${reports.length} run(s) to this channel.` };
+      }
+      const record = await runs.resolve(who.channel, command.run, { latest: true });
+      const { report, markdown, thread } = await runs.report(record.state.id);
+      if (thread) {
+        await client.files.uploadV2({
+          channel_id: thread.channel,
+          thread_ts: thread.ts,
+          filename: `ferry-${report.id}-report.md`,
+          title: `Report ${report.id}: ${report.service} ${report.environment}`,
+          content: markdown,
+        });
+      }
+      return renderReportSummary(report, thread !== null);
+    }
     case 'incident':
     case 'incident-resolve':
-    case 'report':
     case 'lock':
     case 'unlock':
     case 'maintenance':

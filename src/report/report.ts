@@ -1,0 +1,168 @@
+import type { RunState, StepState } from '../engine/types.ts';
+import type { StepSpec } from '../plan/schema.ts';
+import type { TimelineEvent } from '../store/runs.ts';
+
+// A run's report: what happened, how long the service was down, and what the checks measured,
+// side by side so the latency before and after a cutover can be compared. Pure: data in, data out.
+
+export interface RunReport {
+  id: string;
+  service: string;
+  environment: string;
+  status: RunState['status'];
+  startedBy: string;
+  startedAt: string;
+  finishedAt: string | null;
+  durationMs: number | null;
+  /** From maintenance switched on to switched off (or undone); null if the plan has no maintenance. */
+  downtime: { from: string; to: string | null; ms: number | null } | null;
+  steps: Array<{
+    id: string;
+    kind: string;
+    status: StepState['status'];
+    durationMs: number | null;
+    summary: string | null;
+    error: string | null;
+    approvedBy: string | null;
+  }>;
+  /** Each check step's figures, in plan order: the columns of the side-by-side table. */
+  checks: Array<{ stepId: string; at: string; passed: boolean; figures: Record<string, number | string> }>;
+  notes: Array<{ at: string; by: string | null; text: string }>;
+  refusals: number;
+}
+
+export function buildReport(
+  run: RunState,
+  specs: ReadonlyMap<string, StepSpec>,
+  timeline: readonly TimelineEvent[],
+  now: number,
+): RunReport {
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const maintenanceOn = (id: string | undefined) => {
+    const spec = id ? specs.get(id) : undefined;
+    return spec?.kind === 'maintenance' ? spec.action : undefined;
+  };
+  let downFrom: number | null = null;
+  let downTo: number | null = null;
+  for (const event of timeline) {
+    const action = maintenanceOn(event.stepId);
+    if (!action) continue;
+    const at = event.at.getTime();
+    if (event.type === 'step_succeeded' && action === 'on' && downFrom === null) downFrom = at;
+    if (downFrom !== null && downTo === null) {
+      if (
+        (event.type === 'step_succeeded' && action === 'off') ||
+        (event.type === 'undo_succeeded' && action === 'on')
+      )
+        downTo = at;
+    }
+  }
+  const checks = timeline
+    .filter(
+      (e) =>
+        e.stepId &&
+        specs.get(e.stepId)?.kind === 'check' &&
+        (e.type === 'step_succeeded' || e.type === 'step_failed') &&
+        e.figures,
+    )
+    .map((e) => ({
+      stepId: e.stepId!,
+      at: iso(e.at.getTime()),
+      passed: e.type === 'step_succeeded',
+      figures: e.figures!,
+    }));
+  return {
+    id: run.id,
+    service: run.service,
+    environment: run.environment,
+    status: run.status,
+    startedBy: run.startedBy,
+    startedAt: iso(run.startedAt),
+    finishedAt: run.finishedAt === null ? null : iso(run.finishedAt),
+    durationMs: run.finishedAt === null ? null : run.finishedAt - run.startedAt,
+    downtime:
+      downFrom === null
+        ? null
+        : { from: iso(downFrom), to: downTo === null ? null : iso(downTo), ms: (downTo ?? now) - downFrom },
+    steps: run.steps.map((s) => ({
+      id: s.id,
+      kind: s.kind,
+      status: s.status,
+      durationMs: s.startedAt !== null && s.finishedAt !== null ? s.finishedAt - s.startedAt : null,
+      summary: s.summary,
+      error: s.error,
+      approvedBy: s.approval?.decision === 'approved' ? s.approval.by : null,
+    })),
+    checks,
+    notes: timeline
+      .filter((e) => e.type === 'note')
+      .map((e) => ({ at: iso(e.at.getTime()), by: e.actor ?? null, text: e.detail ?? '' })),
+    refusals: timeline.filter((e) => e.type === 'refused').length,
+  };
+}
+
+export function formatMs(ms: number | null): string {
+  if (ms === null) return '–';
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  return m < 60
+    ? `${m}m ${String(s % 60).padStart(2, '0')}s`
+    : `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, '0')}m`;
+}
+
+const cell = (text: string | null | undefined) => (text ?? '').replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+export function renderMarkdown(report: RunReport): string {
+  const lines = [
+    `# ${report.service} ${report.environment} · ${report.id}`,
+    '',
+    `- Outcome: **${report.status.replace('_', ' ')}**`,
+    `- Started by ${report.startedBy} at ${report.startedAt}${report.finishedAt ? `, ended ${report.finishedAt}` : ''} (${formatMs(report.durationMs)})`,
+    `- Downtime (maintenance on to off): ${report.downtime ? `**${formatMs(report.downtime.ms)}**${report.downtime.to ? '' : ' and counting'}` : 'none recorded'}`,
+    `- Refused actions: ${report.refusals}`,
+    '',
+    '## Steps',
+    '',
+    '| step | kind | status | took | what happened |',
+    '|---|---|---|---|---|',
+    ...report.steps.map(
+      (s) =>
+        `| ${s.id} | ${s.kind} | ${s.status.replace('_', ' ')} | ${formatMs(s.durationMs)} | ${cell(s.error ?? s.summary)}${s.approvedBy ? ` (approved by ${s.approvedBy})` : ''} |`,
+    ),
+  ];
+  if (report.checks.length > 0) {
+    const keys = [...new Set(report.checks.flatMap((c) => Object.keys(c.figures)))].sort();
+    lines.push(
+      '',
+      '## Checks, side by side',
+      '',
+      `| figure | ${report.checks.map((c) => `${c.stepId} (${c.at.slice(11, 19)})${c.passed ? '' : ' ❌'}`).join(' | ')} |`,
+      `|---|${report.checks.map(() => '---').join('|')}|`,
+      ...keys.map(
+        (k) => `| ${k} | ${report.checks.map((c) => cell(String(c.figures[k] ?? '–'))).join(' | ')} |`,
+      ),
+    );
+  }
+  if (report.notes.length > 0) {
+    lines.push(
+      '',
+      '## Notes',
+      '',
+      ...report.notes.map((n) => `- ${n.at.slice(11, 19)} ${n.by ?? ''}: ${cell(n.text)}`),
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** `/migrate report --all`: one line per run. */
+export function renderSummaryMarkdown(reports: readonly RunReport[]): string {
+  return [
+    '| run | service | environment | outcome | took | downtime |',
+    '|---|---|---|---|---|---|',
+    ...reports.map(
+      (r) =>
+        `| ${r.id} | ${r.service} | ${r.environment} | ${r.status.replace('_', ' ')} | ${formatMs(r.durationMs)} | ${r.downtime ? formatMs(r.downtime.ms) : '–'} |`,
+    ),
+  ].join('\n');
+}

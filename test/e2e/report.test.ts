@@ -1,0 +1,60 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ALICE, readable, startHarness, type Harness } from '../support/ferry-harness.ts';
+
+const plan = `
+service: billing
+environments:
+  staging:
+    steps:
+      - { id: maintenance-on, kind: maintenance, action: on,
+          provider: { type: http, url: "\${MAINT_URL}", token: "\${MAINT_TOKEN}" } }
+      - { id: latency-before, kind: check, checks: [ { http: { url: "\${MAINT_URL}", samples: 3, expect_status: 401 } } ] }
+      - { id: cutover, kind: flag, action: on, provider: { type: http, url: "\${MAINT_URL}-cutover", token: "\${MAINT_TOKEN}" } }
+      - { id: latency-after, kind: check, checks: [ { http: { url: "\${MAINT_URL}", samples: 3, expect_status: 401 } } ] }
+      - { id: maintenance-off, kind: maintenance, action: off,
+          provider: { type: http, url: "\${MAINT_URL}", token: "\${MAINT_TOKEN}" } }
+`;
+
+describe('/migrate report', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ plan });
+  });
+  afterAll(async () => {
+    await h?.stop();
+  });
+
+  it('reports downtime and the checks before and after the cutover side by side', async () => {
+    await h.command(ALICE, 'start billing staging');
+    await h.waitFor(() => readable(h.statusMessage()).includes('All 5 steps done'), 'the run');
+    const [run] = await h.ferry.runs.list();
+    await h.command(ALICE, `note ${run!.id} staging cut over cleanly`);
+    await h.waitFor(() => h.responses(ALICE).some((t) => t.startsWith('📝 Noted')), 'the note');
+    await h.command(ALICE, 'report');
+
+    const summary = await h.waitFor(
+      () => h.slack.ephemerals(ALICE).find((e) => (e.text ?? '').startsWith('Report r')),
+      'the summary',
+    );
+    expect(readable(summary as never)).toMatch(/downtime \d+s/);
+    const file = await h.waitFor(
+      () => h.slack.files().find((f) => f.name.endsWith('-report.md') && f.content),
+      'the uploaded report',
+    );
+    const markdown = file.content!.toString();
+    expect(markdown).toContain('# billing staging · r');
+    expect(markdown).toMatch(/Downtime \(maintenance on to off\): \*\*\d+s\*\*/);
+    expect(markdown).toMatch(
+      /\| figure \| latency-before \(\d\d:\d\d:\d\d\) \| latency-after \(\d\d:\d\d:\d\d\) \|/,
+    );
+    expect(markdown).toMatch(/\| [a-z0-9_.]*p95[a-z_]* \| \d+(\.\d+)? \| \d+(\.\d+)? \|/);
+    expect(markdown).toContain('staging cut over cleanly');
+
+    await h.command(ALICE, 'report --all');
+    const all = await h.waitFor(
+      () => h.slack.files().find((f) => f.name === 'ferry-runs.md' && f.content),
+      'the summary file',
+    );
+    expect(all.content!.toString()).toMatch(/\| r\d+ \| billing \| staging \| succeeded \|/);
+  });
+});
