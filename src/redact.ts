@@ -1,8 +1,12 @@
 // Nothing secret reaches Slack, the logs or the timeline (DESIGN.md, "Guarantees").
 
-/** `rediss://user:pass@host:6380/0` -> `rediss://***@host:6380/0`; non-URLs are returned as they are. */
+/**
+ * `rediss://user:pass@host:6380/0` -> `rediss://***@host:6380/0`; non-URLs are returned as they are.
+ * The userinfo runs to the last `@` before the path, as URL parsers read it, so a password with a
+ * raw `@` in it (`u:p@ss@host`) is removed whole rather than leaving its tail behind.
+ */
 export function redactUrl(text: string): string {
-  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)([^/@\s]+)@/gi, '$1***@');
+  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)([^/?#\s]+)@/gi, '$1***@');
 }
 
 /** Keeps the first and last two characters of a long value so people can tell two values apart. */
@@ -18,9 +22,13 @@ const tokenPatterns = [
   /\bAKIA[0-9A-Z]{16}\b/g,
 ];
 
+/** `?token=…`, `&api_key=…`, `sig=…` in URLs quoted inside messages. */
+const sensitiveParam =
+  /([?&;][a-z0-9_.-]*(?:token|key|secret|password|passwd|signature|sig|auth|credential)[a-z0-9_.-]*=)[^&#\s"'<>]+/gi;
+
 /** Removes credentials from free text (error messages from external systems, logs). */
 export function redactText(text: string, secrets: readonly string[] = []): string {
-  let out = redactUrl(text);
+  let out = redactUrl(text).replace(sensitiveParam, '$1***');
   for (const pattern of tokenPatterns) out = out.replace(pattern, (m) => m.replace(/[^\s]+$/, '***'));
   for (const secret of secrets) if (secret.length >= 4) out = out.split(secret).join('***');
   return out;
