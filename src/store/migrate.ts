@@ -14,10 +14,20 @@ export async function migrate(pool: Pool, schema: string): Promise<string[]> {
   const applied: string[] = [];
   const client = await pool.connect();
   try {
-    await client.query(`create schema if not exists ${schema}`);
-    await client.query(
-      `create table if not exists ${schema}.schema_migrations (name text primary key, applied_at timestamptz not null default now())`,
-    );
+    // `create ... if not exists` is not safe against a concurrent create (it fails on the catalog's
+    // unique index), so replicas take the lock for this too.
+    await client.query('begin');
+    try {
+      await client.query('select pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+      await client.query(`create schema if not exists ${schema}`);
+      await client.query(
+        `create table if not exists ${schema}.schema_migrations (name text primary key, applied_at timestamptz not null default now())`,
+      );
+      await client.query('commit');
+    } catch (error) {
+      await client.query('rollback');
+      throw new Error(`creating schema ${schema} failed: ${(error as Error).message}`, { cause: error });
+    }
     for (const file of files) {
       await client.query('begin');
       try {
