@@ -279,6 +279,7 @@ class Draft {
       return;
     }
     step.attempt += 1;
+    step.retries = 0;
     this.run.status = 'running';
     this.effects.push({
       type: 'execute',
@@ -324,8 +325,9 @@ class Draft {
   ): void {
     const undoing = step.direction === 'undo';
     const stillWanted = undoing ? this.run.status === 'rolling_back' : this.run.status === 'running';
-    if (retryable && step.attempt < MAX_ATTEMPTS && stillWanted) {
-      const delay = retryDelayMs(step.attempt);
+    if (retryable && step.retries < MAX_ATTEMPTS - 1 && stillWanted) {
+      step.retries += 1;
+      const delay = retryDelayMs(step.retries);
       step.attempt += 1;
       this.effects.push({
         type: 'execute',
@@ -337,7 +339,7 @@ class Draft {
       this.timeline({
         type: 'step_retrying',
         stepId: step.id,
-        detail: `${error} (attempt ${step.attempt} of ${MAX_ATTEMPTS} in ${Math.round(delay / 1000)} s)`,
+        detail: `${error} (attempt ${step.retries + 1} of ${MAX_ATTEMPTS} in ${Math.round(delay / 1000)} s)`,
       });
       return;
     }
@@ -410,6 +412,7 @@ class Draft {
     // and each (step, attempt, direction) names one execution.
     step.attempt = step.direction === 'undo' ? step.attempt + 1 : 1;
     step.direction = 'undo';
+    step.retries = 0;
     step.undo = 'running';
     step.error = null;
     this.effects.push({

@@ -27,6 +27,7 @@ export function newRunState(input: {
       needsApproval: spec.approval === 'required',
       status: 'pending',
       attempt: 0,
+      retries: 0,
       direction: 'do',
       undo: null,
       waitingForPerson: false,

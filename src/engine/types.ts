@@ -31,6 +31,8 @@ export interface StepState {
   status: StepStatus;
   /** Attempts started so far in `direction`; an outcome for another attempt is stale. */
   attempt: number;
+  /** Automatic retries used since the step (or its undo) was last started; a person's Retry resets it. */
+  retries: number;
   direction: Direction;
   /** Set while an undo runs or after it failed; cleared when the step is rolled back. */
   undo: 'running' | 'failed' | null;

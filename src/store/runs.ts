@@ -187,7 +187,8 @@ async function persistDecision(
       if (old && JSON.stringify(old) === JSON.stringify(step)) continue;
       await client.query(
         `update steps set status = $3, attempt = $4, direction = $5, undo = $6, waiting_for_person = $7,
-           approval = $8, approval_requested_at = $9, summary = $10, error = $11, started_at = $12, finished_at = $13
+           approval = $8, approval_requested_at = $9, summary = $10, error = $11, started_at = $12, finished_at = $13,
+           retries = $14
          where run_id = $1 and step_id = $2`,
         [
           after.id,
@@ -203,6 +204,7 @@ async function persistDecision(
           step.error,
           toDate(step.startedAt),
           toDate(step.finishedAt),
+          step.retries,
         ],
       );
     }
@@ -368,6 +370,7 @@ interface StepRow {
   needs_approval: boolean;
   status: StepState['status'];
   attempt: number;
+  retries: number;
   direction: StepState['direction'];
   undo: StepState['undo'];
   waiting_for_person: boolean;
@@ -387,6 +390,7 @@ function toStepState(row: StepRow): StepState {
     needsApproval: row.needs_approval,
     status: row.status,
     attempt: row.attempt,
+    retries: row.retries,
     direction: row.direction,
     undo: row.undo,
     waitingForPerson: row.waiting_for_person,

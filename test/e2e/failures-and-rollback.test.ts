@@ -17,6 +17,7 @@ approvers: { users: [U02BOB] }
 environments:
   staging:
     steps:
+      - { id: go, kind: manual, instructions: "Press Done when the team is ready." }
       - { id: maintenance-on, kind: maintenance, action: on,
           provider: { type: http, url: "\${MAINT_URL}", token: "\${MAINT_TOKEN}" } }
       - { id: pause-webhooks, kind: flag, action: on,
@@ -68,8 +69,13 @@ describe('failures, rejections and rollbacks', () => {
   });
 
   it('shows a failed step with its error and Retry / Skip / Roll back, and retries it', async () => {
-    h.maintenance.failNext(403);
     await h.command(ALICE, 'start billing staging');
+    const ready = await h.waitFor(() => {
+      const m = h.statusMessage();
+      return hasButton(m, ActionId.done) && m;
+    }, 'the Done button');
+    h.maintenance.failNext(403); // the next call, the step's own, is refused
+    await h.click(ALICE, ready, ActionId.done);
     const failed = await h.waitFor(() => {
       const m = h.statusMessage();
       return hasButton(m, ActionId.retry) && m;

@@ -457,16 +457,25 @@ describe('Retry and Skip of a failed step', () => {
     expectRefused(s.retry('nope'), before, alice.user, /no failed step nope/);
   });
 
-  it('fails at once on a transient failure after Retry, once the step has used up its automatic retries', () => {
+  it('gives a step a fresh set of automatic retries when a person presses Retry', () => {
     const s = Scenario.of({ steps: ['dns'] });
     s.start();
     for (let i = 0; i < MAX_ATTEMPTS; i++) s.flake('dns');
+    expect(s.state.status).toBe('failed');
     s.retry('dns');
-    expect(s.step('dns').attempt).toBe(MAX_ATTEMPTS + 1);
+    expect(s.step('dns')).toMatchObject({ attempt: MAX_ATTEMPTS + 1, retries: 0 });
     const { state, effects } = s.flake('dns');
 
-    expect(state.status).toBe('failed');
-    expect(executes(effects)).toEqual([]);
+    expect(state.status).toBe('running');
+    expect(executes(effects)).toEqual([
+      {
+        type: 'execute',
+        stepId: 'dns',
+        attempt: MAX_ATTEMPTS + 2,
+        direction: 'do',
+        notBefore: expect.any(Number),
+      },
+    ]);
   });
 
   it('refuses a second Retry pressed for the same failure', () => {
