@@ -2,7 +2,11 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { pino, type Logger } from 'pino';
 import { afterAll, afterEach, beforeAll } from 'vitest';
+import { decide } from '../../src/engine/decide.ts';
+import type { Effect, Policy, RunState } from '../../src/engine/types.ts';
+import type { StepSpec } from '../../src/plan/schema.ts';
 import { openDatabase, type Database } from '../../src/store/db.ts';
+import { createRun } from '../../src/store/runs.ts';
 
 // Each test file (or test) gets its own Postgres schema, migrated by the real `openDatabase`, so
 // files run in parallel. Like pg-boss, a schema whose tests failed is kept so its rows can be read
@@ -95,4 +99,37 @@ export function useTestSchema(options: { prefix?: string } = {}): {
       return current.schema;
     },
   };
+}
+
+export interface TestRunOptions {
+  service?: string;
+  environment?: string;
+  /** Plan steps; `stepSpec(kind, id)` from engine-fixtures builds valid ones. */
+  steps: ReadonlyArray<StepSpec>;
+  policy?: Partial<Policy>;
+  startedBy?: string;
+  channel?: string;
+  now?: number;
+}
+
+/** Creates a run through the store and lets the engine's `start` decide its first moves. */
+export async function startTestRun(
+  db: Database,
+  options: TestRunOptions,
+): Promise<{ state: RunState; effects: Effect[] }> {
+  const now = options.now ?? Date.now();
+  return createRun(
+    db,
+    {
+      service: options.service ?? 'billing',
+      environment: options.environment ?? 'staging',
+      startedBy: options.startedBy ?? 'U01ALICE',
+      channel: options.channel ?? 'C0MIGRATIONS',
+      planFile: 'plans/billing.yml',
+      policy: { starters: [], approverUsers: [], approverGroups: [], fourEyes: false, ...options.policy },
+      steps: options.steps.map((spec) => ({ spec, title: `${spec.kind} ${spec.id}` })),
+      now,
+    },
+    (initial) => decide(initial, { type: 'start' }, now),
+  );
 }
