@@ -1,0 +1,240 @@
+import { describe, expect, it } from 'vitest';
+import {
+  claimDueAttempts,
+  earlierCaptures,
+  findCapture,
+  isAttemptCurrent,
+  nextDueAt,
+  renewLease,
+  saveCapture,
+  saveProgress,
+  type Attempt,
+} from '../../src/store/attempts.ts';
+import { readRun } from '../../src/store/runs.ts';
+import { progressOf } from '../../src/store/slack-messages.ts';
+import { startTestRun, useTestSchema } from '../support/db.ts';
+import { stepSpec } from '../support/engine-fixtures.ts';
+
+// Durable work against the real Postgres. Claimers only see this file's schema, so every attempt
+// they find was made here; each test drains what it made before it ends.
+
+const t = useTestSchema({ prefix: 'store_attempts' });
+let serial = 0;
+
+async function newRun(steps = [stepSpec('flag', 'flag')]) {
+  const { state } = await startTestRun(t.db, { service: `svc-${++serial}`, steps });
+  // The run's first attempt is due at once; tests below make their own, so set it aside.
+  await t.db.pool.query(`update step_attempts set status = 'done' where run_id = $1`, [state.id]);
+  return state.id;
+}
+
+async function addAttempt(
+  runId: string,
+  stepId: string,
+  attempt: number,
+  opts: { direction?: 'do' | 'undo'; notBefore?: string } = {},
+): Promise<number> {
+  const { rows } = await t.db.pool.query<{ id: number }>(
+    `insert into step_attempts (run_id, step_id, attempt, direction, status, not_before)
+     values ($1, $2, $3, $4, 'due', ${opts.notBefore ?? 'now()'}) returning id`,
+    [runId, stepId, attempt, opts.direction ?? 'do'],
+  );
+  return rows[0]!.id;
+}
+
+async function finish(ids: readonly number[]): Promise<void> {
+  await t.db.pool.query(`update step_attempts set status = 'done' where id = any($1)`, [ids]);
+}
+
+describe('claimDueAttempts', () => {
+  it('claims a due attempt with a lease for its owner, and only once', async () => {
+    const runId = await newRun();
+    const id = await addAttempt(runId, 'flag', 2);
+    const claimed = await claimDueAttempts(t.db, 'worker-a', 30_000, 10);
+    expect(claimed).toEqual([
+      { id, runId, stepId: 'flag', attempt: 2, direction: 'do', captured: null, hasCapture: false },
+    ] satisfies Attempt[]);
+    const { rows } = await t.db.pool.query(
+      `select status, claimed_by, lease_until > now() + interval '25 seconds' as leased from step_attempts where id = $1`,
+      [id],
+    );
+    expect(rows[0]).toEqual({ status: 'running', claimed_by: 'worker-a', leased: true });
+    expect(await claimDueAttempts(t.db, 'worker-b', 30_000, 10)).toEqual([]);
+    expect(await isAttemptCurrent(t.db, id)).toBe(true);
+    await finish([id]);
+    expect(await isAttemptCurrent(t.db, id)).toBe(false);
+  });
+
+  it('never hands the same attempt to two concurrent claimers', async () => {
+    const runId = await newRun();
+    const ids = await Promise.all(Array.from({ length: 60 }, (_, i) => addAttempt(runId, 'flag', i + 10)));
+    const claimer = async (owner: string) => {
+      const got: number[] = [];
+      for (;;) {
+        const batch = await claimDueAttempts(t.db, owner, 30_000, 3);
+        if (batch.length === 0) return got;
+        got.push(...batch.map((a) => a.id));
+      }
+    };
+    const [a, b, c] = await Promise.all([claimer('a'), claimer('b'), claimer('c')]);
+    const all = [...a, ...b, ...c];
+    expect(new Set(all).size).toBe(all.length);
+    expect(all.sort((x, y) => x - y)).toEqual(ids.sort((x, y) => x - y));
+    // Each claimer got some work: they really ran side by side.
+    expect(Math.min(a.length, b.length, c.length)).toBeGreaterThan(0);
+    await finish(all);
+  });
+
+  it('reclaims an attempt whose lease ran out (its claimant died), and the old claimant loses it', async () => {
+    const runId = await newRun();
+    const id = await addAttempt(runId, 'flag', 2);
+    expect((await claimDueAttempts(t.db, 'dead-worker', 30, 10)).map((a) => a.id)).toEqual([id]);
+    expect(await claimDueAttempts(t.db, 'new-worker', 30_000, 10)).toEqual([]);
+    await new Promise((r) => setTimeout(r, 60));
+    expect((await claimDueAttempts(t.db, 'new-worker', 30_000, 10)).map((a) => a.id)).toEqual([id]);
+    expect(await renewLease(t.db, id, 'dead-worker', 30_000)).toBe(false);
+    expect(await renewLease(t.db, id, 'new-worker', 30_000)).toBe(true);
+    await finish([id]);
+  });
+
+  it('keeps a claim alive while its owner renews the lease', async () => {
+    const runId = await newRun();
+    const id = await addAttempt(runId, 'flag', 2);
+    await claimDueAttempts(t.db, 'worker', 40, 10);
+    for (let i = 0; i < 3; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      expect(await renewLease(t.db, id, 'worker', 40)).toBe(true);
+    }
+    expect(await claimDueAttempts(t.db, 'other', 30_000, 10)).toEqual([]);
+    await finish([id]);
+  });
+
+  it('does not renew a lease on a cancelled attempt', async () => {
+    const runId = await newRun();
+    const id = await addAttempt(runId, 'flag', 2);
+    await claimDueAttempts(t.db, 'worker', 30_000, 10);
+    await t.db.pool.query(`update step_attempts set status = 'cancelled' where id = $1`, [id]);
+    expect(await renewLease(t.db, id, 'worker', 30_000)).toBe(false);
+  });
+
+  it('skips attempts whose not_before is in the future, and says when the next one falls due', async () => {
+    const runId = await newRun();
+    const id = await addAttempt(runId, 'flag', 2, { notBefore: `now() + interval '1 hour'` });
+    expect(await claimDueAttempts(t.db, 'worker', 30_000, 10)).toEqual([]);
+    const { rows } = await t.db.pool.query<{ not_before: Date }>(
+      `select not_before from step_attempts where id = $1`,
+      [id],
+    );
+    expect(await nextDueAt(t.db)).toEqual(rows[0]!.not_before);
+    await t.db.pool.query(`update step_attempts set not_before = now() where id = $1`, [id]);
+    expect((await claimDueAttempts(t.db, 'worker', 30_000, 10)).map((a) => a.id)).toEqual([id]);
+    await finish([id]);
+  });
+
+  it('never claims finished or cancelled attempts', async () => {
+    const runId = await newRun();
+    const id = await addAttempt(runId, 'flag', 2);
+    await t.db.pool.query(`update step_attempts set status = 'cancelled' where id = $1`, [id]);
+    expect(await claimDueAttempts(t.db, 'worker', 30_000, 10)).toEqual([]);
+    expect(await nextDueAt(t.db)).toBeNull();
+  });
+
+  it('hands back a committed capture with the claim, so a resumed attempt does not capture again', async () => {
+    const runId = await newRun();
+    const id = await addAttempt(runId, 'flag', 2);
+    await claimDueAttempts(t.db, 'dead-worker', 1, 10);
+    await saveCapture(t.db, id, { previous: '0' });
+    await new Promise((r) => setTimeout(r, 10));
+    const [again] = await claimDueAttempts(t.db, 'new-worker', 30_000, 10);
+    expect(again).toMatchObject({ id, captured: { previous: '0' }, hasCapture: true });
+    await finish([id]);
+  });
+});
+
+describe('captures', () => {
+  it('returns the first forward attempt’s capture, so retries and undo reuse the original "before"', async () => {
+    const runId = await newRun();
+    const first = await addAttempt(runId, 'flag', 2);
+    const second = await addAttempt(runId, 'flag', 3);
+    const undo = await addAttempt(runId, 'flag', 1, { direction: 'undo' });
+    await finish([first, second, undo]);
+    expect(await findCapture(t.db, runId, 'flag')).toEqual({ found: false, captured: undefined });
+    // Saved in the "wrong" order: the later attempt commits first.
+    await saveCapture(t.db, second, { value: 'already changed' });
+    await saveCapture(t.db, first, { value: 'original' });
+    await saveCapture(t.db, undo, { value: 'from the undo' });
+    expect(await findCapture(t.db, runId, 'flag')).toEqual({ found: true, captured: { value: 'original' } });
+  });
+
+  it('never overwrites a saved capture', async () => {
+    const runId = await newRun();
+    const id = await addAttempt(runId, 'flag', 2);
+    await finish([id]);
+    await saveCapture(t.db, id, { enabled: ['a', 'b'] });
+    await saveCapture(t.db, id, { enabled: [] });
+    expect(await findCapture(t.db, runId, 'flag')).toEqual({
+      found: true,
+      captured: { enabled: ['a', 'b'] },
+    });
+  });
+
+  it('records that a capture of nothing was taken (null is a capture, not its absence)', async () => {
+    const runId = await newRun();
+    const id = await addAttempt(runId, 'flag', 2);
+    await finish([id]);
+    await saveCapture(t.db, id, undefined);
+    expect(await findCapture(t.db, runId, 'flag')).toEqual({ found: true, captured: null });
+  });
+
+  it('keeps strings, numbers and nested objects as they were captured', async () => {
+    const runId = await newRun();
+    const id = await addAttempt(runId, 'flag', 2);
+    await finish([id]);
+    const captured = {
+      record: { value: 'old.example.com.', ttl: 300 },
+      list: [1, 'two', null],
+      s: 'it\'s "quoted"',
+    };
+    await saveCapture(t.db, id, captured);
+    expect((await findCapture(t.db, runId, 'flag')).captured).toEqual(captured);
+  });
+
+  it('gives a step the first captures of the steps before it, and none of the steps after', async () => {
+    const runId = await newRun([
+      stepSpec('maintenance', 'maint'),
+      stepSpec('crons', 'crons'),
+      stepSpec('dns', 'dns'),
+    ]);
+    const ids = [
+      await addAttempt(runId, 'maint', 2),
+      await addAttempt(runId, 'crons', 2),
+      await addAttempt(runId, 'crons', 3),
+      await addAttempt(runId, 'dns', 2),
+    ];
+    await finish(ids);
+    await saveCapture(t.db, ids[0]!, { enabled: false });
+    await saveCapture(t.db, ids[1]!, { jobs: ['a', 'b'] });
+    await saveCapture(t.db, ids[2]!, { jobs: [] });
+    await saveCapture(t.db, ids[3]!, { old: 'x' });
+    expect(await earlierCaptures(t.db, runId, 'dns')).toEqual(
+      new Map<string, unknown>([
+        ['maint', { enabled: false }],
+        ['crons', { jobs: ['a', 'b'] }],
+      ]),
+    );
+    expect(await earlierCaptures(t.db, runId, 'maint')).toEqual(new Map());
+  });
+});
+
+describe('saveProgress', () => {
+  it('keeps the latest report per step, counts versions, and bumps the run so the publisher re-renders', async () => {
+    const runId = await newRun([stepSpec('drain', 'drain')]);
+    const before = (await readRun(t.db, runId))!.version;
+    await saveProgress(t.db, runId, 'drain', { text: '120 jobs left', fraction: 0.1 });
+    await saveProgress(t.db, runId, 'drain', { text: '3 jobs left', fraction: 0.9, figures: { left: 3 } });
+    expect(await progressOf(t.db, runId)).toEqual([
+      { stepId: 'drain', text: '3 jobs left', fraction: 0.9, version: 2 },
+    ]);
+    expect((await readRun(t.db, runId))!.version).toBe(before + 2);
+  });
+});
