@@ -51,7 +51,8 @@ export async function createTestSchema(
     dispose: async () => {
       if (disposed) return;
       disposed = true;
-      await db.close();
+      // A test may have closed the pool itself (to see Ferry meet a dead database).
+      if (!db.pool.ending && !db.pool.ended) await db.close();
       if (kept) {
         console.warn(`kept schema ${schema} in ${TEST_DATABASE_URL} for inspection (a test failed)`);
         return;
