@@ -49,6 +49,10 @@ const envSchema = z.object({
     .number({ error: 'expected seconds > 0' })
     .positive('expected seconds > 0')
     .default(30),
+  FERRY_SHUTDOWN_GRACE_SECONDS: z.coerce
+    .number({ error: 'expected seconds >= 0' })
+    .min(0, 'expected seconds >= 0')
+    .default(20),
   FERRY_SIDEKIQ_HEARTBEAT_MS: millis(10_000),
   FERRY_POLL_INTERVAL_MS: millis(2_000),
   FERRY_HTTP_TIMEOUT_MS: millis(10_000),
@@ -102,6 +106,8 @@ export interface Config {
   plansPath: string | undefined;
   defaultChannel: string | undefined;
   leaseMs: number;
+  /** On SIGTERM, how long steps in flight may take to finish before they are handed back. */
+  shutdownGraceMs: number;
   aws: { region: string | undefined; route53Endpoint: string | undefined };
   heroku: { apiUrl: string; token: string | undefined };
   sidekiqHeartbeatMs: number;
@@ -154,6 +160,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     plansPath: e.FERRY_PLANS,
     defaultChannel: e.FERRY_CHANNEL,
     leaseMs: e.FERRY_LEASE_SECONDS * 1000,
+    shutdownGraceMs: e.FERRY_SHUTDOWN_GRACE_SECONDS * 1000,
     aws: { region: e.AWS_REGION, route53Endpoint: e.AWS_ENDPOINT_URL_ROUTE_53 },
     heroku: { apiUrl: e.HEROKU_API_URL, token: e.HEROKU_API_TOKEN },
     sidekiqHeartbeatMs: e.FERRY_SIDEKIQ_HEARTBEAT_MS,

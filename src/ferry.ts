@@ -162,7 +162,7 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
     executor.start();
     publisher.start();
     stops.push(
-      () => executor.stop(),
+      () => executor.stop(config.shutdownGraceMs),
       () => publisher.stop(),
     );
 

@@ -63,10 +63,23 @@ export class Executor {
   }
 
   /** Stops claiming, aborts steps in flight (their leases lapse, so a restart resumes them), waits. */
-  async stop(): Promise<void> {
+  /**
+   * Stops claiming, gives steps in flight `graceMs` to finish (a rolling deploy should not cut a
+   * DNS change short), then aborts the rest: their leases lapse and a restart resumes them.
+   */
+  async stop(graceMs = 0): Promise<void> {
     this.stopping.abort();
-    for (const work of this.inFlight.values()) work.abort.abort(new Error('Ferry is shutting down'));
-    await Promise.allSettled([this.loop, ...[...this.inFlight.values()].map((w) => w.done)]);
+    const inFlight = () => [...this.inFlight.values()].map((w) => w.done);
+    if (graceMs > 0 && this.inFlight.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.allSettled(inFlight()),
+        new Promise((resolve) => (timer = setTimeout(resolve, graceMs))),
+      ]);
+      clearTimeout(timer);
+    }
+    for (const work of this.inFlight.values()) work.abort.abort(new ShutdownError());
+    await Promise.allSettled([this.loop, ...inFlight()]);
   }
 
   /** Aborts this process's attempt of a step (the run was aborted). */
@@ -139,7 +152,8 @@ export class Executor {
     let event: RunEvent;
     const startedAt = Date.now();
     try {
-      const result = await this.perform(attempt, spec, signal, log);
+      // An adapter that ignores its signal still cannot hold the attempt past its timeout or an abort.
+      const result = await untilAborted(this.perform(attempt, spec, signal, log), signal);
       event = {
         type: 'step_succeeded',
         stepId: attempt.stepId,
@@ -176,7 +190,7 @@ export class Executor {
       direction: attempt.direction,
       outcome: event.type === 'step_succeeded' ? 'succeeded' : event.retryable ? 'retrying' : 'failed',
     });
-    if (this.stopping.signal.aborted && abort.signal.aborted) return; // shutting down: the lease lapses and a restart resumes it
+    if (abort.signal.reason instanceof ShutdownError) return; // the lease lapses and a restart resumes it
 
     const now = this.deps.clock.now();
     await applyToRun(db, attempt.runId, now, async (current, client) => {
@@ -282,4 +296,20 @@ function isFigures(value: unknown): value is Record<string, number | string> {
     value !== null &&
     Object.values(value).every((v) => typeof v === 'number' || typeof v === 'string')
   );
+}
+
+class ShutdownError extends Error {
+  constructor() {
+    super('Ferry is shutting down');
+    this.name = 'ShutdownError';
+  }
+}
+
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+    if (signal.aborted) onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }

@@ -98,6 +98,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     FERRY_PLANS: planFile,
     PORT: '0',
     FERRY_LEASE_SECONDS: String(options.leaseSeconds ?? 30),
+    FERRY_SHUTDOWN_GRACE_SECONDS: '0',
     FERRY_POLL_INTERVAL_MS: '20',
     FERRY_SLACK_MIN_EDIT_INTERVAL_MS: '0',
     FERRY_HTTP_TIMEOUT_MS: '2000',

@@ -45,6 +45,7 @@ describe('loadConfig defaults', () => {
       plansPath: undefined,
       defaultChannel: undefined,
       leaseMs: 30_000,
+      shutdownGraceMs: 20_000,
       aws: { region: undefined, route53Endpoint: undefined },
       heroku: { apiUrl: 'https://api.heroku.com', token: undefined },
       sidekiqHeartbeatMs: 10_000,

@@ -1,0 +1,140 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StepHandler } from '../../src/adapters/types.ts';
+import { systemClock } from '../../src/clock.ts';
+import { decide } from '../../src/engine/index.ts';
+import { Executor } from '../../src/executor/executor.ts';
+import { Waker } from '../../src/executor/wake.ts';
+import { stepSchema } from '../../src/plan/schema.ts';
+import { createRun, readRun } from '../../src/store/runs.ts';
+import { createTestSchema, silentLog, type TestSchema } from '../support/db.ts';
+
+// Shutdown and stuck adapters: a SIGTERM lets a step in flight finish within the grace period, and
+// an adapter that ignores its abort signal still cannot hold an attempt past the step's timeout.
+
+const policy = { starters: [], approverUsers: [], approverGroups: [], fourEyes: false };
+const adapterEnv = {
+  heroku: { apiUrl: 'http://127.0.0.1:1', token: undefined },
+  route53: { endpoint: undefined, region: undefined },
+  sidekiqHeartbeatMs: 10,
+  pollIntervalMs: 10,
+  httpTimeoutMs: 1000,
+  fetch,
+};
+
+describe('executor shutdown and stuck adapters', () => {
+  let t: TestSchema;
+  beforeAll(async () => {
+    t = await createTestSchema({ prefix: 'shutdown' });
+  });
+  afterAll(async () => {
+    await t?.dispose();
+  });
+
+  async function startRun(service: string, step: Record<string, unknown>): Promise<string> {
+    const spec = stepSchema.parse({
+      id: 'slow',
+      kind: 'flag',
+      action: 'on',
+      provider: { type: 'redis', url: 'redis://x', key: 'k' },
+      ...step,
+    });
+    const now = Date.now();
+    const { state } = await createRun(
+      t.db,
+      {
+        service,
+        environment: 'staging',
+        startedBy: 'U1',
+        channel: 'C1',
+        planFile: 'p.yml',
+        policy,
+        steps: [{ spec, title: 'slow' }],
+        now,
+      },
+      (initial) => decide(initial, { type: 'start' }, now),
+    );
+    return state.id;
+  }
+
+  function executor(handler: StepHandler): Executor {
+    return new Executor({
+      db: t.db,
+      log: silentLog,
+      clock: systemClock,
+      waker: new Waker(),
+      handlerFor: () => handler,
+      adapterEnv,
+      planEnv: {},
+      leaseMs: 10_000,
+      idlePollMs: 20,
+    });
+  }
+
+  it('lets a step in flight finish during the shutdown grace period', async () => {
+    let started: () => void = () => undefined;
+    const running = new Promise<void>((resolve) => (started = resolve));
+    const handler: StepHandler = {
+      describe: () => Promise.resolve(''),
+      capture: () => Promise.resolve(null),
+      run: () => {
+        started();
+        return new Promise((done) => setTimeout(() => done({ summary: 'finished during shutdown' }), 100));
+      },
+    };
+    const runId = await startRun('graceful', {});
+    const exec = executor(handler);
+    exec.start();
+    await running;
+    await exec.stop(5_000);
+    const record = await readRun(t.db, runId);
+    expect(record!.state.steps[0]).toMatchObject({
+      status: 'succeeded',
+      summary: 'finished during shutdown',
+    });
+    expect(record!.state.status).toBe('succeeded');
+  });
+
+  it('hands a step back unfinished when the grace period runs out', async () => {
+    const handler: StepHandler = {
+      describe: () => Promise.resolve(''),
+      capture: () => Promise.resolve(null),
+      run: (_step, _captured, ctx) => ctx.sleep(10_000).then(() => ({ summary: 'too late' })),
+    };
+    const runId = await startRun('handed-back', {});
+    const exec = executor(handler);
+    exec.start();
+    for (let i = 0; i < 100 && (await readRun(t.db, runId))!.state.steps[0]!.attempt === 0; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    await exec.stop(50);
+    const record = await readRun(t.db, runId);
+    // Nothing recorded: the attempt stays claimed until its lease lapses, then a restart resumes it.
+    expect(record!.state.steps[0]).toMatchObject({ status: 'running', attempt: 1 });
+    const { rows } = await t.db.pool.query(`select status from step_attempts where run_id = $1`, [runId]);
+    expect(rows).toEqual([{ status: 'running' }]);
+  });
+
+  it('fails a step whose adapter ignores its signal once the step times out', async () => {
+    const handler: StepHandler = {
+      describe: () => Promise.resolve(''),
+      capture: () => Promise.resolve(null),
+      run: () => new Promise(() => undefined), // never settles, never listens
+    };
+    const runId = await startRun('stuck', { timeout: '200ms' });
+    const exec = executor(handler);
+    exec.start();
+    try {
+      for (let i = 0; i < 100; i++) {
+        const record = await readRun(t.db, runId);
+        if (record!.state.status === 'failed') break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const record = await readRun(t.db, runId);
+      expect(record!.state.status).toBe('failed');
+      expect(record!.state.steps[0]!.error).toMatch(/timed out after 0 s|timed out after/);
+    } finally {
+      await exec.stop();
+    }
+  });
+});
