@@ -3,8 +3,8 @@ import type { Logger } from 'pino';
 import type { AdapterEnv, EarlierStep, StepContext, StepHandler, StepResult } from '../adapters/types.ts';
 import { decide } from '../engine/index.ts';
 import type { RunEvent } from '../engine/types.ts';
-import { StepError, toFerryError } from '../errors.ts';
-import { resolveVars } from '../plan/vars.ts';
+import { FerryError, StepError, toFerryError } from '../errors.ts';
+import { findVarRefs, resolveVars } from '../plan/vars.ts';
 import type { StepSpec } from '../plan/schema.ts';
 import { redactText } from '../redact.ts';
 import {
@@ -12,6 +12,7 @@ import {
   earlierCaptures,
   findCapture,
   nextDueAt,
+  releaseAttempts,
   renewLease,
   saveCapture,
   saveProgress,
@@ -86,7 +87,9 @@ export class Executor {
   cancel(runId: string, stepId: string): void {
     for (const work of this.inFlight.values()) {
       if (work.runId === runId && work.stepId === stepId)
-        work.abort.abort(new StepError('aborted', { retryable: false }));
+        work.abort.abort(
+          new StepError('stopped: the run was aborted', { retryable: false, reason: 'aborted' }),
+        );
     }
   }
 
@@ -98,6 +101,15 @@ export class Executor {
       try {
         const free = concurrency - this.inFlight.size;
         const claimed = free > 0 ? await claimDueAttempts(db, this.owner, this.deps.leaseMs, free) : [];
+        if (this.stopping.signal.aborted) {
+          // stop() came while claiming: hand the work straight back rather than start it untracked.
+          await releaseAttempts(
+            db,
+            claimed.map((a) => a.id),
+            this.owner,
+          );
+          break;
+        }
         for (const attempt of claimed) this.track(attempt);
         if (claimed.length > 0) continue;
         const next = await nextDueAt(db);
@@ -140,13 +152,21 @@ export class Executor {
       () => {
         renewLease(db, attempt.id, this.owner, leaseMs)
           .then((mine) => {
-            if (!mine) abort.abort(new StepError('aborted', { retryable: false }));
+            if (!mine)
+              abort.abort(
+                new StepError('stopped: the attempt was cancelled or taken over by another Ferry', {
+                  retryable: false,
+                  reason: 'aborted',
+                }),
+              );
           })
           .catch((error: unknown) => log.warn({ err: error }, 'lease renewal failed'));
       },
       Math.max(100, Math.floor(leaseMs / 3)),
     );
     const timeoutMs = spec.timeout ?? defaultTimeoutMs[spec.kind] ?? 5 * 60_000;
+    // The values of the step's ${VAR}s are secrets as far as messages go, whatever their names.
+    const secrets = findVarRefs(spec).flatMap((name) => this.deps.planEnv[name] ?? []);
     const signal = AbortSignal.any([abort.signal, AbortSignal.timeout(timeoutMs)]);
 
     let event: RunEvent;
@@ -160,14 +180,17 @@ export class Executor {
         attempt: attempt.attempt,
         direction: attempt.direction,
         ...result,
+        summary: redactText(result.summary, secrets),
       };
-      log.info({ summary: result.summary }, 'step attempt succeeded');
+      log.info({ summary: event.summary }, 'step attempt succeeded');
     } catch (thrown) {
       const reason: unknown = signal.aborted ? signal.reason : undefined;
       const error = reason instanceof StepError ? reason : thrown;
       const timedOut = !abort.signal.aborted && signal.aborted;
+      // The adapter's own words are worth keeping; the signal's "operation was aborted" is not.
+      const said = thrown instanceof FerryError && thrown !== reason ? `: ${thrown.message}` : '';
       const message = timedOut
-        ? `timed out after ${Math.round(timeoutMs / 1000)} s${thrown instanceof Error ? `: ${thrown.message}` : ''}`
+        ? `timed out after ${formatMs(timeoutMs)} (the step's timeout; set \`timeout\` in the plan to allow longer)${said}`
         : toFerryError(error).message;
       const retryable = error instanceof StepError && error.retryable && !timedOut;
       const figures = (error as { figures?: unknown }).figures;
@@ -176,11 +199,12 @@ export class Executor {
         stepId: attempt.stepId,
         attempt: attempt.attempt,
         direction: attempt.direction,
-        error: redactText(message),
+        error: redactText(message, secrets),
         retryable,
         ...(isFigures(figures) ? { figures } : {}),
       };
-      log.warn({ err: error, retryable }, 'step attempt failed');
+      // Logs are held to the same rule as the timeline: no credentials, so no raw error object.
+      log.warn({ err: redactedError(error, secrets), retryable }, 'step attempt failed');
     } finally {
       clearInterval(lease);
       this.deps.metrics?.stepSeconds.inc({ kind: spec.kind }, (Date.now() - startedAt) / 1000);
@@ -288,6 +312,24 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     };
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/** "40 ms", "90 s", "30 min": a timeout as the plan would write it. */
+function formatMs(ms: number): string {
+  if (ms < 1_000) return `${ms} ms`;
+  if (ms % 60_000 === 0) return `${ms / 60_000} min`;
+  return `${Math.round(ms / 100) / 10} s`;
+}
+
+function redactedError(error: unknown, secrets: readonly string[]): Record<string, unknown> {
+  if (!(error instanceof Error)) return { message: redactText(String(error), secrets) };
+  return {
+    type: error.name,
+    message: redactText(error.message, secrets),
+    stack: redactText(error.stack ?? '', secrets),
+    ...(error instanceof FerryError ? { code: error.code } : {}),
+    ...(error instanceof StepError && error.reason ? { reason: error.reason } : {}),
+  };
 }
 
 function isFigures(value: unknown): value is Record<string, number | string> {

@@ -44,6 +44,20 @@ export async function claimDueAttempts(
   }));
 }
 
+/** Hands claimed attempts back, due at once, to whichever executor claims next. */
+export async function releaseAttempts(
+  db: Database,
+  attemptIds: readonly number[],
+  owner: string,
+): Promise<void> {
+  if (attemptIds.length === 0) return;
+  await db.pool.query(
+    `update step_attempts set status = 'due', claimed_by = null, lease_until = null
+     where id = any($1) and claimed_by = $2 and status = 'running'`,
+    [attemptIds, owner],
+  );
+}
+
 /** When the next attempt falls due, to sleep exactly that long. */
 export async function nextDueAt(db: Database): Promise<Date | null> {
   const { rows } = await db.pool.query(
