@@ -18,7 +18,9 @@ export function maskValue(value: string): string {
 const tokenPatterns = [
   /\bxox[abposr]-[A-Za-z0-9-]+/g,
   /\bxapp-[A-Za-z0-9-]+/g,
-  /\b(Bearer|Token)\s+[A-Za-z0-9._~+/=-]+/gi,
+  /\bBearer\s+[A-Za-z0-9._~+/=-]+/gi,
+  // "Token <credential>" (some APIs' scheme), but not English: "invalid token provided" keeps its words.
+  /\bToken\s+(?=[A-Za-z._~+/=-]*\d)[A-Za-z0-9._~+/=-]{8,}/gi,
   /\bAKIA[0-9A-Z]{16}\b/g,
 ];
 

@@ -58,6 +58,12 @@ describe('redactText', () => {
     expect(redactText('Token 0123456789abcdef rejected')).toBe('Token *** rejected');
   });
 
+  it('leaves the word "token" in ordinary sentences alone', () => {
+    expect(redactText('invalid token provided; the token expired')).toBe(
+      'invalid token provided; the token expired',
+    );
+  });
+
   it('masks AWS access key ids', () => {
     expect(
       redactText('The security token included in the request is invalid (AKIAABCDEFGHIJKLMNOP)'),
