@@ -38,10 +38,7 @@ afterEach(async ({ task }) => {
 });
 
 const until = (runId: string, test: (state: RunState) => boolean, what: string) =>
-  waitFor(async () => {
-    const state = await rig.status(runId);
-    return test(state) && state;
-  }, what);
+  rig.until(runId, test, what);
 
 const alice = { user: 'U01ALICE', groups: [] };
 

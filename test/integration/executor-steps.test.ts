@@ -5,7 +5,7 @@ import { stepSchema } from '../../src/plan/schema.ts';
 import { progressOf } from '../../src/store/slack-messages.ts';
 import { createTestSchema, startTestRun, type TestSchema } from '../support/db.ts';
 import { stepSpec } from '../support/engine-fixtures.ts';
-import { ExecutorRig, RecordingHandlers, waitFor } from '../support/executor.ts';
+import { ExecutorRig, RecordingHandlers } from '../support/executor.ts';
 
 // The executor against the real Postgres, one schema per test: it claims due attempts, captures and
 // commits the undo state before acting, calls the handler and records the outcome with the engine's
@@ -32,10 +32,7 @@ afterEach(async ({ task }) => {
 });
 
 const until = (runId: string, status: RunState['status']) =>
-  waitFor(async () => {
-    const state = await rig.status(runId);
-    return state.status === status && state;
-  }, `run ${runId} to be ${status}`);
+  rig.until(runId, (s) => s.status === status, `run ${runId} to be ${status}`);
 
 describe('executing a due attempt', () => {
   it('runs it, records the success with its summary and figures, and moves on to the next step', async () => {

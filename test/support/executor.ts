@@ -2,6 +2,7 @@ import type { StepContext, StepHandler, StepResult } from '../../src/adapters/ty
 import { systemClock, type Clock } from '../../src/clock.ts';
 import { Executor } from '../../src/executor/executor.ts';
 import { Waker } from '../../src/executor/wake.ts';
+import type { RunState } from '../../src/engine/types.ts';
 import type { StepSpec } from '../../src/plan/schema.ts';
 import { RunService } from '../../src/runs/service.ts';
 import type { Database } from '../../src/store/db.ts';
@@ -148,6 +149,29 @@ export class ExecutorRig {
 
   async status(runId: string) {
     return (await readRun(this.db, runId))!.state;
+  }
+
+  /** Waits until the run passes `test`; on timeout the error shows where the run stood. */
+  async until(
+    runId: string,
+    test: (state: RunState) => boolean,
+    what: string,
+    timeoutMs = 5_000,
+  ): Promise<RunState> {
+    try {
+      return await waitFor(
+        async () => {
+          const state = await this.status(runId);
+          return test(state) && state;
+        },
+        what,
+        timeoutMs,
+      );
+    } catch (error) {
+      const state = await this.status(runId);
+      const steps = state.steps.map((s) => `${s.id} ${s.status}${s.error ? ` (${s.error})` : ''}`).join('; ');
+      throw new Error(`${(error as Error).message}; ${runId} is ${state.status}: ${steps}`, { cause: error });
+    }
   }
 
   async timeline(runId: string) {

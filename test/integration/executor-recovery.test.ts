@@ -1,0 +1,177 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { decide } from '../../src/engine/index.ts';
+import type { RunState } from '../../src/engine/types.ts';
+import { applyToRun } from '../../src/store/runs.ts';
+import { createTestSchema, startTestRun, type TestSchema } from '../support/db.ts';
+import { stepSpec } from '../support/engine-fixtures.ts';
+import { ExecutorRig, gate, RecordingHandlers, waitFor } from '../support/executor.ts';
+
+// Cancellation, shutdown, lost leases and several replicas: every step attempt has one effect that
+// counts, whatever happens to the process running it.
+
+const LEASE_MS = 150;
+let pg: TestSchema;
+let handlers: RecordingHandlers;
+let rig: ExecutorRig;
+
+beforeEach(async () => {
+  pg = await createTestSchema({ prefix: 'exec_recovery' });
+  handlers = new RecordingHandlers();
+  rig = new ExecutorRig(pg.db, handlers, {
+    leaseMs: LEASE_MS,
+    idlePollMs: 50,
+    planEnv: { SOURCE_REDIS_URL: 'redis://127.0.0.1:6379/8', TARGET_REDIS_URL: 'redis://127.0.0.1:6379/7' },
+  });
+});
+
+afterEach(async ({ task }) => {
+  await rig.stopAll();
+  if (task.result?.state === 'fail') pg.keep();
+  await pg.dispose();
+});
+
+const alice = { user: 'U01ALICE', groups: [] };
+
+const until = (runId: string, test: (state: RunState) => boolean, what: string) =>
+  rig.until(runId, test, what);
+
+/** A handler whose first run waits until its signal aborts, and records why. */
+function blockUntilAborted(stepId: string) {
+  const started = gate();
+  const stopped = gate<unknown>();
+  let runs = 0;
+  handlers.set(stepId, {
+    capture: () => Promise.resolve({ before: 'original' }),
+    run: async (_step, _captured, ctx) => {
+      runs += 1;
+      if (runs > 1) return { summary: `${stepId} done on run ${runs}` };
+      started.open();
+      try {
+        await ctx.sleep(30_000);
+      } catch {
+        stopped.open(ctx.signal.reason);
+      }
+      throw ctx.signal.reason;
+    },
+  });
+  return { started: started.promise, stopped: stopped.promise };
+}
+
+describe('cancel', () => {
+  it('aborts the in-flight handler’s signal when the run is aborted, and records nothing more', async () => {
+    const step = blockUntilAborted('drain');
+    const { state } = await startTestRun(pg.db, {
+      steps: [stepSpec('drain', 'drain'), stepSpec('flag', 'flag')],
+    });
+    rig.startExecutor();
+    await step.started;
+    await rig.runs.act(state.id, { type: 'abort', actor: alice });
+    const reason = await step.stopped;
+    expect(reason).toMatchObject({ message: 'stopped: the run was aborted', retryable: false });
+    const ended = await until(state.id, (s) => s.steps[0]!.status === 'failed', 'the attempt to be recorded');
+    expect(ended.status).toBe('aborted');
+    expect(ended.steps.map((s) => s.status)).toEqual(['failed', 'pending']);
+    expect(handlers.of('run', 'flag')).toEqual([]);
+    expect((await rig.attempts(state.id)).map((a) => a.status)).toEqual(['done']);
+  });
+
+  it('stops a step on this replica when the run is aborted on another one (the lease is gone)', async () => {
+    const step = blockUntilAborted('drain');
+    const { state } = await startTestRun(pg.db, { steps: [stepSpec('drain', 'drain')] });
+    rig.startExecutor();
+    await step.started;
+    // Another replica decides: no in-process cancel reaches this executor, only the database.
+    const now = Date.now();
+    await applyToRun(pg.db, state.id, now, (record) =>
+      decide(record.state, { type: 'abort', actor: alice }, now),
+    );
+    const reason = await step.stopped;
+    expect(reason).toMatchObject({
+      message: 'stopped: the attempt was cancelled or taken over by another Ferry',
+    });
+    await until(state.id, (s) => s.steps[0]!.status === 'failed', 'the attempt to be recorded');
+    expect((await rig.status(state.id)).status).toBe('aborted');
+  });
+});
+
+describe('stop and restart', () => {
+  it('leaves an attempt in flight to a new executor, which finishes it after the lease: one success', async () => {
+    const step = blockUntilAborted('cutover');
+    const { state } = await startTestRun(pg.db, { steps: [stepSpec('dns', 'cutover')] });
+    const first = rig.startExecutor();
+    await step.started;
+    await first.stop();
+    expect(await step.stopped).toMatchObject({ name: 'ShutdownError' });
+    const handedBack = await rig.attempts(state.id);
+    expect(handedBack.map((a) => [a.status, a.claimed_by])).toEqual([['running', first.owner]]);
+    expect((await rig.status(state.id)).steps[0]!.status).toBe('running');
+
+    const second = rig.startExecutor();
+    const done = await until(
+      state.id,
+      (s) => s.status === 'succeeded',
+      'the new executor to finish the step',
+    );
+    expect(done.steps[0]!.summary).toBe('cutover done on run 2');
+    const attempts = await rig.attempts(state.id);
+    expect(attempts.map((a) => [a.attempt, a.status, a.claimed_by])).toEqual([[1, 'done', second.owner]]);
+    const timeline = await rig.timeline(state.id);
+    expect(timeline.filter((e) => e.type === 'step_succeeded')).toHaveLength(1);
+    expect(timeline.filter((e) => e.type === 'step_failed' || e.type === 'step_retrying')).toEqual([]);
+    // The capture was committed before the first executor acted; the second reused it.
+    expect(handlers.of('capture')).toHaveLength(1);
+    expect(handlers.of('run').map((c) => c.captured)).toEqual([
+      { before: 'original' },
+      { before: 'original' },
+    ]);
+  });
+
+  it('records nothing from an executor whose lease was taken over while it worked', async () => {
+    const release = gate();
+    let runs = 0;
+    handlers.set('flag', {
+      run: async () => {
+        runs += 1;
+        if (runs === 1) {
+          await release.promise; // stuck (a long GC pause, a frozen VM), deaf to its signal
+          return { summary: 'late success from the stale executor' };
+        }
+        return { summary: 'done by the new owner' };
+      },
+    });
+    const { state } = await startTestRun(pg.db, { steps: [stepSpec('flag', 'flag')] });
+    const stale = rig.startExecutor({ leaseMs: 60_000 });
+    await waitFor(() => runs === 1, 'the first run');
+    // Its lease lapses (as if its renewals stopped), and another executor takes the attempt.
+    await pg.db.pool.query(`update step_attempts set lease_until = now() - interval '1 second'`);
+    const fresh = rig.startExecutor();
+    await until(state.id, (s) => s.status === 'succeeded', 'the new owner to finish');
+    release.open();
+    await stale.stop();
+    const timeline = await rig.timeline(state.id);
+    expect(timeline.filter((e) => e.type === 'step_succeeded').map((e) => e.detail)).toEqual([
+      'done by the new owner',
+    ]);
+    expect((await rig.attempts(state.id)).map((a) => a.claimed_by)).toEqual([fresh.owner]);
+  });
+});
+
+describe('several replicas', () => {
+  it('run every step of many runs exactly once between them', async () => {
+    const runIds: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      const { state } = await startTestRun(pg.db, {
+        service: `svc-${i}`,
+        steps: [stepSpec('flag', 'a'), stepSpec('crons', 'b'), stepSpec('maintenance', 'c')],
+      });
+      runIds.push(state.id);
+    }
+    rig.startExecutor();
+    rig.startExecutor();
+    rig.startExecutor();
+    for (const id of runIds) await until(id, (s) => s.status === 'succeeded', `${id} to succeed`);
+    const runs = handlers.of('run').map((c) => `${c.ctx.runId}:${c.stepId}`);
+    expect(runs.sort()).toEqual(runIds.flatMap((id) => ['a', 'b', 'c'].map((s) => `${id}:${s}`)).sort());
+    expect(handlers.of('capture')).toHaveLength(24);
+  });
+});
