@@ -156,6 +156,39 @@ describe('stop and restart', () => {
   });
 });
 
+describe('stop while claiming', () => {
+  it('hands back work claimed after stop() was called instead of starting it untracked', async () => {
+    const { state } = await startTestRun(pg.db, { steps: [stepSpec('flag', 'flag')] });
+    // Hold the claim query at the table lock, so stop() lands while the claim is in flight.
+    const blocker = await pg.db.pool.connect();
+    let executor: ReturnType<typeof rig.startExecutor> | undefined;
+    try {
+      await blocker.query('begin');
+      await blocker.query('lock table step_attempts in access exclusive mode');
+      executor = rig.startExecutor();
+      await waitFor(async () => {
+        // Not on `blocker`: inside a transaction pg_stat_activity is a snapshot from its first read.
+        const { rows } = await pg.db.pool.query<{ n: number }>(
+          `select count(*)::int as n from pg_stat_activity
+           where wait_event_type = 'Lock' and query like '%update step_attempts a set status%'`,
+        );
+        return rows[0]!.n > 0;
+      }, 'the claim to wait on the lock');
+      const stopped = executor.stop();
+      await blocker.query('commit');
+      await stopped;
+    } finally {
+      blocker.release();
+    }
+    const [attempt] = await rig.attempts(state.id);
+    expect(attempt).toMatchObject({ status: 'due', claimed_by: null });
+    expect(handlers.calls).toEqual([]);
+    // Due at once for whoever comes next.
+    rig.startExecutor();
+    await until(state.id, (s) => s.status === 'succeeded', 'the next executor to run it');
+  });
+});
+
 describe('several replicas', () => {
   it('run every step of many runs exactly once between them', async () => {
     const runIds: string[] = [];
