@@ -20,6 +20,7 @@ const ferry = await startFerry(config, { log }).catch((error: unknown) => {
   log.fatal({ err: error }, 'Ferry could not start');
   process.exit(1);
 });
+if (config.mode === 'local') process.stdout.write(`Ferry sandbox: http://localhost:${ferry.port}\n`);
 
 let stopping = false;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {

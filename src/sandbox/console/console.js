@@ -1,0 +1,709 @@
+/* global document, window, localStorage, EventSource, fetch, requestAnimationFrame, setTimeout, clearTimeout, ResizeObserver */
+import { renderBlocks, textObject } from './blocks.js';
+import { mrkdwnToNodes } from './mrkdwn.js';
+
+// The sandbox console: a #migrations channel as Slack shows it, a person to act as, the faults
+// panel and the systems Ferry is changing. Everything typed or clicked goes to the server, which
+// signs it as Slack would and sends it to Ferry; what Ferry posts comes back over server-sent events.
+
+const state = {
+  user: localStorage.getItem('ferry-sandbox-user') ?? 'U01ALICE',
+  channel: 'C0MIGRATIONS',
+  users: [],
+  usergroups: [],
+  channels: [],
+  bot: null,
+  /** @type {Map<string, any>} channel messages and thread replies, by ts */
+  messages: new Map(),
+  /** @type {Map<string, any>} the current user's ephemerals, by ts */
+  ephemerals: new Map(),
+  dismissed: new Set(),
+  /** The thread shown in the thread pane (a root message's ts). */
+  thread: null,
+  /** follow: the newest thread; chosen: the one the person opened; closed: none. */
+  threadMode: 'follow',
+  faults: [],
+  world: [],
+  redis: null,
+  seq: 0,
+  loaded: false,
+};
+
+const $ = (selector) => document.querySelector(selector);
+
+function el(tag, className, children = []) {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  for (const child of children) if (child !== null && child !== undefined && child !== false) e.append(child);
+  return e;
+}
+
+// ---- talking to the server ---------------------------------------------------------------------
+
+async function post(path, body) {
+  const res = await fetch(path, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const json = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(json.error ?? `${res.status} ${res.statusText}`);
+  return json;
+}
+
+let source = null;
+let pending = [];
+
+function connect() {
+  source?.close();
+  state.loaded = false;
+  pending = [];
+  setConnection('connecting');
+  source = new EventSource(`/sandbox/events?user=${encodeURIComponent(state.user)}`);
+  source.addEventListener('hello', () => {
+    setConnection('live');
+    void loadState();
+  });
+  source.addEventListener('slack', (e) => {
+    const event = JSON.parse(e.data);
+    if (!state.loaded) pending.push(event);
+    else applySlack(event);
+  });
+  source.addEventListener('faults', (e) => {
+    state.faults = JSON.parse(e.data);
+    renderFaults();
+  });
+  source.addEventListener('world', (e) => {
+    state.world = JSON.parse(e.data);
+    renderWorld();
+  });
+  source.addEventListener('redis', (e) => {
+    state.redis = JSON.parse(e.data);
+    renderRedis();
+  });
+  source.addEventListener('error', () => setConnection('reconnecting'));
+}
+
+async function loadState() {
+  const res = await fetch(
+    `/sandbox/state?user=${encodeURIComponent(state.user)}&channel=${encodeURIComponent(state.channel)}`,
+  );
+  const data = await res.json();
+  state.users = data.users;
+  state.usergroups = data.usergroups;
+  state.channels = data.channels;
+  state.bot = data.bot;
+  state.seq = data.seq;
+  state.messages = new Map(data.messages.map((m) => [m.ts, m]));
+  state.ephemerals = new Map(data.ephemerals.map((m) => [m.ts, m]));
+  state.faults = data.faults;
+  state.world = data.world;
+  state.redis = data.redis;
+  state.loaded = true;
+  for (const event of pending.splice(0)) applySlack(event);
+  renderAll();
+}
+
+function applySlack(event) {
+  if (event.seq <= state.seq) return;
+  state.seq = event.seq;
+  if (event.type === 'channel_created') {
+    if (!state.channels.some((c) => c.id === event.channel.id)) state.channels.push(event.channel);
+    renderChannels();
+    return;
+  }
+  if (event.channel !== state.channel) return;
+  switch (event.type) {
+    case 'message_posted':
+    case 'message_updated':
+      state.messages.set(event.message.ts, event.message);
+      break;
+    case 'message_deleted':
+      state.messages.delete(event.ts);
+      break;
+    case 'ephemeral_posted':
+    case 'ephemeral_updated':
+      if (event.message.visible_to === state.user) state.ephemerals.set(event.message.ts, event.message);
+      break;
+    case 'ephemeral_deleted':
+      state.ephemerals.delete(event.message.ts);
+      break;
+  }
+  scheduleRender();
+}
+
+let renderQueued = false;
+function scheduleRender() {
+  if (renderQueued) return;
+  renderQueued = true;
+  requestAnimationFrame(() => {
+    renderQueued = false;
+    renderMessages();
+  });
+}
+
+// ---- people ------------------------------------------------------------------------------------
+
+const userById = (id) => state.users.find((u) => u.id === id);
+const me = () => userById(state.user);
+
+function mrkdwnContext() {
+  return {
+    me: state.user,
+    userName: (id) => (id === state.bot?.userId ? 'ferry' : userById(id)?.realName),
+    groupName: (id) => state.usergroups.find((g) => g.id === id)?.handle,
+    channelName: (id) => state.channels.find((c) => c.id === id)?.name,
+  };
+}
+
+function switchUser(id) {
+  if (id === state.user) return;
+  state.user = id;
+  localStorage.setItem('ferry-sandbox-user', id);
+  state.ephemerals = new Map();
+  renderPeople();
+  renderComposer();
+  connect();
+}
+
+function avatar(name, id) {
+  const palette = ['av-a', 'av-b', 'av-c', 'av-d', 'av-e'];
+  const index = [...(id ?? name)].reduce((n, ch) => n + ch.charCodeAt(0), 0) % palette.length;
+  return el('span', `avatar ${palette[index]}`, [(name ?? '?').slice(0, 1).toUpperCase()]);
+}
+
+// ---- rendering: the channel ----------------------------------------------------------------------
+
+/** ts -> { sig, node } for what is on screen, so a message edited in place is the only one redrawn. */
+const rendered = new Map();
+
+function timeOf(ts) {
+  return new Date(Number(ts) * 1000).toLocaleTimeString([], {
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+  });
+}
+
+function authorOf(message) {
+  if (message.bot_id || message.user === state.bot?.userId)
+    return { name: 'Ferry', app: true, id: message.user };
+  const user = userById(message.user);
+  return { name: user?.realName ?? message.user, app: false, id: message.user };
+}
+
+function messageNode(message, options = {}) {
+  const ephemeral = options.ephemeral === true;
+  const author = ephemeral ? { name: 'Ferry', app: true, id: state.bot?.userId } : authorOf(message);
+  const ctx = { ...mrkdwnContext(), onAction: (action) => onAction(message, action, ephemeral) };
+  const content =
+    Array.isArray(message.blocks) && message.blocks.length > 0
+      ? renderBlocks(message.blocks, ctx)
+      : el('div', 'message-text', mrkdwnToNodes(message.text ?? '', ctx));
+  if (message.subtype === 'tombstone') content.classList.add('tombstone');
+  const compact = options.compact === true;
+  const header = compact
+    ? null
+    : el('div', 'message-header', [
+        el('span', 'author', [author.name]),
+        author.app ? el('span', 'app-badge', ['APP']) : null,
+        el('time', 'time', [timeOf(message.ts)]),
+        message.edited ? el('span', 'edited', ['(edited)']) : null,
+      ]);
+  const body = el('div', 'message-body', [header, content]);
+  if (compact && message.edited) body.append(el('span', 'edited', ['(edited)']));
+  if (ephemeral) {
+    const dismiss = el('button', 'link-button', ['Dismiss']);
+    dismiss.type = 'button';
+    dismiss.addEventListener('click', () => {
+      state.dismissed.add(message.ts);
+      scheduleRender();
+    });
+    body.append(el('div', 'ephemeral-note', ['👁 Only visible to you · ', dismiss]));
+  }
+  if (options.replies) body.append(repliesLink(message, options.replies));
+  const gutter = compact
+    ? el('time', 'gutter-time', [timeOf(message.ts).replace(/\s?[AP]M$/i, '')])
+    : avatar(author.name, author.id);
+  const classes = ['message'];
+  if (ephemeral) classes.push('ephemeral');
+  if (options.reply) classes.push('reply');
+  if (options.parent) classes.push('thread-parent');
+  if (compact) classes.push('compact');
+  const node = el('article', classes.join(' '), [gutter, body]);
+  node.dataset.ts = message.ts;
+  if (ephemeral) node.setAttribute('aria-label', `Only visible to you: ${message.text ?? ''}`);
+  return node;
+}
+
+function repliesLink(message, replies) {
+  const open = state.thread === message.ts;
+  const last = replies[replies.length - 1];
+  const link = el('button', `replies-link${open ? ' open' : ''}`, [
+    `💬 ${replies.length} ${replies.length === 1 ? 'reply' : 'replies'}`,
+    el('span', 'replies-last', [last ? ` · last at ${timeOf(last.ts)}` : '']),
+  ]);
+  link.type = 'button';
+  link.setAttribute('aria-label', `Open the thread (${replies.length} replies)`);
+  link.addEventListener('click', () => openThread(message.ts));
+  return link;
+}
+
+/** Reuses the node of an unchanged message; a changed one is redrawn and flashes, as an edit in place. */
+function keyed(key, value, make) {
+  const sig = JSON.stringify(value);
+  const previous = rendered.get(key);
+  if (previous && previous.sig === sig) return previous.node;
+  const node = make();
+  if (previous) {
+    node.classList.add('flash');
+    node.addEventListener('animationend', () => node.classList.remove('flash'), { once: true });
+  }
+  rendered.set(key, { sig, node });
+  return node;
+}
+
+/** Slack shows a run of messages from one author within a few minutes without repeating the name. */
+function continues(previous, item) {
+  if (!previous || previous.ephemeral || item.ephemeral) return false;
+  if (previous.message.user !== item.message.user) return false;
+  return (
+    Number(item.ts) - Number(previous.ts) < 300 && !item.message.blocks?.some((b) => b.type === 'header')
+  );
+}
+
+/** Lists stick to their newest message unless the person scrolled up (layout changes do not unstick them). */
+const stuck = new WeakMap();
+function trackScroll(container) {
+  stuck.set(container, true);
+  container.addEventListener('scroll', () => {
+    stuck.set(container, container.scrollHeight - container.scrollTop - container.clientHeight < 40);
+  });
+}
+
+function renderList(container, items, seen, options = {}) {
+  const nodes = [];
+  let previous = null;
+  for (const item of items) {
+    const compact = options.group !== false && continues(previous, item) && !item.parent;
+    const replies = options.replies?.(item) ?? null;
+    const key = `${options.prefix ?? ''}${item.ephemeral ? `e:${item.ts}:${state.user}` : `m:${item.ts}`}`;
+    seen.add(key);
+    const signature = {
+      m: item.message,
+      compact,
+      replies: replies?.map((r) => r.ts),
+      open: state.thread === item.ts,
+    };
+    nodes.push(
+      keyed(key, signature, () =>
+        messageNode(item.message, {
+          ephemeral: item.ephemeral,
+          reply: options.reply === true && !item.parent,
+          parent: item.parent === true,
+          compact,
+          ...(replies && replies.length > 0 ? { replies } : {}),
+        }),
+      ),
+    );
+    previous = item;
+  }
+  container.replaceChildren(...(nodes.length > 0 ? nodes : options.empty ? [options.empty()] : []));
+  if (options.forceBottom) stuck.set(container, true);
+  if (stuck.get(container) !== false) container.scrollTop = container.scrollHeight;
+}
+
+function renderMessages() {
+  const all = [...state.messages.values()].sort((a, b) => Number(a.ts) - Number(b.ts));
+  const ephemerals = [...state.ephemerals.values()].filter(
+    (m) => !m.deleted && m.visible_to === state.user && !state.dismissed.has(m.ts),
+  );
+  const repliesOf = (ts) => all.filter((r) => r.thread_ts === ts && r.ts !== ts);
+  const roots = all.filter((m) => !m.thread_ts || m.thread_ts === m.ts || m.subtype === 'thread_broadcast');
+  const channelItems = [
+    ...roots.map((m) => ({ ts: m.ts, message: m, ephemeral: false })),
+    ...ephemerals
+      .filter((m) => !m.thread_ts || !state.messages.has(m.thread_ts))
+      .map((m) => ({ ts: m.ts, message: m, ephemeral: true })),
+  ].sort((a, b) => Number(a.ts) - Number(b.ts));
+
+  // Follow the newest thread (where Ferry asks for approvals) unless the person chose or closed one.
+  const threaded = roots.filter((m) => repliesOf(m.ts).length > 0);
+  if (state.threadMode === 'closed') state.thread = null;
+  else if (state.threadMode === 'follow' || !state.messages.has(state.thread)) {
+    state.thread = threaded.at(-1)?.ts ?? null;
+  }
+
+  const seen = new Set();
+  renderList($('#messages'), channelItems, seen, {
+    replies: (item) => (item.ephemeral ? null : repliesOf(item.ts)),
+    empty: welcomeNode,
+  });
+
+  const pane = $('#thread');
+  const parent = state.thread ? state.messages.get(state.thread) : undefined;
+  $('.layout').classList.toggle('with-thread', Boolean(parent));
+  pane.hidden = !parent;
+  if (parent) {
+    const header = parent.blocks?.find((b) => b.type === 'header');
+    $('#thread-title').textContent = header?.text?.text ?? (parent.text ?? '').slice(0, 60);
+    const items = [
+      { ts: parent.ts, message: parent, ephemeral: false, parent: true },
+      ...repliesOf(parent.ts).map((m) => ({ ts: m.ts, message: m, ephemeral: false })),
+      ...ephemerals
+        .filter((e) => e.thread_ts === parent.ts)
+        .map((m) => ({ ts: m.ts, message: m, ephemeral: true })),
+    ].sort((a, b) => (a.parent ? -1 : b.parent ? 1 : Number(a.ts) - Number(b.ts)));
+    const switched = pane.dataset.thread !== parent.ts;
+    pane.dataset.thread = parent.ts;
+    renderList($('#thread-messages'), items, seen, { reply: true, prefix: 't:', forceBottom: switched });
+  }
+  for (const key of [...rendered.keys()]) if (!seen.has(key)) rendered.delete(key);
+}
+
+function openThread(ts) {
+  state.thread = ts;
+  state.threadMode = 'chosen';
+  scheduleRender();
+}
+
+function closeThread() {
+  state.thread = null;
+  state.threadMode = 'closed';
+  scheduleRender();
+}
+
+function welcomeNode() {
+  const start = el('button', 'btn btn-primary', ['Type /migrate start billing staging']);
+  start.type = 'button';
+  start.addEventListener('click', () => fillComposer('/migrate start billing staging'));
+  return el('div', 'welcome', [
+    el('h2', '', ['Welcome to the Ferry sandbox']),
+    el('p', '', [
+      'This is a #migrations channel with Ferry in it. Nothing here touches Slack, AWS or Heroku: Route 53, Heroku, ',
+      'the maintenance page and the new platform are local stand-ins, and the old Sidekiq workers are simulated.',
+    ]),
+    el('ol', '', [
+      el('li', '', [
+        'As ',
+        el('strong', '', ['Alice']),
+        ', start a migration of the example plan: ',
+        el('code', 'md-code', ['/migrate start billing staging']),
+      ]),
+      el('li', '', [
+        'Switch to ',
+        el('strong', '', ['Bob']),
+        ' (top left) and press ',
+        el('strong', '', ['Approve']),
+        ' in the thread when Ferry asks.',
+      ]),
+      el('li', '', [
+        'Try the same as ',
+        el('strong', '', ['Mallory']),
+        ': Ferry refuses her, and only she sees why.',
+      ]),
+      el('li', '', [
+        'Arm a fault on the right, watch a step fail, then ',
+        el('strong', '', ['Roll back']),
+        '.',
+      ]),
+    ]),
+    start,
+  ]);
+}
+
+// ---- actions -------------------------------------------------------------------------------------
+
+async function onAction(message, { block, element }, ephemeral) {
+  if (element.confirm) {
+    const ok = await confirmDialog(element.confirm);
+    if (!ok) return;
+  }
+  if (element.url) window.open(element.url, '_blank', 'noopener');
+  try {
+    const result = await post('/sandbox/action', {
+      user: state.user,
+      channel: state.channel,
+      ts: message.ts,
+      action_id: element.action_id,
+      ...(block.block_id ? { block_id: block.block_id } : {}),
+      ...(ephemeral ? { ephemeral: true } : {}),
+    });
+    if (!result.ok) toast(`Ferry did not acknowledge the click (${result.error})`);
+  } catch (error) {
+    toast(error.message);
+  }
+}
+
+function confirmDialog(confirm) {
+  return new Promise((resolve) => {
+    const dialog = $('#confirm');
+    const title = $('#confirm-title');
+    const text = $('#confirm-text');
+    const yes = $('#confirm-yes');
+    const no = $('#confirm-no');
+    title.replaceChildren(
+      ...textObject(confirm.title ?? { type: 'plain_text', text: 'Are you sure?' }, mrkdwnContext()),
+    );
+    text.replaceChildren(...textObject(confirm.text ?? { type: 'plain_text', text: '' }, mrkdwnContext()));
+    yes.textContent = confirm.confirm?.text ?? 'Yes';
+    no.textContent = confirm.deny?.text ?? 'Cancel';
+    yes.className = `btn ${confirm.style === 'danger' ? 'btn-danger' : 'btn-primary'}`;
+    const finish = (value) => {
+      dialog.close();
+      yes.onclick = null;
+      no.onclick = null;
+      dialog.oncancel = null;
+      resolve(value);
+    };
+    yes.onclick = () => finish(true);
+    no.onclick = () => finish(false);
+    dialog.oncancel = () => finish(false);
+    dialog.showModal();
+    no.focus();
+  });
+}
+
+let toastTimer;
+function toast(text) {
+  const node = $('#toast');
+  node.textContent = text;
+  node.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => {
+    node.hidden = true;
+  }, 6000);
+}
+
+// ---- composer ------------------------------------------------------------------------------------
+
+function fillComposer(text) {
+  const input = $('#composer-input');
+  input.value = text;
+  input.focus();
+}
+
+async function send() {
+  const input = $('#composer-input');
+  const text = input.value.trim();
+  if (text === '') return;
+  input.value = '';
+  try {
+    if (text.startsWith('/'))
+      await post('/sandbox/command', { user: state.user, channel: state.channel, text });
+    else await post('/sandbox/message', { user: state.user, channel: state.channel, text });
+  } catch (error) {
+    input.value = text;
+    toast(error.message);
+  }
+}
+
+function renderComposer() {
+  const channel = state.channels.find((c) => c.id === state.channel);
+  const input = $('#composer-input');
+  input.placeholder = `Message #${channel?.name ?? 'migrations'} as ${me()?.realName ?? state.user} — try /migrate help`;
+  input.setAttribute('aria-label', `Message #${channel?.name ?? 'migrations'}`);
+}
+
+// ---- sidebar: people and channels ------------------------------------------------------------------
+
+function renderPeople() {
+  const list = $('#people');
+  list.replaceChildren(
+    ...state.users.map((u) => {
+      const button = el('button', `person${u.id === state.user ? ' selected' : ''}`, [
+        avatar(u.realName, u.id),
+        el('span', 'person-text', [
+          el('span', 'person-name', [u.realName]),
+          el('span', 'person-role', [u.role]),
+        ]),
+      ]);
+      button.type = 'button';
+      button.setAttribute('role', 'radio');
+      button.setAttribute('aria-checked', String(u.id === state.user));
+      button.setAttribute('aria-label', `Act as ${u.realName}`);
+      button.dataset.user = u.id;
+      button.addEventListener('click', () => switchUser(u.id));
+      return button;
+    }),
+  );
+  $('#acting-as').textContent = me()?.realName ?? state.user;
+}
+
+function renderChannels() {
+  const list = $('#channels');
+  list.replaceChildren(
+    ...state.channels.map((c) => {
+      const button = el('button', `channel${c.id === state.channel ? ' selected' : ''}`, [`# ${c.name}`]);
+      button.type = 'button';
+      button.addEventListener('click', () => {
+        if (c.id === state.channel) return;
+        state.channel = c.id;
+        rendered.clear();
+        renderChannels();
+        void loadState();
+      });
+      return button;
+    }),
+  );
+  const current = state.channels.find((c) => c.id === state.channel);
+  $('#channel-name').textContent = `# ${current?.name ?? state.channel}`;
+  $('#channel-topic').textContent = current?.topic ?? '';
+}
+
+// ---- right: faults and systems -----------------------------------------------------------------------
+
+function renderFaults() {
+  const list = $('#faults');
+  list.replaceChildren(
+    ...state.faults.map((f) => {
+      const toggle = el('button', `btn ${f.armed ? 'btn-danger' : ''}`, [f.armed ? 'Disarm' : 'Arm']);
+      toggle.type = 'button';
+      toggle.setAttribute('aria-label', `${f.armed ? 'Disarm' : 'Arm'} ${f.label}`);
+      let count = null;
+      if (f.name === 'route53-throttling') {
+        count = el('input', 'fault-count');
+        count.type = 'number';
+        count.min = '1';
+        count.max = '100';
+        count.value = String(f.armed ? f.remaining : 8);
+        count.disabled = f.armed;
+        count.setAttribute('aria-label', 'Route 53 calls to throttle');
+      }
+      toggle.addEventListener('click', async () => {
+        try {
+          await post('/sandbox/faults', {
+            name: f.name,
+            armed: !f.armed,
+            ...(count && !f.armed ? { count: Number(count.value) || 8 } : {}),
+          });
+        } catch (error) {
+          toast(error.message);
+        }
+      });
+      const status = f.armed
+        ? el('span', 'badge badge-armed', [
+            f.name === 'route53-throttling' ? `ARMED · ${f.remaining} left` : 'ARMED',
+          ])
+        : el('span', 'badge', ['off']);
+      const card = el('div', `fault${f.armed ? ' armed' : ''}`, [
+        el('div', 'fault-head', [el('span', 'fault-label', [f.label]), status]),
+        el('div', 'fault-description', [f.description]),
+        el('div', 'fault-controls', [
+          count ? el('label', 'fault-count-label', ['calls ', count]) : null,
+          toggle,
+        ]),
+      ]);
+      card.dataset.fault = f.name;
+      card.setAttribute('aria-label', `${f.label}: ${f.armed ? 'armed' : 'off'}`);
+      return card;
+    }),
+  );
+}
+
+function row(label, value, className = '') {
+  return el('div', `sys-row ${className}`, [
+    el('span', 'sys-label', [label]),
+    el('span', 'sys-value', [value]),
+  ]);
+}
+
+function renderWorld() {
+  const list = $('#systems');
+  list.replaceChildren(
+    ...state.world.map((app) => {
+      const sk = app.sidekiq;
+      const dns = app.dns.value === null ? 'no record' : app.dns.value.replace(/\.$/, '');
+      const formation = Object.entries(app.formation)
+        .map(([t, n]) => `${t} ${n}`)
+        .join(' · ');
+      const rows = [
+        row('Maintenance', app.maintenance ? 'ON' : 'off', app.maintenance ? 'warn' : ''),
+        row(app.dns.record.replace(/\.$/, ''), `→ ${dns}`, app.dns.pointsAt === 'new' ? 'good' : ''),
+        row('Heroku dynos', formation || 'none'),
+        row(
+          'New platform /healthz',
+          app.health === 'ok' ? '200 ok' : '500 failing',
+          app.health === 'ok' ? '' : 'bad',
+        ),
+      ];
+      if (sk) {
+        const queues = Object.entries(sk.queues)
+          .map(([q, n]) => `${q} ${n}`)
+          .join(', ');
+        rows.push(
+          row(
+            'Old Sidekiq',
+            `${sk.enqueued} queued · ${sk.busy} busy · ${sk.scheduled} scheduled`,
+            sk.enqueued + sk.busy + sk.scheduled === 0 ? 'good' : '',
+          ),
+          row('Queues', queues || 'empty'),
+          row(
+            'Workers',
+            `${sk.processes} process${sk.processes === 1 ? '' : 'es'}${sk.quiet ? ` (${sk.quiet} quiet)` : ''}`,
+          ),
+          row('Cron jobs', `${sk.cronsEnabled} of ${sk.cronsTotal} enabled`),
+          row('Webhooks', sk.webhooksPaused ? 'paused' : 'flowing', sk.webhooksPaused ? 'warn' : ''),
+        );
+      } else {
+        rows.push(row('Old Sidekiq', 'no Redis', 'bad'));
+      }
+      const card = el('section', 'system', [el('h4', '', [`${app.environment} · ${app.app}`]), ...rows]);
+      card.dataset.app = app.app;
+      return card;
+    }),
+  );
+}
+
+function renderRedis() {
+  const banner = $('#redis-banner');
+  const redis = state.redis;
+  if (!redis || redis.state === 'ready') {
+    banner.hidden = true;
+    return;
+  }
+  banner.hidden = false;
+  banner.textContent = redis.state === 'connecting' ? redis.message : `⚠️ ${redis.message}`;
+}
+
+function setConnection(status) {
+  const node = $('#connection');
+  node.textContent =
+    status === 'live' ? '● live' : status === 'connecting' ? '○ connecting…' : '○ reconnecting…';
+  node.className = `connection ${status}`;
+}
+
+function renderAll() {
+  renderPeople();
+  renderChannels();
+  renderComposer();
+  renderFaults();
+  renderWorld();
+  renderRedis();
+  renderMessages();
+}
+
+// ---- start -------------------------------------------------------------------------------------------
+
+$('#thread-close').addEventListener('click', closeThread);
+trackScroll($('#messages'));
+trackScroll($('#thread-messages'));
+new ResizeObserver(() => {
+  for (const list of [$('#messages'), $('#thread-messages')]) {
+    if (stuck.get(list) !== false) list.scrollTop = list.scrollHeight;
+  }
+}).observe($('.layout'));
+$('#composer').addEventListener('submit', (e) => {
+  e.preventDefault();
+  void send();
+});
+$('#composer-input').addEventListener('keydown', (e) => {
+  if (e.key === 'Enter' && !e.shiftKey) {
+    e.preventDefault();
+    void send();
+  }
+});
+for (const chip of document.querySelectorAll('[data-fill]')) {
+  chip.addEventListener('click', () => fillComposer(chip.dataset.fill));
+}
+connect();

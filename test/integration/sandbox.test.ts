@@ -1,0 +1,388 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ListResourceRecordSetsCommand, Route53Client } from '@aws-sdk/client-route-53';
+import pg from 'pg';
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.ts';
+import { startFerry, type RunningFerry } from '../../src/ferry.ts';
+import { createHttpServer, listen, type Route } from '../../src/http/server.ts';
+import type { FakeSlack } from '../../src/sandbox/fake-slack.ts';
+import { createSandbox, type Sandbox } from '../../src/sandbox/index.ts';
+import { HOSTED_ZONE, SANDBOX_MAINTENANCE_TOKEN } from '../../src/sandbox/world.ts';
+import { ActionId } from '../../src/slack/action-ids.ts';
+
+// The sandbox's routes on Ferry's port: the console's endpoints turn what a person types and clicks
+// into signed Slack requests to Ferry's own /slack/events; the faults panel makes the fakes misbehave.
+
+const PG_URL = 'postgres://root@127.0.0.1:5432/test';
+const CHANNEL = 'C0MIGRATIONS';
+const ALICE = 'U01ALICE';
+const BOB = 'U02BOB';
+const MALLORY = 'U03MALLORY';
+const log = pino({ level: process.env.FERRY_TEST_LOG ?? 'silent' });
+
+// A plan with no Redis steps, so this file needs no Redis data: maintenance and a check against the
+// sandbox's fakes, then an approval and a manual step.
+const plan = `
+service: billing
+starters: [U01ALICE]
+approvers: { users: [U02BOB], usergroups: [S0PLATFORM] }
+environments:
+  staging:
+    steps:
+      - { id: maintenance-on, kind: maintenance, action: on,
+          provider: { type: http, url: "\${SANDBOX_URL}/fake/maintenance/billing-staging", token: "\${SANDBOX_MAINTENANCE_TOKEN}" } }
+      - { id: smoke, kind: check, checks: [ { http: { url: "\${SANDBOX_URL}/fake/new-platform/billing-staging/healthz" } } ] }
+      - { id: watch, kind: manual, approval: required, instructions: "Watch the dashboards, then press Done." }
+`;
+
+async function postJson(
+  url: string,
+  body: unknown,
+): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+}
+
+function readable(message: { text?: string; blocks?: unknown[] } | undefined): string {
+  return message ? `${message.text ?? ''}\n${JSON.stringify(message.blocks ?? [])}` : '';
+}
+
+describe('the console endpoints, in local mode', () => {
+  let ferry: RunningFerry;
+  let slack: FakeSlack;
+  let dir: string;
+  const schema = `sandbox_${randomBytes(5).toString('hex')}`;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'ferry-sandbox-'));
+    await writeFile(path.join(dir, 'billing.yml'), plan);
+    const config = loadConfig({
+      PORT: '0',
+      DATABASE_URL: PG_URL,
+      FERRY_DB_SCHEMA: schema,
+      FERRY_PLANS: dir,
+      FERRY_POLL_INTERVAL_MS: '50',
+      FERRY_SLACK_MIN_EDIT_INTERVAL_MS: '0',
+      LOG_LEVEL: 'silent',
+    });
+    ferry = await startFerry(config, { log, host: '127.0.0.1' });
+    slack = ferry.fakeSlack!;
+  });
+
+  afterAll(async () => {
+    await ferry?.stop();
+    await rm(dir, { recursive: true, force: true });
+    const client = new pg.Client({ connectionString: PG_URL });
+    await client.connect();
+    await client.query(`drop schema if exists ${schema} cascade`);
+    await client.end();
+  });
+
+  it('serves the console page, its assets, and nothing outside its folder', async () => {
+    const page = await fetch(`${ferry.url}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toContain('text/html');
+    expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
+    expect(await page.text()).toContain('/sandbox/assets/console.js');
+    const script = await fetch(`${ferry.url}/sandbox/assets/console.js`);
+    expect(script.headers.get('content-type')).toContain('text/javascript');
+    expect(await script.text()).toContain("from './blocks.js'");
+    for (const bad of [
+      '/sandbox/assets/..%2Findex.ts',
+      '/sandbox/assets/%2e%2e%2Fferry.ts',
+      '/sandbox/assets/nope.js',
+    ]) {
+      expect((await fetch(`${ferry.url}${bad}`)).status).toBe(404);
+    }
+  });
+
+  it('sends a typed /migrate to Ferry as a signed slash command; the run posts its status message in the channel', async () => {
+    const sent = await postJson(`${ferry.url}/sandbox/command`, {
+      user: ALICE,
+      channel: CHANNEL,
+      text: '/migrate start billing staging',
+    });
+    expect(sent).toEqual({ status: 200, json: { ok: true, status: 200 } });
+    const status = await slack.waitForMessage(
+      CHANNEL,
+      (m) => readable(m).includes('billing · staging · r1'),
+      {
+        timeoutMs: 10_000,
+      },
+    );
+    expect(status.bot_id).toBe('B0FERRYBOT');
+    // Bolt answered through the response_url the console minted: to Alice alone.
+    await slack.waitFor(() => slack.ephemerals(ALICE).find((e) => e.text.includes('Started r1')));
+    expect(slack.ephemerals(BOB)).toEqual([]);
+    const run = await ferry.runs.get('r1');
+    expect(run?.state.startedBy).toBe(ALICE);
+  });
+
+  it("shows a command's immediate answer (the ack body) only to whoever typed it", async () => {
+    await postJson(`${ferry.url}/sandbox/command`, {
+      user: MALLORY,
+      channel: CHANNEL,
+      text: '/migrate help',
+    });
+    const help = await slack.waitFor(() =>
+      slack.ephemerals(MALLORY).find((e) => e.text.includes('Ferry runs migration runbooks')),
+    );
+    expect(readable(help)).toContain('/migrate start');
+    expect(slack.ephemerals(ALICE).some((e) => e.text.includes('runbooks'))).toBe(false);
+
+    await postJson(`${ferry.url}/sandbox/command`, { user: MALLORY, channel: CHANNEL, text: '/deploy now' });
+    await slack.waitFor(() =>
+      slack.ephemerals(MALLORY).find((e) => e.text.includes('`/deploy` is not a valid command')),
+    );
+  });
+
+  it("sends a click as a signed block action: Mallory's approval is refused and only she is told; Bob's goes through", async () => {
+    const approval = await slack.waitFor(
+      () =>
+        slack
+          .thread(CHANNEL, slack.messages(CHANNEL)[0]?.ts ?? '')
+          .find((m) => readable(m).includes(ActionId.approve)),
+      { timeoutMs: 10_000 },
+    );
+    const blockId = (approval.blocks as Array<{ type: string; block_id: string }>).find(
+      (b) => b.type === 'actions',
+    )?.block_id;
+    const click = (user: string) =>
+      postJson(`${ferry.url}/sandbox/action`, {
+        user,
+        channel: CHANNEL,
+        ts: approval.ts,
+        action_id: ActionId.approve,
+        block_id: blockId,
+      });
+
+    expect((await click(MALLORY)).json).toEqual({ ok: true, status: 200 });
+    const refusal = await slack.waitFor(() =>
+      slack.ephemerals(MALLORY).find((e) => e.text.includes('not an approver')),
+    );
+    expect(refusal.thread_ts).toBe(approval.thread_ts);
+    expect(slack.ephemerals(BOB).some((e) => e.text.includes('not an approver'))).toBe(false);
+
+    await click(BOB);
+    const decided = await slack.waitFor(() => {
+      const m = slack.message(CHANNEL, approval.ts);
+      return readable(m).includes('Approved by <@U02BOB>') && m;
+    });
+    expect(readable(decided)).not.toContain(ActionId.approve);
+    // The buttons are gone, so a late click is turned away before it reaches Ferry.
+    const late = await click(BOB);
+    expect(late.status).toBe(409);
+  });
+
+  it('streams Slack changes as server-sent events, and a person sees only their own ephemeral messages', async () => {
+    const controller = new AbortController();
+    const res = await fetch(`${ferry.url}/sandbox/events?user=${BOB}`, { signal: controller.signal });
+    expect(res.headers.get('content-type')).toContain('text/event-stream');
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let received = '';
+    const readUntil = async (needle: string): Promise<void> => {
+      while (!received.includes(needle)) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`stream ended before ${needle}`);
+        received += decoder.decode(value, { stream: true });
+      }
+    };
+    await readUntil('event: hello');
+    await postJson(`${ferry.url}/sandbox/command`, { user: ALICE, channel: CHANNEL, text: '/migrate help' });
+    await postJson(`${ferry.url}/sandbox/command`, { user: BOB, channel: CHANNEL, text: '/migrate list' });
+    await readUntil('active run');
+    controller.abort();
+    const events = received.split('\n\n').filter((e) => e.includes('event: slack'));
+    const ephemerals = events.filter((e) => e.includes('"ephemeral_posted"'));
+    expect(ephemerals.length).toBeGreaterThan(0);
+    expect(ephemerals.every((e) => e.includes(`"visible_to":"${BOB}"`))).toBe(true);
+    expect(received).not.toContain('Ferry runs migration runbooks'); // Alice's help
+    expect(events.every((e) => /^id: \d+$/m.test(e))).toBe(true);
+  });
+
+  it('turns away what Slack would never send: unknown people, bodies that are not JSON, clicks on missing buttons', async () => {
+    expect(
+      (
+        await postJson(`${ferry.url}/sandbox/command`, {
+          user: 'U0NOBODY',
+          channel: CHANNEL,
+          text: '/migrate help',
+        })
+      ).status,
+    ).toBe(400);
+    const notJson = await fetch(`${ferry.url}/sandbox/command`, {
+      method: 'POST',
+      body: 'text=/migrate help',
+    });
+    expect(notJson.status).toBe(415);
+    const status = slack.messages(CHANNEL)[0]!;
+    const missing = await postJson(`${ferry.url}/sandbox/action`, {
+      user: BOB,
+      channel: CHANNEL,
+      ts: status.ts,
+      action_id: 'ferry_nope',
+    });
+    expect(missing.status).toBe(409);
+    const gone = await postJson(`${ferry.url}/sandbox/action`, {
+      user: BOB,
+      channel: CHANNEL,
+      ts: '1.000000',
+      action_id: ActionId.done,
+    });
+    expect(gone.status).toBe(404);
+  });
+});
+
+/** A sandbox on its own port, without Ferry: for the fakes, the faults and the Redis status. */
+async function standaloneSandbox(
+  env: Record<string, string>,
+): Promise<{ sandbox: Sandbox; url: string; close: () => Promise<void> }> {
+  const routes: Route[] = [];
+  const server: Server = createHttpServer({
+    slack: () => undefined,
+    ready: () => Promise.resolve(true),
+    metrics: new Registry(),
+    routes: () => routes,
+  });
+  const port = await listen(server, 0, '127.0.0.1');
+  const url = `http://127.0.0.1:${port}`;
+  const sandbox = await createSandbox({ url, signingSecret: 'not-used-here', log, env });
+  routes.push(...sandbox.routes);
+  return {
+    sandbox,
+    url,
+    close: async () => {
+      await sandbox.stop();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+describe('the faults panel', () => {
+  let sandbox: Sandbox;
+  let url: string;
+  let close: () => Promise<void>;
+  const fault = (name: string, armed: boolean, count?: number) =>
+    postJson(`${url}/sandbox/faults`, { name, armed, ...(count ? { count } : {}) });
+  const armed = (name: string) => sandbox.faults.list().find((f) => f.name === name);
+
+  beforeAll(async () => {
+    // Nothing listens on port 1: these tests need no Redis, and show the sandbox copes without one.
+    ({ sandbox, url, close } = await standaloneSandbox({ SANDBOX_REDIS_URL: 'redis://127.0.0.1:1/0' }));
+  });
+  afterAll(async () => {
+    await close?.();
+  });
+
+  it("fails the new platform's health check only while armed", async () => {
+    const health = `${url}/fake/new-platform/billing-staging/healthz`;
+    expect((await fetch(health)).status).toBe(200);
+    expect((await fault('health-check', true)).json.ok).toBe(true);
+    expect(armed('health-check')?.armed).toBe(true);
+    const failing = await fetch(health);
+    expect(failing.status).toBe(500);
+    expect(await failing.json()).toMatchObject({ status: 'error' });
+    await fault('health-check', false);
+    expect((await fetch(health)).status).toBe(200);
+    expect(sandbox.world.snapshot(() => undefined)[0]?.health).toBe('ok');
+  });
+
+  it('makes the maintenance endpoint answer 502 while armed, and work again once disarmed', async () => {
+    const endpoint = `${url}/fake/maintenance/billing-staging`;
+    const put = () =>
+      fetch(endpoint, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${SANDBOX_MAINTENANCE_TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ enabled: true }),
+      });
+    await fault('http-502', true);
+    for (let i = 0; i < 3; i++) expect((await put()).status).toBe(502);
+    expect(sandbox.world.inMaintenance('billing-staging')).toBe(false);
+    await fault('http-502', false);
+    expect((await put()).status).toBe(200);
+    expect(sandbox.world.inMaintenance('billing-staging')).toBe(true);
+  });
+
+  it('throttles the next N Route 53 calls, counting down in the panel, as the AWS SDK sees it', async () => {
+    const client = new Route53Client({
+      endpoint: url,
+      region: 'us-east-1',
+      maxAttempts: 1,
+      credentials: { accessKeyId: 'AKIATEST', secretAccessKey: 'test' },
+    });
+    const list = () => client.send(new ListResourceRecordSetsCommand({ HostedZoneId: HOSTED_ZONE.id }));
+    const armedNow = await fault('route53-throttling', true, 2);
+    expect(armedNow.json.faults).toContainEqual(
+      expect.objectContaining({ name: 'route53-throttling', armed: true, remaining: 2 }),
+    );
+    await expect(list()).rejects.toMatchObject({ name: 'Throttling', message: 'Rate exceeded' });
+    expect(armed('route53-throttling')?.remaining).toBe(1);
+    await expect(list()).rejects.toMatchObject({ name: 'Throttling' });
+    expect(armed('route53-throttling')?.armed).toBe(false);
+    const records = await list();
+    expect(records.ResourceRecordSets?.map((r) => r.Name)).toContain('api.billing.example.com.');
+  });
+
+  it('arms and disarms the slow drain, and refuses faults it does not know', async () => {
+    await fault('slow-drain', true);
+    expect(sandbox.faults.slowDrain).toBe(true);
+    await fault('slow-drain', false);
+    expect(sandbox.faults.slowDrain).toBe(false);
+    expect((await fault('power-cut', true)).status).toBe(400);
+  });
+
+  it('says clearly, in the console state, that no Redis answers and what to do', async () => {
+    await expect.poll(() => sandbox.redisStatus().state, { timeout: 5_000 }).toBe('unavailable');
+    const state = (await (await fetch(`${url}/sandbox/state?user=${ALICE}`)).json()) as {
+      redis: { state: string; message: string };
+      world: Array<{ sidekiq: unknown }>;
+    };
+    expect(state.redis.state).toBe('unavailable');
+    expect(state.redis.message).toContain('No Redis answers at redis://127.0.0.1:1/0');
+    expect(state.redis.message).toContain('press Skip');
+    expect(state.redis.message).toContain('SANDBOX_REDIS_URL');
+    expect(state.world[0]?.sidekiq).toBeNull();
+  });
+});
+
+describe('plan variables and adapter settings', () => {
+  it('points the example plan at the fakes on the sandbox URL, with the Redis URL it was given', async () => {
+    const { sandbox, url, close } = await standaloneSandbox({ SANDBOX_REDIS_URL: 'redis://127.0.0.1:1/3' });
+    try {
+      expect(sandbox.planEnv).toEqual({
+        SANDBOX_URL: url,
+        SANDBOX_REDIS_URL: 'redis://127.0.0.1:1/3',
+        SANDBOX_MAINTENANCE_TOKEN,
+      });
+      expect(sandbox.adapterEnv.route53?.endpoint).toBe(url);
+      expect(sandbox.adapterEnv.route53?.credentials?.accessKeyId).toBeTruthy();
+      expect(sandbox.adapterEnv.heroku?.apiUrl).toBe(`${url}/fake/heroku`);
+      const apps = await fetch(`${url}/fake/heroku/apps/billing-production/formation`, {
+        headers: {
+          accept: 'application/vnd.heroku+json; version=3',
+          authorization: `Bearer ${sandbox.adapterEnv.heroku?.token}`,
+        },
+      });
+      const formation = (await apps.json()) as Array<{ type: string; quantity: number }>;
+      expect(formation.map((f) => `${f.type} ${f.quantity}`).sort()).toEqual([
+        'clock 1',
+        'web 3',
+        'worker 3',
+      ]);
+    } finally {
+      await close();
+    }
+  });
+});
