@@ -31,6 +31,8 @@ export default tseslint.config(
       ],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',
+      // The global escape() URL-encodes and type-checks anywhere: views must use escapeMrkdwn.
+      'no-restricted-globals': ['error', 'escape', 'unescape'],
       'no-restricted-properties': [
         'error',
         { object: 'process', property: 'env', message: 'Read configuration in src/config.ts only.' },

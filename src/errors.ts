@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'run_not_found'
   | 'run_ambiguous'
   | 'run_active'
+  | 'run_locked'
   | 'env_missing'
   | 'not_authorized'
   | 'transition_refused'

@@ -183,6 +183,16 @@ export function decide(run: RunState, event: RunEvent, now: number): Decision {
       d.timeline({ type: 'note', actor: event.actor.user, detail: event.text });
       return d.result();
 
+    case 'incident_opened':
+    case 'incident_resolved':
+      // Incidents are recorded on any run, finished ones included: trouble often starts after a cutover.
+      d.timeline({
+        type: event.type,
+        actor: event.actor.user,
+        detail: `${event.severity}: ${event.summary}`,
+      });
+      return d.result();
+
     case 'step_succeeded':
     case 'step_failed': {
       const step = d.step(event.stepId);

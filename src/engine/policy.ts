@@ -1,4 +1,4 @@
-import type { Actor, RunState } from './types.ts';
+import type { Actor, Policy, RunState } from './types.ts';
 
 // Who may do what. Pure: user-group membership is resolved outside and arrives in `Actor.groups`.
 
@@ -46,4 +46,13 @@ export function approverList(run: RunState): string {
   if (names.length === 0)
     return run.policy.fourEyes ? 'someone else in the channel' : 'anyone in the channel';
   return names.length === 1 ? names[0]! : `${names.slice(0, -1).join(', ')} or ${names.at(-1)!}`;
+}
+
+/** Null when `actor` may lock or unlock a service (a starter or an approver of its plan), else the reason. */
+export function lockRefusal(policy: Policy, service: string, actor: Actor): string | null {
+  const { starters, approverUsers, approverGroups } = policy;
+  if (starters.length === 0 && approverUsers.length === 0 && approverGroups.length === 0) return null;
+  if (starters.includes(actor.user) || approverUsers.includes(actor.user)) return null;
+  if (actor.groups.some((g) => approverGroups.includes(g))) return null;
+  return `Only the people who may start or approve ${service} runs can lock or unlock it.`;
 }

@@ -83,6 +83,8 @@ export type RunEvent =
   | { type: 'rollback'; actor: Actor }
   | { type: 'abort'; actor: Actor }
   | { type: 'note'; actor: Actor; text: string }
+  | { type: 'incident_opened'; actor: Actor; severity: 'sev1' | 'sev2' | 'sev3'; summary: string }
+  | { type: 'incident_resolved'; actor: Actor; severity: 'sev1' | 'sev2' | 'sev3'; summary: string }
   | {
       type: 'step_succeeded';
       stepId: string;
@@ -124,7 +126,9 @@ export type TimelineType =
   | 'run_succeeded'
   | 'run_rolled_back'
   | 'run_aborted'
-  | 'note';
+  | 'note'
+  | 'incident_opened'
+  | 'incident_resolved';
 
 export interface TimelineEntry {
   type: TimelineType;

@@ -28,6 +28,7 @@ export interface RunReport {
   /** Each check step's figures, in plan order: the columns of the side-by-side table. */
   checks: Array<{ stepId: string; at: string; passed: boolean; figures: Record<string, number | string> }>;
   notes: Array<{ at: string; by: string | null; text: string }>;
+  incidents: Array<{ at: string; by: string | null; event: 'opened' | 'resolved'; text: string }>;
   refusals: number;
 }
 
@@ -97,6 +98,14 @@ export function buildReport(
     notes: timeline
       .filter((e) => e.type === 'note')
       .map((e) => ({ at: iso(e.at.getTime()), by: e.actor ?? null, text: e.detail ?? '' })),
+    incidents: timeline
+      .filter((e) => e.type === 'incident_opened' || e.type === 'incident_resolved')
+      .map((e) => ({
+        at: iso(e.at.getTime()),
+        by: e.actor ?? null,
+        event: e.type === 'incident_opened' ? ('opened' as const) : ('resolved' as const),
+        text: e.detail ?? '',
+      })),
     refusals: timeline.filter((e) => e.type === 'refused').length,
   };
 }
@@ -142,6 +151,14 @@ export function renderMarkdown(report: RunReport): string {
       ...keys.map(
         (k) => `| ${k} | ${report.checks.map((c) => cell(String(c.figures[k] ?? '–'))).join(' | ')} |`,
       ),
+    );
+  }
+  if (report.incidents.length > 0) {
+    lines.push(
+      '',
+      '## Incidents',
+      '',
+      ...report.incidents.map((i) => `- ${i.at.slice(11, 19)} ${i.event} by ${i.by ?? '?'}: ${cell(i.text)}`),
     );
   }
   if (report.notes.length > 0) {

@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import type { StepContext, StepHandler } from '../adapters/types.ts';
 import type { Clock } from '../clock.ts';
-import { decide, isActive } from '../engine/index.ts';
-import type { Effect, Policy, RunEvent, RunState } from '../engine/types.ts';
+import { decide, isActive, lockRefusal } from '../engine/index.ts';
+import type { Actor, Effect, Policy, RunEvent, RunState } from '../engine/types.ts';
 import { FerryError } from '../errors.ts';
 import type { Executor } from '../executor/executor.ts';
 import type { Waker } from '../executor/wake.ts';
@@ -13,6 +13,14 @@ import { findVarRefs, missingVars, resolveVars } from '../plan/vars.ts';
 import { redactText } from '../redact.ts';
 import { buildReport, renderMarkdown, renderSummaryMarkdown, type RunReport } from '../report/report.ts';
 import { messagesOf } from '../store/slack-messages.ts';
+import {
+  deleteLock,
+  insertIncident,
+  insertLock,
+  openIncidents,
+  resolveIncident,
+  type Lock,
+} from '../store/locks-and-incidents.ts';
 import type { Database } from '../store/db.ts';
 import {
   applyToRun,
@@ -131,12 +139,7 @@ export class RunService {
       );
     }
     const previews = await this.preview(env.steps);
-    const policy: Policy = {
-      starters,
-      approverUsers: plan.approvers.users,
-      approverGroups: plan.approvers.usergroups,
-      fourEyes: env.four_eyes ?? input.environment === 'production',
-    };
+    const policy = this.policyFor(plan, input.environment);
     const now = this.deps.clock.now();
     const { state, effects } = await createRun(
       this.deps.db,
@@ -170,6 +173,85 @@ export class RunService {
       state: decision.state,
       refusals: decision.effects.flatMap((e) => (e.type === 'refuse' ? [e.message] : [])),
     };
+  }
+
+  /** Who may do what in one environment of a plan. */
+  policyFor(plan: Plan, environment: string): Policy {
+    return {
+      starters: plan.starters ?? [],
+      approverUsers: plan.approvers.users,
+      approverGroups: plan.approvers.usergroups,
+      fourEyes: plan.environments[environment]?.four_eyes ?? environment === 'production',
+    };
+  }
+
+  /** `/migrate lock`: no run may start for the service and environment until unlocked. */
+  async lock(service: string, environment: string, reason: string, actor: Actor): Promise<Lock> {
+    const { plan } = this.environment(service, environment);
+    const refusal = lockRefusal(this.policyFor(plan, environment), service, actor);
+    if (refusal) throw new FerryError('not_authorized', refusal);
+    const lock = {
+      service,
+      environment,
+      reason,
+      lockedBy: actor.user,
+      lockedAt: new Date(this.deps.clock.now()),
+    };
+    const existing = await insertLock(this.deps.db, lock);
+    if (existing) {
+      throw new FerryError(
+        'run_locked',
+        `${service} ${environment} is already locked by <@${existing.lockedBy}>: ${existing.reason}.`,
+      );
+    }
+    this.deps.log.info({ service, environment, by: actor.user, reason }, 'locked');
+    return lock;
+  }
+
+  async unlock(service: string, environment: string, actor: Actor): Promise<Lock> {
+    const { plan } = this.environment(service, environment);
+    const refusal = lockRefusal(this.policyFor(plan, environment), service, actor);
+    if (refusal) throw new FerryError('not_authorized', refusal);
+    const removed = await deleteLock(this.deps.db, service, environment);
+    if (!removed) throw new FerryError('command_invalid', `${service} ${environment} is not locked.`);
+    this.deps.log.info({ service, environment, by: actor.user }, 'unlocked');
+    return removed;
+  }
+
+  /** `/migrate incident`: recorded in the timeline and shown on the status message until resolved. */
+  async openIncident(
+    runId: string,
+    severity: 'sev1' | 'sev2' | 'sev3',
+    summary: string,
+    actor: Actor,
+  ): Promise<void> {
+    const now = this.deps.clock.now();
+    const { decision } = await applyToRun(this.deps.db, runId, now, async (record, client) => {
+      await insertIncident(client, {
+        runId,
+        severity,
+        summary,
+        openedBy: actor.user,
+        openedAt: new Date(now),
+      });
+      return decide(record.state, { type: 'incident_opened', actor, severity, summary }, now);
+    });
+    await this.afterDecision(runId, decision.effects);
+  }
+
+  /** Resolves the run's most recent open incident; returns it. */
+  async resolveIncident(runId: string, actor: Actor): Promise<{ severity: string; summary: string }> {
+    const now = this.deps.clock.now();
+    let resolved: { severity: 'sev1' | 'sev2' | 'sev3'; summary: string } | undefined;
+    const { decision } = await applyToRun(this.deps.db, runId, now, async (record, client) => {
+      const incident = (await openIncidents(client, runId)).at(-1);
+      if (!incident) throw new FerryError('command_invalid', `${runId} has no open incident.`);
+      await resolveIncident(client, incident.id, actor.user, new Date(now));
+      resolved = { severity: incident.severity, summary: incident.summary };
+      return decide(record.state, { type: 'incident_resolved', actor, ...resolved }, now);
+    });
+    await this.afterDecision(runId, decision.effects);
+    return resolved!;
   }
 
   /** `/migrate plan`: what each step would change, read from the live systems; nothing is changed. */

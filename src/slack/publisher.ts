@@ -90,11 +90,12 @@ export class Publisher {
     const messages = await messagesOf(db, runId);
     const progress = await progressOf(db, runId);
     const liveProgress = progress.map((p) => ({ stepId: p.stepId, text: p.text, fraction: p.fraction }));
+    const incidents = record.incidents.map((i) => ({ ...i, openedAt: i.openedAt.getTime() }));
     let deferred = false;
 
     let status = messages.find((m) => m.kind === 'status');
     if (!status) {
-      const view = renderStatusMessage(state, now, liveProgress);
+      const view = renderStatusMessage(state, now, liveProgress, incidents);
       const res = await client.chat.postMessage({
         channel,
         ...view,
@@ -123,7 +124,7 @@ export class Publisher {
 
     if (status.renderedVersion < version) {
       if (now - status.renderedAt.getTime() >= this.deps.minEditIntervalMs) {
-        const view = renderStatusMessage(state, now, liveProgress);
+        const view = renderStatusMessage(state, now, liveProgress, incidents);
         await client.chat.update({ channel: status.channel, ts: status.ts, ...view });
         await markRendered(db, runId, 'status', '', version);
       } else {

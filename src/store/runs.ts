@@ -12,6 +12,7 @@ import type {
 } from '../engine/types.ts';
 import type { StepSpec } from '../plan/schema.ts';
 import type { Database } from './db.ts';
+import { findLock, openIncidents, type Incident } from './locks-and-incidents.ts';
 
 // Named queries over runs, steps, approvals, attempts and the timeline. Every decision is made and
 // recorded inside one transaction holding the run's row lock (DESIGN.md, "Guarantees").
@@ -22,6 +23,8 @@ export interface RunRecord {
   planFile: string;
   version: number;
   specs: Map<string, StepSpec>;
+  /** Incidents opened during the run and not yet resolved. */
+  incidents: Incident[];
 }
 
 export interface TimelineEvent extends TimelineEntry {
@@ -71,6 +74,13 @@ export async function createRun(
   return inTransaction(db, async (client) => {
     const { rows } = await client.query<{ n: number }>(`select nextval('run_number_seq')::int as n`);
     const id = `r${rows[0]!.n}`;
+    const lock = await findLock(client, input.service, input.environment, true);
+    if (lock) {
+      throw new FerryError(
+        'run_locked',
+        `${input.service} ${input.environment} is locked by <@${lock.lockedBy}> since ${lock.lockedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC: ${lock.reason}. \`/migrate unlock ${input.service} ${input.environment}\` when it may run again.`,
+      );
+    }
     try {
       await client.query('savepoint create_run');
       await client.query(
@@ -144,6 +154,7 @@ export async function loadRun(
     planFile: row.plan_file,
     version: row.version,
     specs: new Map(stepRows.map((s) => [s.step_id, s.spec])),
+    incidents: await openIncidents(client, runId),
   };
 }
 

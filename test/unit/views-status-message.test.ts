@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { RunState } from '../../src/engine/types.ts';
 import { validateBlocks } from '../../src/sandbox/fake-slack.ts';
 import { ActionId } from '../../src/slack/action-ids.ts';
-import { cutMrkdwn, escape, escapeTruncated } from '../../src/slack/views/format.ts';
+import { cutMrkdwn, escapeMrkdwn, escapeTruncated } from '../../src/slack/views/format.ts';
 import { renderStatusMessage } from '../../src/slack/views/status-message.ts';
 import { alice, bob, runUntil, Scenario, T0 } from '../support/engine-fixtures.ts';
 
@@ -297,21 +297,21 @@ describe('renderStatusMessage within Slack limits', () => {
   });
 });
 
-describe('escape', () => {
+describe('escapeMrkdwn', () => {
   it('keeps user, user-group and channel mentions as mentions', () => {
-    expect(escape('ask <@U02BOB> or <!subteam^S0PLATFORM> in <#C0MIGRATIONS>')).toBe(
+    expect(escapeMrkdwn('ask <@U02BOB> or <!subteam^S0PLATFORM> in <#C0MIGRATIONS>')).toBe(
       'ask <@U02BOB> or <!subteam^S0PLATFORM> in <#C0MIGRATIONS>',
     );
   });
 
   it('escapes markup and ampersands from elsewhere, and broadcast mentions', () => {
-    expect(escape('<script>alert("x")</script> & <!channel>')).toBe(
+    expect(escapeMrkdwn('<script>alert("x")</script> & <!channel>')).toBe(
       '&lt;script&gt;alert("x")&lt;/script&gt; &amp; &lt;!channel&gt;',
     );
   });
 
   it('escapes around mentions', () => {
-    expect(escape('a & <@U1ABC> > b <@u1abc>')).toBe('a &amp; <@U1ABC> &gt; b &lt;@u1abc&gt;');
+    expect(escapeMrkdwn('a & <@U1ABC> > b <@u1abc>')).toBe('a &amp; <@U1ABC> &gt; b &lt;@u1abc&gt;');
   });
 
   it('never cuts escaped text inside an entity or a mention', () => {

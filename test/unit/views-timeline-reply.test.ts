@@ -19,6 +19,14 @@ const sectionTexts = (blocks: readonly unknown[]): string[] =>
 describe('timelineLine', () => {
   // A Record over TimelineType: adding a type without a line here fails to compile.
   const expected: Record<TimelineType, [Partial<TimelineEvent>, string]> = {
+    incident_opened: [
+      { actor: 'U02BOB', detail: 'sev2: random nginx 502s on the admin panel' },
+      '🔴 02:00:03 incident opened by <@U02BOB>: sev2: random nginx 502s on the admin panel',
+    ],
+    incident_resolved: [
+      { actor: 'U02BOB', detail: 'sev2: random nginx 502s on the admin panel' },
+      '🟢 02:00:03 incident resolved by <@U02BOB>: sev2: random nginx 502s on the admin panel',
+    ],
     run_started: [{ actor: 'U01ALICE' }, '🚀 02:00:03 run started by <@U01ALICE>'],
     approval_requested: [{ stepId: 'cutover' }, '✋ 02:00:03 `cutover` waits for approval'],
     approved: [{ stepId: 'cutover', actor: 'U02BOB' }, '✅ 02:00:03 `cutover` approved by <@U02BOB>'],

@@ -88,7 +88,12 @@ async function execute(
     }
     case 'status': {
       const record = await runs.resolve(who.channel, command.run, { latest: true });
-      return renderStatusMessage(record.state, deps.now());
+      return renderStatusMessage(
+        record.state,
+        deps.now(),
+        [],
+        record.incidents.map((i) => ({ ...i, openedAt: i.openedAt.getTime() })),
+      );
     }
     case 'note': {
       const record = await runs.resolve(who.channel, command.run);
@@ -148,10 +153,39 @@ async function execute(
       }
       return renderReportSummary(report, thread !== null);
     }
-    case 'incident':
-    case 'incident-resolve':
     case 'lock':
-    case 'unlock':
+    case 'unlock': {
+      const { plan } = runs.environment(command.service, command.environment);
+      const actor = {
+        user: who.user,
+        groups: await deps.groups.groupsOf(who.user, plan.approvers.usergroups),
+      };
+      if (command.name === 'lock') {
+        await runs.lock(command.service, command.environment, command.reason, actor);
+        return {
+          text: `🔒 Locked ${command.service} ${command.environment}: no run may start there until \`/migrate unlock ${command.service} ${command.environment}\`.`,
+        };
+      }
+      await runs.unlock(command.service, command.environment, actor);
+      return { text: `🔓 Unlocked ${command.service} ${command.environment}.` };
+    }
+    case 'incident': {
+      const record = await runs.resolve(who.channel, command.run);
+      await runs.openIncident(
+        record.state.id,
+        command.severity,
+        command.summary,
+        await actorFor(record.state),
+      );
+      return {
+        text: `🔴 ${command.severity} opened on ${record.state.id}; it shows on the status message until \`/migrate incident resolve\`.`,
+      };
+    }
+    case 'incident-resolve': {
+      const record = await runs.resolve(who.channel, command.run);
+      const incident = await runs.resolveIncident(record.state.id, await actorFor(record.state));
+      return { text: `🟢 Resolved ${incident.severity} on ${record.state.id}: ${incident.summary}` };
+    }
     case 'maintenance':
     case 'crons':
       return notYet(command.name);

@@ -40,7 +40,7 @@ export const user = (id: string): string => `<@${id}>`;
 const mention = /<(?:@[UW][A-Z0-9]+|!subteam\^S[A-Z0-9]+|#C[A-Z0-9]+)>/g;
 
 /** Slack mrkdwn needs &, < and > escaped in text that came from elsewhere; mentions stay mentions. */
-export function escape(text: string): string {
+export function escapeMrkdwn(text: string): string {
   const parts = text.split(mention);
   const mentions = text.match(mention) ?? [];
   return parts
@@ -56,12 +56,12 @@ export function truncate(text: string, max: number): string {
 }
 
 /**
- * `escape(text)` in at most `max` characters. Escaping can make text five times longer (`&` ->
+ * `escapeMrkdwn(text)` in at most `max` characters. Escaping can make text five times longer (`&` ->
  * `&amp;`), so it is cut after escaping, never inside an entity or a mention, which Slack would show
  * as debris (`&am…`, `<@U0…`).
  */
 export function escapeTruncated(text: string, max: number): string {
-  return cutMrkdwn(escape(text), max);
+  return cutMrkdwn(escapeMrkdwn(text), max);
 }
 
 /** Cuts already-escaped mrkdwn to `max` characters without leaving half an entity or mention. */

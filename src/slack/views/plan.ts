@@ -1,6 +1,6 @@
 import type { KnownBlock } from '@slack/types';
 import type { StepPreview } from '../../runs/service.ts';
-import { escape, truncate } from './format.ts';
+import { escapeMrkdwn, truncate } from './format.ts';
 import type { Reply } from './replies.ts';
 
 /** `/migrate plan`: each step and what it would change, with blockers; a dry run changes nothing. */
@@ -12,11 +12,11 @@ export function renderPlan(
 ): Reply {
   const lines = steps.map((step, i) => {
     const gate = step.needsApproval ? ' ✋ _needs approval_' : '';
-    const blocked = step.blocker ? `\n      ⛔ ${escape(step.blocker)}` : '';
+    const blocked = step.blocker ? `\n      ⛔ ${escapeMrkdwn(step.blocker)}` : '';
     const unread = step.readError
-      ? `\n      ⚠️ could not read the current state: ${escape(step.readError)}`
+      ? `\n      ⚠️ could not read the current state: ${escapeMrkdwn(step.readError)}`
       : '';
-    return `${i + 1}. \`${step.id}\` (${step.kind})${gate}\n      ${escape(step.text)}${blocked}${unread}`;
+    return `${i + 1}. \`${step.id}\` (${step.kind})${gate}\n      ${escapeMrkdwn(step.text)}${blocked}${unread}`;
   });
   const blocked = steps.filter((s) => s.blocker).length;
   const summary = `Dry run of *${service} ${environment}*: ${steps.length} steps, nothing was changed.${fourEyes ? ' Four eyes: approvals need someone other than the starter.' : ''}${blocked ? ` ⛔ ${blocked} step(s) would be blocked now.` : ''}`;

@@ -6,6 +6,7 @@ import {
   clock,
   cutMrkdwn,
   duration,
+  escapeMrkdwn,
   escapeTruncated,
   runLabel,
   sectionsOf,
@@ -17,8 +18,8 @@ import {
 
 /** Slack's limit on a message's blocks. */
 const MAX_BLOCKS = 50;
-/** Blocks other than the step lines: header, context, headline, failure and manual sections, 3 action rows. */
-const OTHER_BLOCKS = 9;
+/** Blocks other than the step lines: header, context, headline, failure, manual and incident sections, 3 action rows. */
+const OTHER_BLOCKS = 10;
 
 export interface StepProgress {
   stepId: string;
@@ -35,10 +36,18 @@ export interface StatusMessage {
  * The run's one status message, edited in place: where are we, who is waiting on whom, what can I
  * press (DESIGN.md). Pure: the same state and time give the same blocks.
  */
+export interface OpenIncident {
+  severity: string;
+  summary: string;
+  openedBy: string;
+  openedAt: number;
+}
+
 export function renderStatusMessage(
   run: RunState,
   now: number,
   progress: readonly StepProgress[] = [],
+  incidents: readonly OpenIncident[] = [],
 ): StatusMessage {
   const current = currentStep(run);
   const position = current ? run.steps.indexOf(current) + 1 : run.steps.length;
@@ -63,6 +72,16 @@ export function renderStatusMessage(
     // A long plan spreads its step lines over several sections rather than losing the later ones.
     ...sectionsOf(stepLines(run, progress), MAX_BLOCKS - OTHER_BLOCKS),
   ];
+  if (incidents.length > 0) {
+    const lines = incidents.map(
+      (i) =>
+        `🔴 *${escapeMrkdwn(i.severity)} open*: ${escapeMrkdwn(i.summary)} (${user(i.openedBy)}, ${clock(i.openedAt)})`,
+    );
+    blocks.push({
+      type: 'section',
+      text: { type: 'mrkdwn', text: cutMrkdwn(lines.join('\n'), SECTION_MAX) },
+    });
+  }
 
   const failed = run.status === 'failed' ? failedStep(run) : undefined;
   if (failed) {

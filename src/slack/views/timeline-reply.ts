@@ -26,6 +26,8 @@ const icon: Record<TimelineType, string> = {
   run_rolled_back: '🏁',
   run_aborted: '⛔',
   note: '📝',
+  incident_opened: '🔴',
+  incident_resolved: '🟢',
 };
 
 /** One line per timeline event, as incident responders read it in the thread. */
@@ -56,6 +58,8 @@ export function timelineLine(event: TimelineEvent): string {
     run_rolled_back: 'run rolled back',
     run_aborted: `run aborted${by}`,
     note: `note${by}${detail}`,
+    incident_opened: `incident opened${by}${detail}`,
+    incident_resolved: `incident resolved${by}${detail}`,
   };
   // Figures come from adapters (queue names, record values): escaped like any outside text.
   const figures = event.figures

@@ -1,0 +1,76 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ALICE, BOB, MALLORY, readable, startHarness, type Harness } from '../support/ferry-harness.ts';
+
+const plan = `
+service: billing
+starters: [U01ALICE]
+approvers: { users: [U02BOB] }
+environments:
+  staging:
+    steps:
+      - { id: watch, kind: manual, instructions: "Watch the dashboards, then press Done." }
+`;
+
+describe('locks and incidents', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ plan });
+  });
+  afterAll(async () => {
+    await h?.stop();
+  });
+
+  const said = (user: string, text: string) =>
+    h.waitFor(() => h.responses(user).find((t) => t.includes(text)), `"${text}" to ${user}`);
+
+  it('refuses to start a run on a locked service until someone unlocks it', async () => {
+    await h.command(MALLORY, 'lock billing staging database maintenance');
+    await said(MALLORY, 'Only the people who may start or approve billing runs can lock or unlock it.');
+
+    await h.command(BOB, 'lock billing staging database maintenance tonight');
+    await said(BOB, '🔒 Locked billing staging');
+    await h.command(BOB, 'lock billing staging again');
+    await said(BOB, 'already locked by <@U02BOB>: database maintenance tonight');
+
+    await h.command(ALICE, 'start billing staging');
+    await said(ALICE, 'billing staging is locked by <@U02BOB>');
+    expect(await h.ferry.runs.list()).toEqual([]);
+
+    await h.command(ALICE, 'unlock billing staging');
+    await said(ALICE, '🔓 Unlocked billing staging.');
+    await h.command(ALICE, 'start billing staging');
+    await h.waitFor(() => h.statusMessage(), 'the run');
+  });
+
+  it('shows an open incident on the status message until it is resolved, and keeps it in the report', async () => {
+    await h.command(BOB, 'incident sev2 random nginx 502s on the admin panel');
+    await said(BOB, '🔴 sev2 opened on r');
+    await h.waitFor(
+      () => readable(h.statusMessage()).includes('sev2 open*: random nginx 502s on the admin panel'),
+      'the incident on the status message',
+    );
+    await h.waitFor(
+      () =>
+        h.thread().some((m) => readable(m).includes('incident opened by <@U02BOB>: sev2: random nginx 502s')),
+      'the incident in the thread',
+    );
+
+    await h.command(BOB, 'incident resolve');
+    await said(BOB, '🟢 Resolved sev2');
+    await h.waitFor(
+      () => !readable(h.statusMessage()).includes('sev2 open'),
+      'the incident to leave the status message',
+    );
+    await h.command(BOB, 'incident resolve');
+    await said(BOB, 'has no open incident');
+
+    await h.command(ALICE, 'report');
+    const file = await h.waitFor(
+      () => h.slack.files().find((f) => f.name.endsWith('-report.md') && f.content),
+      'the report',
+    );
+    expect(file.content!.toString()).toMatch(
+      /## Incidents\n\n- \d\d:\d\d:\d\d opened by U02BOB: sev2: random nginx 502s on the admin panel\n- \d\d:\d\d:\d\d resolved by U02BOB/,
+    );
+  });
+});
