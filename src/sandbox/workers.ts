@@ -37,7 +37,7 @@ export interface SimulationOptions {
   /** How often processes write heartbeats; Ferry's drain settle window matches it. */
   heartbeatMs: number;
   tickMs?: number;
-  /** While the app takes traffic it schedules a few jobs this far ahead (default 3 to 12 s). */
+  /** While the app takes traffic it schedules a few jobs this far ahead (default 3 to 8 s). */
   scheduleAheadMs?: { min: number; max: number };
   log: Logger;
 }
@@ -269,7 +269,7 @@ export class SidekiqSimulation extends EventEmitter<SimulationEvents> {
       );
       const scheduled = await redis.zcard(k.schedule);
       for (let i = scheduled; i < SCHEDULED_WHILE_LIVE; i++) {
-        const ahead = this.#options.scheduleAheadMs ?? { min: 3_000, max: 12_000 };
+        const ahead = this.#options.scheduleAheadMs ?? { min: 3_000, max: 8_000 };
         const dueAt = (now + ahead.min + Math.random() * (ahead.max - ahead.min)) / 1000;
         await redis.zadd(k.schedule, dueAt.toFixed(6), sidekiqJobJson('mailers'));
       }

@@ -121,6 +121,98 @@ describe('the sandbox console in Chromium', () => {
     expect(await staging.textContent()).toContain('Maintenance');
   });
 
+  it('renders mrkdwn and Block Kit as Slack shows them, and never turns message text into markup', async () => {
+    // A string, so the test runner does not rewrite the browser's own import().
+    await page.evaluate(
+      "Promise.all([import('/sandbox/assets/mrkdwn.js'), import('/sandbox/assets/blocks.js')])" +
+        '.then(([m, b]) => { window.sandboxModules = { ...m, ...b }; })',
+    );
+    const rendered = await page.evaluate(() => {
+      type ToNodes = (text: string, ctx: object) => Node[];
+      type Render = (blocks: unknown[], ctx: object) => HTMLElement;
+      const { mrkdwnToNodes, renderBlocks } = (
+        window as unknown as { sandboxModules: { mrkdwnToNodes: ToNodes; renderBlocks: Render } }
+      ).sandboxModules;
+      const ctx = {
+        me: 'U02BOB',
+        userName: (id: string) => ({ U02BOB: 'Bob', U01ALICE: 'Alice' })[id],
+        groupName: (id: string) => ({ S0PLATFORM: 'platform' })[id],
+      };
+      const render = (text: string) => {
+        const div = document.createElement('div');
+        div.append(...mrkdwnToNodes(text, ctx));
+        return { html: div.innerHTML, text: div.textContent, img: div.querySelector('img') !== null };
+      };
+      const blocks = renderBlocks(
+        [
+          { type: 'header', text: { type: 'plain_text', text: 'Cutover :rocket:' } },
+          { type: 'divider' },
+          {
+            type: 'section',
+            fields: [
+              { type: 'mrkdwn', text: '*Env*' },
+              { type: 'plain_text', text: 'staging' },
+            ],
+          },
+          {
+            type: 'rich_text',
+            elements: [
+              {
+                type: 'rich_text_section',
+                elements: [
+                  { type: 'text', text: 'asked ', style: { italic: true } },
+                  { type: 'user', user_id: 'U01ALICE' },
+                  { type: 'text', text: ' x', style: { code: true } },
+                ],
+              },
+              {
+                type: 'rich_text_list',
+                style: 'ordered',
+                elements: [{ type: 'rich_text_section', elements: [{ type: 'text', text: 'first' }] }],
+              },
+            ],
+          },
+          { type: 'video', title: { type: 'plain_text', text: 'x' } },
+        ],
+        ctx,
+      );
+      return {
+        formatting: render('*bold* and _italic_ and ~gone~ and `code`'),
+        escapes: render('a &lt;b&gt; &amp; c -&gt; d'),
+        mentions: render(
+          '<@U02BOB> and <@U01ALICE> and <!subteam^S0PLATFORM> and <!subteam^S9OPS|@ops> in <#C0X|migrations>',
+        ),
+        links: render('<https://example.com/runbook|the runbook> and <javascript:alert(1)|this>'),
+        lines: render('one\ntwo\n> quoted\nafter\n```\nselect 1;\n```'),
+        words: render('snake_case_name, 2*3*4 and *not bold*x'),
+        markup: render('<img src=x onerror=alert(1)> <b>not bold</b>'),
+        blocks: { html: blocks.innerHTML, text: blocks.textContent },
+      };
+    });
+    expect(rendered.formatting.html).toBe(
+      '<strong>bold</strong> and <em>italic</em> and <s>gone</s> and <code class="md-code">code</code>',
+    );
+    expect(rendered.escapes.text).toBe('a <b> & c -> d');
+    expect(rendered.mentions.text).toBe('@Bob and @Alice and @platform and @ops in #migrations');
+    expect(rendered.mentions.html).toContain('<span class="mention mention-me">@Bob</span>');
+    expect(rendered.links.html).toContain(
+      '<a class="md-link" href="https://example.com/runbook" target="_blank" rel="noopener noreferrer">the runbook</a>',
+    );
+    expect(rendered.links.html).not.toContain('javascript:');
+    expect(rendered.lines.html).toBe(
+      'one<br>two<blockquote class="md-quote">quoted</blockquote>after<pre class="md-pre">select 1;</pre>',
+    );
+    expect(rendered.words.html).toBe('snake_case_name, 2*3*4 and *not bold*x');
+    expect(rendered.markup.img).toBe(false);
+    expect(rendered.markup.text).toBe('img src=x onerror=alert(1) bnot bold/b');
+    expect(rendered.blocks.text).toContain('Cutover 🚀');
+    expect(rendered.blocks.html).toContain('<hr class="block block-divider">');
+    expect(rendered.blocks.html).toContain('<div class="section-field"><strong>Env</strong></div>');
+    expect(rendered.blocks.text).toContain('asked @Alice x');
+    expect(rendered.blocks.html).toContain('<ol class="rt-list rt-indent-0"><li>');
+    expect(rendered.blocks.text).toContain('[video block: not shown in the sandbox]');
+  });
+
   it('starts a run from /migrate typed as Alice; her confirmation is hers alone', async () => {
     await type('/migrate start billing staging');
     await statusMessage().waitFor();
@@ -222,6 +314,7 @@ describe('the sandbox console in Chromium', () => {
     await expect.poll(async () => (await staging.textContent()) ?? '').toContain('flowing');
     await page.getByRole('button', { name: 'Disarm Failing health check' }).click();
     await page.locator('[data-fault="health-check"]').filter({ hasText: 'off' }).waitFor();
+    await staging.filter({ hasText: '200 ok' }).waitFor();
     await shot('sandbox-rolled-back.png');
   });
 });

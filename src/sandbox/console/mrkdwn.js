@@ -140,7 +140,9 @@ export function parseMrkdwn(text) {
       out.push({ t: 'pre', v: decodeEntities(part.replace(/^\n/, '').replace(/\n$/, '')) });
       return;
     }
-    const chunk = index % 2 === 1 ? `\`\`\`${part}` : part;
+    // A line break just before a fence belongs to the block it opens.
+    const text = index < parts.length - 1 && index % 2 === 0 ? part.replace(/\n$/, '') : part;
+    const chunk = index % 2 === 1 ? `\`\`\`${text}` : text;
     const lines = chunk.split('\n');
     let quote = null;
     lines.forEach((line, n) => {
