@@ -57,6 +57,11 @@ const envSchema = z.object({
   FERRY_POLL_INTERVAL_MS: millis(2_000),
   FERRY_HTTP_TIMEOUT_MS: millis(10_000),
   FERRY_SLACK_MIN_EDIT_INTERVAL_MS: millis(1_200, 0),
+  FERRY_SLACK_EDITS_PER_MINUTE: z.coerce
+    .number({ error: 'expected a whole number of edits' })
+    .int('expected a whole number of edits')
+    .positive('expected at least 1 edit a minute')
+    .default(40),
   AWS_REGION: z.string().optional(),
   AWS_ENDPOINT_URL_ROUTE_53: url('a Route 53 endpoint').optional(),
   HEROKU_API_TOKEN: z.string().min(1).optional(),
@@ -98,6 +103,8 @@ export interface Config {
     appToken: string | undefined;
     apiUrl: string;
     minEditIntervalMs: number;
+    /** Status and progress edits a minute across all runs (Slack's chat.update is Tier 3, ~50). */
+    editsPerMinute: number;
   };
   port: number;
   databaseUrl: string | undefined;
@@ -152,6 +159,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       appToken: e.SLACK_APP_TOKEN,
       apiUrl: e.SLACK_API_URL,
       minEditIntervalMs: e.FERRY_SLACK_MIN_EDIT_INTERVAL_MS,
+      editsPerMinute: e.FERRY_SLACK_EDITS_PER_MINUTE,
     },
     port: e.PORT,
     databaseUrl: e.DATABASE_URL,

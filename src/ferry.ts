@@ -17,7 +17,7 @@ import { createSandbox, type Sandbox } from './sandbox/index.ts';
 import { createSlackApp } from './slack/app.ts';
 import { Publisher } from './slack/publisher.ts';
 import { openDatabase, type Database } from './store/db.ts';
-import { countActiveRuns } from './store/runs.ts';
+import { countActiveRuns, pruneDeliveries } from './store/runs.ts';
 
 // The composition root: config in, a running Ferry out. main.ts adds the process around it
 // (signals, exit codes); tests start it in-process with their own config.
@@ -86,6 +86,7 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
       ready: async () => (await db.pool.query('select 1')).rowCount === 1,
       metrics: metrics.registry,
       routes: () => routes,
+      onError: (error) => log.error({ err: error }, 'HTTP request failed'),
     });
     const port = await listen(server, config.port, options.host);
     stops.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
@@ -157,10 +158,19 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
       clock,
       log: log.child({ component: 'publisher' }),
       minEditIntervalMs: config.slack.minEditIntervalMs,
+      editsPerMinute: config.slack.editsPerMinute,
       leaseMs: config.leaseMs,
     });
     executor.start();
     publisher.start();
+    // Slack delivery keys only need to outlive Slack's retries (the last comes after 5 minutes).
+    const housekeeping = setInterval(() => {
+      pruneDeliveries(db, 24 * 3_600_000).catch((error: unknown) =>
+        log.warn({ err: error }, 'pruning deliveries failed'),
+      );
+    }, 3_600_000);
+    housekeeping.unref();
+    stops.push(() => Promise.resolve(clearInterval(housekeeping)));
     stops.push(
       () => executor.stop(config.shutdownGraceMs),
       () => publisher.stop(),

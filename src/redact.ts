@@ -35,3 +35,24 @@ export function redactText(text: string, secrets: readonly string[] = []): strin
   for (const secret of secrets) if (secret.length >= 4) out = out.split(secret).join('***');
   return out;
 }
+
+const secretName = /TOKEN|SECRET|PASSWORD|PASSWD|PASS|API_?KEY|PRIVATE|CREDENTIAL|AUTH|SIGNING|_KEY$/i;
+const tokenLike = /^(?=.*\d)(?=.*[A-Za-z])[A-Za-z0-9._~+/=-]{16,}$/;
+
+/**
+ * The values of a plan's `${VAR}`s that must never appear in a message: those named like secrets,
+ * and any value shaped like a token. Ordinary values (an app name, a region) stay readable, and URLs
+ * lose their credentials through `redactUrl` instead of disappearing whole.
+ */
+export function secretValues(
+  names: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): string[] {
+  return names.flatMap((name) => {
+    const value = env[name];
+    if (!value) return [];
+    if (secretName.test(name)) return [value];
+    if (!URL.canParse(value) && tokenLike.test(value)) return [value];
+    return [];
+  });
+}

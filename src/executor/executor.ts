@@ -6,7 +6,7 @@ import type { RunEvent } from '../engine/types.ts';
 import { FerryError, StepError, toFerryError } from '../errors.ts';
 import { findVarRefs, resolveVars } from '../plan/vars.ts';
 import type { StepSpec } from '../plan/schema.ts';
-import { redactText } from '../redact.ts';
+import { redactText, secretValues } from '../redact.ts';
 import {
   claimDueAttempts,
   earlierCaptures,
@@ -165,8 +165,8 @@ export class Executor {
       Math.max(100, Math.floor(leaseMs / 3)),
     );
     const timeoutMs = spec.timeout ?? defaultTimeoutMs[spec.kind] ?? 5 * 60_000;
-    // The values of the step's ${VAR}s are secrets as far as messages go, whatever their names.
-    const secrets = findVarRefs(spec).flatMap((name) => this.deps.planEnv[name] ?? []);
+    // Secret-looking values of the step's ${VAR}s never reach a message or a log.
+    const secrets = secretValues(findVarRefs(spec), this.deps.planEnv);
     const signal = AbortSignal.any([abort.signal, AbortSignal.timeout(timeoutMs)]);
 
     let event: RunEvent;

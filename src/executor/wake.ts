@@ -12,6 +12,7 @@ export type WakeTopic = 'work' | 'publish';
 export class Waker {
   private readonly events = new EventEmitter();
   private listener: pg.Client | undefined;
+  private closed = false;
   /** A wake-up that came while nobody waited is kept, so work done meanwhile is never slept over. */
   private readonly pending = new Set<WakeTopic>();
 
@@ -19,24 +20,42 @@ export class Waker {
     this.events.setMaxListeners(0);
   }
 
-  async listen(url: string | undefined, log: Logger): Promise<void> {
-    if (!url) return;
+  async listen(url: string | undefined, log: Logger, attempt = 0): Promise<void> {
+    if (!url || this.closed) return;
     const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
     client.on('notification', (msg) => {
       if (msg.channel === 'ferry_work' || msg.channel === 'ferry_publish') {
         this.notify(msg.channel === 'ferry_work' ? 'work' : 'publish');
       }
     });
-    client.on('error', (error) =>
-      log.warn({ err: error }, 'LISTEN connection lost; falling back to polling'),
-    );
-    await client.connect();
-    await client.query('listen ferry_work');
-    await client.query('listen ferry_publish');
+    let lost = false;
+    const reconnect = (error?: Error) => {
+      if (lost || this.closed) return;
+      lost = true;
+      const delay = Math.min(1_000 * 2 ** attempt, 30_000);
+      log.warn({ err: error, retryInMs: delay }, 'LISTEN connection lost; polling until it is back');
+      client.end().catch(() => undefined);
+      // Work committed while nobody listened is found by the next claim.
+      this.notify('work');
+      this.notify('publish');
+      setTimeout(() => void this.listen(url, log, attempt + 1).catch(() => reconnect()), delay).unref();
+    };
+    client.on('error', reconnect);
+    client.on('end', () => reconnect());
+    try {
+      await client.connect();
+      await client.query('listen ferry_work');
+      await client.query('listen ferry_publish');
+    } catch (error) {
+      if (attempt === 0) throw error;
+      reconnect(error as Error);
+      return;
+    }
     this.listener = client;
+    attempt = 0;
   }
 
-  /** Wakes local waiters; other replicas hear it through the NOTIFY sent in the deciding transaction. */
+  /** Wakes local waiters; other replicas hear the NOTIFY sent once the deciding transaction has committed. */
   notify(topic: WakeTopic): void {
     if (this.events.listenerCount(topic) === 0) this.pending.add(topic);
     this.events.emit(topic);
@@ -59,6 +78,7 @@ export class Waker {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await this.listener?.end().catch(() => undefined);
   }
 }

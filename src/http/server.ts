@@ -18,14 +18,18 @@ export interface HttpServerDeps {
   metrics: Registry;
   /** The sandbox's console, fake Slack Web API and protocol fakes, in local mode. */
   routes: () => readonly Route[];
+  onError?: (error: unknown) => void;
+  /** How long /readyz waits for the database before answering 503. */
+  readyTimeoutMs?: number;
 }
 
 /** One port for Slack, health, metrics and (in local mode) the sandbox. */
 export function createHttpServer(deps: HttpServerDeps): Server {
   return createServer((req, res) => {
     handle(req, res, deps).catch((error: unknown) => {
+      deps.onError?.(error);
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
-      res.end(`internal error: ${(error as Error).message}`);
+      res.end('internal error'); // the details go to the log, never to the client
     });
   });
 }
@@ -36,7 +40,10 @@ async function handle(req: IncomingMessage, res: ServerResponse, deps: HttpServe
     const listener = deps.slack();
     if (listener && req.method === 'POST') return void listener(req, res);
     res
-      .writeHead(listener ? 405 : 404, { 'content-type': 'text/plain' })
+      .writeHead(listener ? 405 : 404, {
+        'content-type': 'text/plain',
+        ...(listener ? { allow: 'POST' } : {}),
+      })
       .end(listener ? 'POST only' : 'Slack is connected over Socket Mode');
     return;
   }
@@ -45,7 +52,14 @@ async function handle(req: IncomingMessage, res: ServerResponse, deps: HttpServe
     return;
   }
   if (path === '/readyz' && req.method === 'GET') {
-    const ok = await deps.ready().catch(() => false);
+    let timer: NodeJS.Timeout | undefined;
+    const ok = await Promise.race([
+      deps.ready().catch(() => false),
+      new Promise<false>(
+        (resolve) => (timer = setTimeout(() => resolve(false), deps.readyTimeoutMs ?? 2_000)),
+      ),
+    ]);
+    clearTimeout(timer);
     res
       .writeHead(ok ? 200 : 503, { 'content-type': 'application/json' })
       .end(JSON.stringify({ ok, database: ok ? 'reachable' : 'unreachable' }));

@@ -10,7 +10,7 @@ import { stepTitle } from '../plan/describe.ts';
 import type { LoadedPlan } from '../plan/load.ts';
 import type { Plan, PlanEnvironment, StepSpec } from '../plan/schema.ts';
 import { findVarRefs, missingVars, resolveVars } from '../plan/vars.ts';
-import { redactText } from '../redact.ts';
+import { redactText, secretValues } from '../redact.ts';
 import { buildReport, renderMarkdown, renderSummaryMarkdown, type RunReport } from '../report/report.ts';
 import { messagesOf } from '../store/slack-messages.ts';
 import {
@@ -277,7 +277,7 @@ export class RunService {
         readError: null,
       };
     }
-    const secrets = findVarRefs(spec).flatMap((name) => this.deps.planEnv[name] ?? []);
+    const secrets = secretValues(findVarRefs(spec), this.deps.planEnv);
     const signal = AbortSignal.timeout(this.deps.describeTimeoutMs ?? 8_000);
     const ctx: StepContext = {
       runId: 'dry-run',

@@ -33,18 +33,25 @@ export interface PublisherDeps {
   log: Logger;
   /** Slack allows about fifty chat.update calls a minute per workspace (Tier 3). */
   minEditIntervalMs: number;
+  /** Status and progress edits a minute across all runs: Slack's Tier 3 allows about 50 per workspace. */
+  editsPerMinute?: number;
   leaseMs?: number;
   idlePollMs?: number;
 }
 
 /** Beyond this many unposted events, they go out together in one reply. */
 const COALESCE_BACKLOG = 3;
+/** At most this many events in one reply, so it stays within Slack's 50 blocks. */
+const MAX_BATCH = 40;
 
 export class Publisher {
   private readonly deps: PublisherDeps;
   private readonly owner = `publisher-${randomUUID().slice(0, 8)}`;
   private readonly stopping = new AbortController();
   private loop: Promise<void> | undefined;
+  private readonly backoff = new Map<string, { failures: number; until: number }>();
+  /** When recent chat.update calls were made: Slack's Tier 3 budget is per workspace, not per message. */
+  private readonly edits: number[] = [];
 
   constructor(deps: PublisherDeps) {
     this.deps = deps;
@@ -65,12 +72,30 @@ export class Publisher {
     while (!this.stopping.signal.aborted) {
       let wait = idle;
       try {
-        for (const runId of await runsToPublish(this.deps.db)) {
+        for (const runId of await runsToPublish(this.deps.db, 100)) {
           if (this.stopping.signal.aborted) break;
+          const backoff = this.backoff.get(runId);
+          if (backoff && backoff.until > Date.now()) {
+            wait = Math.min(wait, backoff.until - Date.now());
+            continue;
+          }
           if (!(await takePublisherLease(this.deps.db, runId, this.owner, this.deps.leaseMs ?? 30_000)))
             continue;
-          const deferred = await this.publishRun(runId);
-          if (deferred) wait = Math.min(wait, this.deps.minEditIntervalMs);
+          try {
+            const deferred = await this.publishRun(runId);
+            this.backoff.delete(runId);
+            if (deferred) wait = Math.min(wait, this.nextEditInMs());
+          } catch (error) {
+            // One run Slack refuses (a channel the bot cannot post in) must not hold up the others.
+            const failures = (backoff?.failures ?? 0) + 1;
+            const delay = Math.min(1_000 * 2 ** failures, 300_000);
+            this.backoff.set(runId, { failures, until: Date.now() + delay });
+            log.error(
+              { err: error, run: runId, retryInMs: delay },
+              'publishing a run to Slack failed; will retry',
+            );
+            wait = Math.min(wait, delay);
+          }
         }
       } catch (error) {
         log.error({ err: error }, 'publishing to Slack failed; will retry');
@@ -117,13 +142,13 @@ export class Publisher {
     const timeline = await readTimeline(db, runId);
     const postedSeqs = new Set(messages.filter((m) => m.kind === 'event').map((m) => Number(m.key)));
     const pending = timeline.filter((e) => !postedSeqs.has(e.seq));
-    await this.postEvents(state, status, pending);
+    await this.postEvents(state, status, pending, timeline);
 
     await this.closeDecidedApprovals(state, await messagesOf(db, runId), timeline);
     deferred = await this.publishProgress(state, status, messages, progress);
 
     if (status.renderedVersion < version) {
-      if (now - status.renderedAt.getTime() >= this.deps.minEditIntervalMs) {
+      if (now - status.renderedAt.getTime() >= this.deps.minEditIntervalMs && this.takeEdit()) {
         const view = renderStatusMessage(state, now, liveProgress, incidents);
         await client.chat.update({ channel: status.channel, ts: status.ts, ...view });
         await markRendered(db, runId, 'status', '', version);
@@ -134,7 +159,28 @@ export class Publisher {
     return deferred;
   }
 
-  private async postEvents(state: RunState, status: MessageRef, pending: TimelineEvent[]): Promise<void> {
+  /** Spends one edit of the workspace's budget (about 50 a minute), or says there is none left. */
+  private takeEdit(): boolean {
+    const now = Date.now();
+    while (this.edits.length > 0 && this.edits[0]! < now - 60_000) this.edits.shift();
+    if (this.edits.length >= (this.deps.editsPerMinute ?? 40)) return false;
+    this.edits.push(now);
+    return true;
+  }
+
+  /** How long until an edit is possible again: the interval between edits, or the budget's next refill. */
+  private nextEditInMs(): number {
+    const budgetFull = this.edits.length >= (this.deps.editsPerMinute ?? 40);
+    const refill = budgetFull ? this.edits[0]! + 60_000 - Date.now() : 0;
+    return Math.max(this.deps.minEditIntervalMs, refill, 10);
+  }
+
+  private async postEvents(
+    state: RunState,
+    status: MessageRef,
+    pending: TimelineEvent[],
+    timeline: TimelineEvent[],
+  ): Promise<void> {
     const { db, client } = this.deps;
     const coalesce = pending.length > COALESCE_BACKLOG;
     let batch: TimelineEvent[] = [];
@@ -162,7 +208,12 @@ export class Publisher {
           step.status === 'awaiting_approval' && (step.approvalRequestedAt ?? 0) <= event.at.getTime();
         const view = open
           ? renderApprovalRequest(state, step)
-          : renderApprovalDecided(state, step, event.at.getTime());
+          : renderApprovalDecided(
+              state,
+              step,
+              event.at.getTime(),
+              nextRequestAt(timeline, step.id, event.seq),
+            );
         const res = await client.chat.postMessage({ channel: status.channel, thread_ts: status.ts, ...view });
         await saveMessage(db, {
           runId: state.id,
@@ -183,7 +234,7 @@ export class Publisher {
         continue;
       }
       batch.push(event);
-      if (!coalesce) await flush();
+      if (!coalesce || batch.length >= MAX_BATCH) await flush();
     }
     await flush();
   }
@@ -204,7 +255,12 @@ export class Publisher {
         (m) => m.kind === 'approval' && m.key.startsWith(`${stepId}:`) && Number(m.key.split(':')[1]) > seq,
       );
       if (step.status === 'awaiting_approval' && !later) continue;
-      const view = renderApprovalDecided(state, step, requested.at.getTime());
+      const view = renderApprovalDecided(
+        state,
+        step,
+        requested.at.getTime(),
+        nextRequestAt(timeline, step.id, seq),
+      );
       await this.deps.client.chat.update({ channel: ref.channel, ts: ref.ts, ...view });
       await markRendered(this.deps.db, state.id, 'approval', ref.key, 1);
     }
@@ -235,7 +291,10 @@ export class Publisher {
           renderedVersion,
         });
       } else if (ref.renderedVersion < renderedVersion) {
-        if (this.deps.clock.now() - ref.renderedAt.getTime() < this.deps.minEditIntervalMs) {
+        if (
+          this.deps.clock.now() - ref.renderedAt.getTime() < this.deps.minEditIntervalMs ||
+          !this.takeEdit()
+        ) {
           deferred = true;
           continue;
         }
@@ -245,4 +304,11 @@ export class Publisher {
     }
     return deferred;
   }
+}
+
+/** When the step was next asked for approval after the request at `seq`: decisions from then on are not that request's. */
+function nextRequestAt(timeline: readonly TimelineEvent[], stepId: string, seq: number): number | undefined {
+  return timeline
+    .find((e) => e.type === 'approval_requested' && e.stepId === stepId && e.seq > seq)
+    ?.at.getTime();
 }

@@ -37,9 +37,10 @@ export class UserGroups {
       this.cache.set(group, { members, at: this.now() });
       return members;
     } catch (error) {
-      // no_such_subteam, plan_upgrade_required: nobody is approved through this group.
+      // no_such_subteam, plan_upgrade_required, Slack down: nobody is approved through this group.
+      // Fail closed: an expired listing could still name someone who was removed.
       this.log.warn({ err: error, group }, 'could not list user group members');
-      return cached?.members ?? new Set();
+      return new Set();
     }
   }
 }

@@ -350,6 +350,15 @@ export async function readTimeline(db: Database, runId: string, afterSeq = 0): P
   }));
 }
 
+/** Forgets deliveries older than `olderThanMs`; Slack retries within minutes, not days. */
+export async function pruneDeliveries(db: Database, olderThanMs: number): Promise<number> {
+  const { rowCount } = await db.pool.query(
+    `delete from slack_deliveries where received_at < now() - ($1 || ' milliseconds')::interval`,
+    [String(olderThanMs)],
+  );
+  return rowCount ?? 0;
+}
+
 /** Records a Slack delivery; false when it was already handled (a retry or a repeat). */
 export async function firstDelivery(db: Database, key: string): Promise<boolean> {
   const { rowCount } = await db.pool.query(

@@ -101,6 +101,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     FERRY_SHUTDOWN_GRACE_SECONDS: '0',
     FERRY_POLL_INTERVAL_MS: '20',
     FERRY_SLACK_MIN_EDIT_INTERVAL_MS: '0',
+    FERRY_SLACK_EDITS_PER_MINUTE: '100000',
     FERRY_HTTP_TIMEOUT_MS: '2000',
     LOG_LEVEL: 'silent',
     MAINT_URL: `${maintenanceServer.url}${maintenance.pathFor('billing')}`,
@@ -169,7 +170,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
       const status = harness.statusMessage();
       return status ? slack.thread(CHANNEL, status.ts).filter((m) => m.ts !== status.ts) : [];
     },
-    async waitFor(probe, what, timeoutMs = 10_000) {
+    async waitFor(probe, what, timeoutMs = 20_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const value = await probe();

@@ -37,6 +37,7 @@ describe('loadConfig defaults', () => {
         appToken: undefined,
         apiUrl: 'https://slack.com/api/',
         minEditIntervalMs: 1_200,
+        editsPerMinute: 40,
       },
       port: 3000,
       databaseUrl: undefined,

@@ -64,8 +64,11 @@ export function renderApprovalDecided(
   run: RunState,
   step: StepState,
   since: number,
+  /** When the next request for the same step was made, if any: a later decision is not this one's. */
+  until = Number.POSITIVE_INFINITY,
 ): { text: string; blocks: KnownBlock[] } {
-  const approval = step.approval && step.approval.at >= since ? step.approval : null;
+  const approval =
+    step.approval && step.approval.at >= since && step.approval.at < until ? step.approval : null;
   const outcome = !approval
     ? '⌛ Expired: the run moved on without a decision'
     : approval.decision === 'approved'

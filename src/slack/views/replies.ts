@@ -13,11 +13,16 @@ export function renderHelp(): Reply {
   const lines = [
     `\`${usage.list}\`  runs, active first; the services × environments matrix`,
     `\`${usage.plan}\`  dry run: what each step would change`,
-    `\`${usage.start}\``,
-    `\`${usage.status}\``,
-    `\`${usage.note}\``,
-    `\`${usage.rollback}\``,
-    `\`${usage.abort}\``,
+    '`/migrate start <service> <env>`  posts a status message here and runs the plan',
+    `\`${usage.status}\`  the run's status, for your eyes only`,
+    `\`${usage.note}\`  adds a note to the run's timeline`,
+    `\`${usage.incident}\`  shows on the status message until resolved`,
+    `\`${usage['incident-resolve']}\``,
+    `\`${usage.rollback}\`  undoes what went through, newest first`,
+    `\`${usage.abort}\`  stops the run; nothing is undone`,
+    `\`${usage.report}\`  downtime, step timings and checks, as a file`,
+    `\`${usage.lock}\`  no run may start there until unlocked`,
+    `\`${usage.unlock}\``,
   ];
   return {
     text: 'Ferry runs migration runbooks.',
