@@ -403,7 +403,7 @@ function welcomeNode() {
         ': Ferry refuses her, and only she sees why.',
       ]),
       el('li', '', [
-        'Arm a fault on the right, watch a step fail, then ',
+        'Start again, arm a fault on the right while Ferry waits for approval, watch a step fail, then ',
         el('strong', '', ['Roll back']),
         '.',
       ]),
