@@ -62,12 +62,14 @@ export interface Harness {
 }
 
 export interface HarnessOptions {
-  /** The plan YAML; `${MAINT_URL}` and the like are resolved from `env`. */
-  plan: string;
+  /** The plan YAML, or several plans (one file each); `${MAINT_URL}` and the like are resolved from `env`. */
+  plan: string | string[];
   env?: Record<string, string>;
   leaseSeconds?: number;
   /** Slack's rate limits in the fake Web API; off by default so tests run fast. */
   rateLimits?: boolean;
+  /** Channels that exist; any other gets channel_not_found. Default: any channel id works. */
+  channels?: string[];
 }
 
 export async function startHarness(options: HarnessOptions): Promise<Harness> {
@@ -81,13 +83,16 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
       real_name: name[0]!.toUpperCase() + name.slice(1),
     })),
     usergroups: { S0PLATFORM: [CAROL] },
+    ...(options.channels
+      ? { strictChannels: true, channels: options.channels.map((id) => ({ id, name: id.toLowerCase() })) }
+      : {}),
   });
   const slackServer = await slack.listen();
   const maintenance = new FakeMaintenance({ token: 'maint-secret' });
   const maintenanceServer = await maintenance.listen();
   const dir = await mkdtemp(path.join(tmpdir(), 'ferry-e2e-'));
-  const planFile = path.join(dir, 'plan.yml');
-  await writeFile(planFile, options.plan);
+  const plans = Array.isArray(options.plan) ? options.plan : [options.plan];
+  for (const [i, plan] of plans.entries()) await writeFile(path.join(dir, `plan-${i + 1}.yml`), plan);
 
   const config = loadConfig({
     SLACK_BOT_TOKEN: 'xoxb-e2e',
@@ -95,7 +100,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     SLACK_API_URL: slackServer.apiUrl,
     DATABASE_URL: PG_URL,
     FERRY_DB_SCHEMA: schema,
-    FERRY_PLANS: planFile,
+    FERRY_PLANS: dir,
     PORT: '0',
     FERRY_LEASE_SECONDS: String(options.leaseSeconds ?? 30),
     FERRY_SHUTDOWN_GRACE_SECONDS: '0',
