@@ -83,8 +83,8 @@ function start(): SidekiqSimulation {
 }
 
 async function ready(): Promise<void> {
-  await expect.poll(() => sim.status().state, { timeout: 5_000 }).toBe('ready');
-  await expect.poll(() => sim.snapshot('shop')?.processes, { timeout: 5_000 }).toBe(world.workers);
+  await expect.poll(() => sim.status().state, { timeout: 15_000 }).toBe('ready');
+  await expect.poll(() => sim.snapshot('shop')?.processes, { timeout: 15_000 }).toBe(world.workers);
 }
 
 /** Stops the sources of work Ferry's plan stops: maintenance, webhooks (the app's flag) and crons. */
@@ -162,7 +162,7 @@ describe('the simulated old platform', () => {
     await ready();
     world.maintenance = true;
     world.workers = 0;
-    await expect.poll(() => redis.scard('shop:processes'), { timeout: 5_000 }).toBe(0);
+    await expect.poll(() => redis.scard('shop:processes'), { timeout: 15_000 }).toBe(0);
     const left = await redis.llen('shop:queue:default');
     expect(left + (await redis.llen('shop:queue:low'))).toBeGreaterThan(0);
     // Nobody works them off now: the drain would wait for ever, as on Heroku with no worker dynos.
@@ -185,8 +185,8 @@ describe('the simulated old platform', () => {
     expect(captured.identities).toHaveLength(2);
     const result = await pause.run(quietStep, captured, ctx);
     expect(result.summary).toContain('quieted 2 of 2 Sidekiq processes');
-    await expect.poll(() => sim.snapshot('shop')?.quiet, { timeout: 5_000 }).toBe(2);
-    await expect.poll(() => sim.snapshot('shop')?.busy, { timeout: 5_000 }).toBe(0);
+    await expect.poll(() => sim.snapshot('shop')?.quiet, { timeout: 15_000 }).toBe(2);
+    await expect.poll(() => sim.snapshot('shop')?.busy, { timeout: 15_000 }).toBe(0);
     const queued = sim.snapshot('shop')?.enqueued ?? 0;
     expect(queued).toBeGreaterThan(0);
     expect(await pause.describe(quietStep, makeStepContext())).toBe(
