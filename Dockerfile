@@ -10,6 +10,7 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production \
     PORT=3000 \
+    FERRY_HOST=0.0.0.0 \
     FERRY_DATA_DIR=/data \
     FERRY_PLANS=/app/plans
 WORKDIR /app

@@ -35,6 +35,7 @@ const envSchema = z.object({
     .max(65535, 'expected a port 0-65535')
     .default(3000),
   DATABASE_URL: url('postgres://user@host:5432/db', ['postgres:', 'postgresql:']).optional(),
+  FERRY_HOST: z.string().min(1).optional(),
   FERRY_DATA_DIR: z.string().min(1).default('./.ferry'),
   FERRY_PLANS: z.string().min(1).optional(),
   FERRY_CHANNEL: z
@@ -107,6 +108,8 @@ export interface Config {
     editsPerMinute: number;
   };
   port: number;
+  /** Address to listen on: all interfaces, except 127.0.0.1 for the local sandbox (no login). */
+  host: string | undefined;
   databaseUrl: string | undefined;
   dbSchema: string;
   dataDir: string;
@@ -162,6 +165,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       editsPerMinute: e.FERRY_SLACK_EDITS_PER_MINUTE,
     },
     port: e.PORT,
+    host: e.FERRY_HOST ?? (e.SLACK_BOT_TOKEN ? undefined : '127.0.0.1'),
     databaseUrl: e.DATABASE_URL,
     dbSchema: e.FERRY_DB_SCHEMA,
     dataDir: e.FERRY_DATA_DIR,

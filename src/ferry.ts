@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
 import type { Server } from 'node:http';
 import pino, { type Logger } from 'pino';
 import { createRegistry } from './adapters/registry.ts';
@@ -53,6 +55,11 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
       : `Ferry starting (${local ? 'local sandbox' : 'Slack'} mode) on embedded PGlite under ${config.dataDir}`,
   );
 
+  if (local && !config.databaseUrl) {
+    // The sandbox's fake Slack, AWS and Heroku start empty, so its runs start over with them: a run
+    // left from an earlier session would point at messages and records that no longer exist.
+    await rm(path.resolve(config.dataDir, 'pglite'), { recursive: true, force: true });
+  }
   const db = await openDatabase({
     databaseUrl: config.databaseUrl,
     schema: config.dbSchema,
@@ -88,13 +95,18 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
       routes: () => routes,
       onError: (error) => log.error({ err: error }, 'HTTP request failed'),
     });
-    const port = await listen(server, config.port, options.host);
+    const port = await listen(server, config.port, options.host ?? config.host);
     stops.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
     server.closeIdleConnections();
     const url = `http://127.0.0.1:${port}`;
     let sandbox: Sandbox | undefined;
     if (local) {
-      sandbox = await createSandbox({ url, signingSecret, log: log.child({ component: 'sandbox' }) });
+      sandbox = await createSandbox({
+        url,
+        signingSecret,
+        log: log.child({ component: 'sandbox' }),
+        env: config.planEnv,
+      });
       stops.push(() => sandbox!.stop());
       routes.push(...sandbox.routes);
     }

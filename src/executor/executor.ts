@@ -16,6 +16,7 @@ import {
   renewLease,
   saveCapture,
   saveProgress,
+  updateStepTitle,
   type Attempt,
 } from '../store/attempts.ts';
 import type { Database } from '../store/db.ts';
@@ -173,7 +174,7 @@ export class Executor {
     const startedAt = Date.now();
     try {
       // An adapter that ignores its signal still cannot hold the attempt past its timeout or an abort.
-      const result = await untilAborted(this.perform(attempt, spec, signal, log), signal);
+      const result = await untilAborted(this.perform(attempt, spec, signal, log, secrets), signal);
       event = {
         type: 'step_succeeded',
         stepId: attempt.stepId,
@@ -236,6 +237,7 @@ export class Executor {
     spec: StepSpec,
     signal: AbortSignal,
     log: Logger,
+    secrets: readonly string[],
   ): Promise<StepResult> {
     const { db } = this.deps;
     const handler = this.deps.handlerFor(spec);
@@ -256,6 +258,13 @@ export class Executor {
       : await findCapture(db, attempt.runId, attempt.stepId);
     let captured = existing.captured;
     if (!existing.found) {
+      // The title was read when the run started, before earlier steps changed things ("maintenance
+      // off -> off"); read it again now, with what earlier steps captured, before anything changes.
+      const title = await handler.describe(resolved, ctx).catch((error: unknown) => {
+        log.debug({ err: error }, 'could not refresh the step title');
+        return null;
+      });
+      if (title) await updateStepTitle(db, attempt.runId, attempt.stepId, redactText(title, secrets));
       captured = await handler.capture(resolved, ctx);
       await saveCapture(db, attempt.id, captured);
     }

@@ -277,8 +277,15 @@ export class Publisher {
     for (const p of progress) {
       const step = state.steps.find((s) => s.id === p.stepId);
       const finished = step?.status !== 'running';
+      const outcome = !finished
+        ? 'running'
+        : step?.status === 'succeeded'
+          ? 'succeeded'
+          : step?.status === 'failed'
+            ? 'failed'
+            : 'stopped';
       const ref = messages.find((m) => m.kind === 'progress' && m.key === p.stepId);
-      const view = renderProgress(p.stepId, p.text, p.fraction, finished);
+      const view = renderProgress(p.stepId, p.text, p.fraction, outcome);
       const renderedVersion = finished ? p.version + 1_000_000 : p.version;
       if (!ref) {
         const res = await client.chat.postMessage({ channel: status.channel, thread_ts: status.ts, ...view });

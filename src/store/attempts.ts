@@ -144,3 +144,17 @@ export async function isAttemptCurrent(db: Database, attemptId: number): Promise
   const { rows } = await db.pool.query(`select status from step_attempts where id = $1`, [attemptId]);
   return (rows[0] as { status: string } | undefined)?.status === 'running';
 }
+
+/** A step's one-line description, read again just before it acts; the status message follows. */
+export async function updateStepTitle(
+  db: Database,
+  runId: string,
+  stepId: string,
+  title: string,
+): Promise<void> {
+  const { rowCount } = await db.pool.query(
+    `update steps set title = $3 where run_id = $1 and step_id = $2 and title <> $3`,
+    [runId, stepId, title],
+  );
+  if (rowCount) await db.pool.query(`update runs set version = version + 1 where id = $1`, [runId]);
+}

@@ -74,7 +74,8 @@ describe('failures, rejections and rollbacks', () => {
       const m = h.statusMessage();
       return hasButton(m, ActionId.done) && m;
     }, 'the Done button');
-    h.maintenance.failNext(403); // the next call, the step's own, is refused
+    // Refuse the step's next two calls: its fresh title read (which falls back quietly) and its capture.
+    h.maintenance.failNext(403).failNext(403);
     await h.click(ALICE, ready, ActionId.done);
     const failed = await h.waitFor(() => {
       const m = h.statusMessage();

@@ -107,7 +107,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     FERRY_POLL_INTERVAL_MS: '20',
     FERRY_SLACK_MIN_EDIT_INTERVAL_MS: '0',
     FERRY_SLACK_EDITS_PER_MINUTE: '100000',
-    FERRY_HTTP_TIMEOUT_MS: '2000',
+    FERRY_HTTP_TIMEOUT_MS: '10000',
     LOG_LEVEL: 'silent',
     MAINT_URL: `${maintenanceServer.url}${maintenance.pathFor('billing')}`,
     MAINT_TOKEN: 'maint-secret',

@@ -40,6 +40,7 @@ describe('loadConfig defaults', () => {
         editsPerMinute: 40,
       },
       port: 3000,
+      host: '127.0.0.1',
       databaseUrl: undefined,
       dbSchema: 'public',
       dataDir: './.ferry',

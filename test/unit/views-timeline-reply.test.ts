@@ -113,7 +113,7 @@ describe('renderTimelineReply', () => {
 
 describe('renderProgress', () => {
   it('shows a bar, the percentage and the text', () => {
-    const view = renderProgress('drain', '120 jobs left in default', 0.4, false);
+    const view = renderProgress('drain', '120 jobs left in default', 0.4, 'running');
     expect(validateBlocks(view.blocks)).toEqual([]);
     expect(sectionTexts(view.blocks)).toEqual([
       `⏳ *drain*\n${'▓'.repeat(8)}${'░'.repeat(12)} 40%\n120 jobs left in default`,
@@ -121,8 +121,13 @@ describe('renderProgress', () => {
   });
 
   it('marks a finished step and omits the bar when the fraction is unknown', () => {
-    const view = renderProgress('dns', 'INSYNC', null, true);
+    const view = renderProgress('dns', 'INSYNC', null, 'succeeded');
     expect(sectionTexts(view.blocks)).toEqual(['✅ *dns*\nINSYNC']);
+  });
+
+  it('marks the last progress of a failed step as a failure, not a success', () => {
+    const view = renderProgress('drain', '12 jobs left after 30m', 0.6, 'failed');
+    expect(sectionTexts(view.blocks)[0]).toMatch(/^❌ \*drain\*/);
   });
 
   it('clamps the bar to 0..1', () => {
@@ -131,7 +136,7 @@ describe('renderProgress', () => {
   });
 
   it('escapes and bounds hostile progress text in the blocks and the notification text', () => {
-    const view = renderProgress('drain', `<!here> ${'&'.repeat(5_000)}`, 0.1, false);
+    const view = renderProgress('drain', `<!here> ${'&'.repeat(5_000)}`, 0.1, 'running');
     expect(validateBlocks(view.blocks)).toEqual([]);
     expect(view.text).not.toContain('<!here>');
     expect(sectionTexts(view.blocks)[0]).not.toContain('<!here>');

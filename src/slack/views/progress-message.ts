@@ -6,10 +6,12 @@ export function renderProgress(
   stepId: string,
   text: string,
   fraction: number | null,
-  finished: boolean,
+  /** The step's state now: the last progress line of a failed step must not look like success. */
+  outcome: 'running' | 'succeeded' | 'failed' | 'stopped',
 ): { text: string; blocks: KnownBlock[] } {
   const bar = fraction === null ? '' : `${progressBar(fraction)} ${Math.round(fraction * 100)}%\n`;
-  const head = `${finished ? '✅' : '⏳'} *${stepId}*\n${bar}`;
+  const icon = { running: '⏳', succeeded: '✅', failed: '❌', stopped: '⏹️' }[outcome];
+  const head = `${icon} *${stepId}*\n${bar}`;
   return {
     text: `${stepId}: ${escapeTruncated(text, 1000)}`,
     blocks: [
