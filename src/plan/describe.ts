@@ -46,3 +46,29 @@ function checkTitle(check: Check): string {
   const [kind, spec] = 'postgres' in check ? ['postgres', check.postgres] : ['redis', check.redis];
   return `${kind} latency over ${spec.samples} samples${spec.max_p95_ms ? `, p95 ≤ ${spec.max_p95_ms} ms` : ''}`;
 }
+
+const opposite: Record<string, string> = { off: 'on', enable: 'disable', resume: 'pause' };
+
+/**
+ * The earlier step a closing step answers: maintenance off after maintenance on, enable crons after
+ * disable crons, resume jobs after pause. A dry run cannot read what the closing step will find
+ * (the opening step has not run yet), so it says what it pairs with instead.
+ */
+export function openingStep(steps: readonly StepSpec[], index: number): StepSpec | undefined {
+  const step = steps[index];
+  if (!step || !('action' in step)) return undefined;
+  const opens = opposite[step.action];
+  if (!opens) return undefined;
+  return steps
+    .slice(0, index)
+    .reverse()
+    .find(
+      (s) =>
+        s.kind === step.kind &&
+        'action' in s &&
+        s.action === opens &&
+        'provider' in s &&
+        'provider' in step &&
+        JSON.stringify(s.provider) === JSON.stringify(step.provider),
+    );
+}

@@ -6,7 +6,7 @@ import type { Actor, Effect, Policy, RunEvent, RunState } from '../engine/types.
 import { FerryError } from '../errors.ts';
 import type { Executor } from '../executor/executor.ts';
 import type { Waker } from '../executor/wake.ts';
-import { stepTitle } from '../plan/describe.ts';
+import { openingStep, stepTitle } from '../plan/describe.ts';
 import type { LoadedPlan } from '../plan/load.ts';
 import type { Plan, PlanEnvironment, StepSpec } from '../plan/schema.ts';
 import { findVarRefs, missingVars, resolveVars } from '../plan/vars.ts';
@@ -261,7 +261,21 @@ export class RunService {
   }
 
   private async preview(specs: readonly StepSpec[]): Promise<StepPreview[]> {
-    return Promise.all(specs.map((spec) => this.previewStep(spec)));
+    return Promise.all(
+      specs.map((spec, i) => {
+        const opener = openingStep(specs, i);
+        if (!opener) return this.previewStep(spec);
+        // What it will find depends on the opening step, which has not run yet.
+        return Promise.resolve({
+          id: spec.id,
+          kind: spec.kind,
+          needsApproval: spec.approval === 'required',
+          text: `${stepTitle(spec)} (undoes what \`${opener.id}\` changed)`,
+          blocker: null,
+          readError: null,
+        });
+      }),
+    );
   }
 
   private async previewStep(spec: StepSpec): Promise<StepPreview> {
