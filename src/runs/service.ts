@@ -270,12 +270,19 @@ export class RunService {
           id: spec.id,
           kind: spec.kind,
           needsApproval: spec.approval === 'required',
-          text: `${stepTitle(spec)} (undoes what \`${opener.id}\` changed)`,
+          text: `${this.plainTitle(spec)} (undoes what \`${opener.id}\` changed)`,
           blocker: null,
           readError: null,
         });
       }),
     );
+  }
+
+  /** The plan's own words for a step, with its variables filled in and secrets masked. */
+  private plainTitle(spec: StepSpec): string {
+    if (missingVars(spec, this.deps.planEnv).length > 0) return stepTitle(spec);
+    const secrets = secretValues(findVarRefs(spec), this.deps.planEnv);
+    return redactText(stepTitle(resolveVars(spec, this.deps.planEnv)), secrets);
   }
 
   private async previewStep(spec: StepSpec): Promise<StepPreview> {
@@ -284,7 +291,7 @@ export class RunService {
     if (missing.length > 0 || !this.deps.handlerFor) {
       return {
         ...base,
-        text: stepTitle(spec),
+        text: this.plainTitle(spec),
         blocker: missing.length
           ? `needs ${missing.map((m) => `\`${m}\``).join(', ')} set in Ferry's environment`
           : null,
@@ -319,7 +326,7 @@ export class RunService {
       };
     } catch (error) {
       const reason = signal.aborted ? 'timed out reading the current state' : (error as Error).message;
-      return { ...base, text: stepTitle(spec), blocker: null, readError: redactText(reason, secrets) };
+      return { ...base, text: this.plainTitle(spec), blocker: null, readError: redactText(reason, secrets) };
     }
   }
 
