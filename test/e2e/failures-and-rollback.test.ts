@@ -29,6 +29,10 @@ environments:
     steps:
       - { id: maintenance-on, kind: maintenance, action: on,
           provider: { type: http, url: "\${MAINT_URL}-prod", token: "\${MAINT_TOKEN}" } }
+  qa:
+    steps:
+      - { id: maintenance-on, kind: maintenance, action: on,
+          provider: { type: http, url: "\${QA_MAINTENANCE_URL}", token: "\${QA_ADMIN_TOKEN}" } }
 `;
 
 describe('failures, rejections and rollbacks', () => {
@@ -52,13 +56,27 @@ describe('failures, rejections and rollbacks', () => {
           .find((t) => t.includes('There is no plan for service "payroll". Known services: billing.')),
       'the unknown service error',
     );
+    await h.command(ALICE, 'start billing uat');
+    await h.waitFor(
+      () =>
+        h
+          .responses(ALICE)
+          .find((t) =>
+            t.includes('billing has no environment "uat". Its environments: staging, production, qa.'),
+          ),
+      'the unknown environment error',
+    );
     await h.command(ALICE, 'start billing qa');
     await h.waitFor(
       () =>
         h
           .responses(ALICE)
-          .find((t) => t.includes('billing has no environment "qa". Its environments: staging, production.')),
-      'the unknown environment error',
+          .find((t) =>
+            t.includes(
+              "billing qa needs `QA_MAINTENANCE_URL`, `QA_ADMIN_TOKEN` set in Ferry's environment before a run can start.",
+            ),
+          ),
+      'the unset variables error',
     );
     await h.command(MALLORY, 'start billing production');
     await h.waitFor(
