@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { StepError } from '../errors.ts';
 import { redactText } from '../redact.ts';
-import { percentile } from './latency-stats.ts';
+import { summariseLatency, type LatencyResult } from './latency-stats.ts';
 
 // The `postgres` latency check: N `SELECT 1` round trips on one connection, measured after connecting
 // so the TCP/TLS handshake and authentication do not count, summarised as nearest-rank p50/p95.
@@ -17,16 +17,7 @@ export interface PostgresLatencyOptions {
   signal?: AbortSignal;
 }
 
-export interface PostgresLatencyResult {
-  ok: boolean;
-  p50Ms: number;
-  p95Ms: number;
-  maxMs: number;
-  samples: number;
-  message: string;
-}
-
-const round = (ms: number): number => Math.round(ms * 100) / 100;
+export type PostgresLatencyResult = LatencyResult;
 
 /** `postgres://user:pw@db.example.com:5432/billing` -> `***@db.example.com/billing`. */
 export function describePostgresUrl(url: string): string {
@@ -107,25 +98,12 @@ export async function postgresLatencyCheck(
       }
       durations.push(performance.now() - started);
     }
-    const p50Ms = round(percentile(durations, 50));
-    const p95Ms = round(percentile(durations, 95));
-    const maxMs = round(Math.max(...durations));
-    const figures = `p50 ${p50Ms} ms, p95 ${p95Ms} ms, max ${maxMs} ms over ${count} round trip${count === 1 ? '' : 's'}`;
-    if (opts.maxP95Ms === undefined) {
-      return {
-        ok: true,
-        p50Ms,
-        p95Ms,
-        maxMs,
-        samples: count,
-        message: `Postgres ${where}: ${figures} (no bound set)`,
-      };
-    }
-    const ok = p95Ms <= opts.maxP95Ms;
-    const message = ok
-      ? `Postgres ${where}: ${figures}, within the p95 bound of ${opts.maxP95Ms} ms`
-      : `Postgres ${where}: p95 ${p95Ms} ms is above the bound of ${opts.maxP95Ms} ms (${figures})`;
-    return { ok, p50Ms, p95Ms, maxMs, samples: count, message };
+    return summariseLatency(durations, {
+      system: 'Postgres',
+      where,
+      unit: 'round trip',
+      maxP95Ms: opts.maxP95Ms,
+    });
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
     await client.end().catch(() => undefined);

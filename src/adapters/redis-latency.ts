@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { percentile } from './latency-stats.ts';
+import { summariseLatency, type LatencyResult } from './latency-stats.ts';
 import { withRedis } from './redis-client.ts';
 import { describeRedisUrl } from './redis-url.ts';
 
@@ -15,16 +15,7 @@ export interface RedisLatencyOptions {
   timeoutMs: number;
 }
 
-export interface RedisLatencyResult {
-  ok: boolean;
-  p50Ms: number;
-  p95Ms: number;
-  maxMs: number;
-  samples: number;
-  message: string;
-}
-
-const round = (ms: number): number => Math.round(ms * 100) / 100;
+export type RedisLatencyResult = LatencyResult;
 
 /**
  * Measures PING round trips. Throws a `StepError` (retryable for connection problems) when Redis
@@ -48,24 +39,10 @@ export async function redisLatencyCheck(url: string, opts: RedisLatencyOptions):
       return out;
     },
   );
-  const p50Ms = round(percentile(durations, 50));
-  const p95Ms = round(percentile(durations, 95));
-  const maxMs = round(Math.max(...durations));
-  const where = describeRedisUrl(url);
-  const figures = `p50 ${p50Ms} ms, p95 ${p95Ms} ms, max ${maxMs} ms over ${count} PING${count === 1 ? '' : 's'}`;
-  if (opts.maxP95Ms === undefined) {
-    return {
-      ok: true,
-      p50Ms,
-      p95Ms,
-      maxMs,
-      samples: count,
-      message: `Redis ${where}: ${figures} (no bound set)`,
-    };
-  }
-  const ok = p95Ms <= opts.maxP95Ms;
-  const message = ok
-    ? `Redis ${where}: ${figures}, within the p95 bound of ${opts.maxP95Ms} ms`
-    : `Redis ${where}: p95 ${p95Ms} ms is above the bound of ${opts.maxP95Ms} ms (${figures})`;
-  return { ok, p50Ms, p95Ms, maxMs, samples: count, message };
+  return summariseLatency(durations, {
+    system: 'Redis',
+    where: describeRedisUrl(url),
+    unit: 'PING',
+    maxP95Ms: opts.maxP95Ms,
+  });
 }

@@ -184,20 +184,21 @@ export class Publisher {
     const { db, client } = this.deps;
     const coalesce = pending.length > COALESCE_BACKLOG;
     let batch: TimelineEvent[] = [];
+    /** Records that `event` reached Slack as message `ts`, so a restart never posts it again. */
+    const posted = (event: TimelineEvent, ts: string) =>
+      saveMessage(db, {
+        runId: state.id,
+        kind: 'event',
+        key: String(event.seq),
+        channel: status.channel,
+        ts,
+        renderedVersion: 1,
+      });
     const flush = async () => {
       if (batch.length === 0) return;
       const view = renderTimelineReply(batch);
       const res = await client.chat.postMessage({ channel: status.channel, thread_ts: status.ts, ...view });
-      for (const event of batch) {
-        await saveMessage(db, {
-          runId: state.id,
-          kind: 'event',
-          key: String(event.seq),
-          channel: status.channel,
-          ts: res.ts!,
-          renderedVersion: 1,
-        });
-      }
+      for (const event of batch) await posted(event, res.ts!);
       batch = [];
     };
     for (const event of pending) {
@@ -215,14 +216,7 @@ export class Publisher {
               nextRequestAt(timeline, step.id, event.seq),
             );
         const res = await client.chat.postMessage({ channel: status.channel, thread_ts: status.ts, ...view });
-        await saveMessage(db, {
-          runId: state.id,
-          kind: 'event',
-          key: String(event.seq),
-          channel: status.channel,
-          ts: res.ts!,
-          renderedVersion: 1,
-        });
+        await posted(event, res.ts!);
         await saveMessage(db, {
           runId: state.id,
           kind: 'approval',
