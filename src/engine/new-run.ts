@@ -9,10 +9,12 @@ export function newRunState(input: {
   startedBy: string;
   startedAt: number;
   policy: Policy;
+  purpose?: RunState['purpose'];
   steps: ReadonlyArray<{ spec: StepSpec; title: string }>;
 }): RunState {
   return {
     id: input.id,
+    purpose: input.purpose ?? 'runbook',
     service: input.service,
     environment: input.environment,
     status: 'running',

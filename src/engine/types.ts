@@ -57,6 +57,8 @@ export interface Policy {
 
 export interface RunState {
   id: string;
+  /** runbook: the plan's steps; adhoc: one toggle (`/migrate maintenance|crons`) beside it. */
+  purpose: 'runbook' | 'adhoc';
   service: string;
   environment: string;
   status: RunStatus;

@@ -358,6 +358,72 @@ export class RunService {
     return { reports, markdown: renderSummaryMarkdown(reports) };
   }
 
+  /**
+   * `/migrate maintenance|crons`: an ad hoc toggle, run as a one-step run beside the runbook's own,
+   * using the provider of the plan's first step of that kind. It needs approval like a gated step
+   * (four eyes where the environment has them), is recorded in its own timeline, and rolls back.
+   */
+  async startAdhoc(input: {
+    service: string;
+    environment: string;
+    kind: 'maintenance' | 'crons';
+    action: 'on' | 'off' | 'disable' | 'enable';
+    user: string;
+    channel: string;
+  }): Promise<RunState> {
+    const { loaded, plan, env } = this.environment(input.service, input.environment);
+    const template = env.steps.find((s) => s.kind === input.kind);
+    if (!template || template.kind !== input.kind) {
+      throw new FerryError(
+        'plan_not_found',
+        `${plan.service} ${input.environment} has no ${input.kind} step to take the provider from: add one to ${loaded.file}.`,
+      );
+    }
+    const starters = plan.starters ?? [];
+    if (starters.length > 0 && !starters.includes(input.user)) {
+      throw new FerryError(
+        'not_authorized',
+        `Only ${starters.map((u) => `<@${u}>`).join(', ')} may change ${plan.service}.`,
+      );
+    }
+    const spec = {
+      ...template,
+      id: `${input.kind}-${input.action}`,
+      action: input.action,
+      approval: 'required',
+    } as StepSpec;
+    const missing = missingVars(spec, this.deps.planEnv);
+    if (missing.length > 0) {
+      throw new FerryError(
+        'env_missing',
+        `This toggle needs ${missing.map((m) => `\`${m}\``).join(', ')} set in Ferry's environment.`,
+      );
+    }
+    const [preview] = await this.preview([spec]);
+    const now = this.deps.clock.now();
+    const { state, effects } = await createRun(
+      this.deps.db,
+      {
+        service: plan.service,
+        environment: input.environment,
+        startedBy: input.user,
+        channel: this.channelFor(plan.service, input.environment, input.channel),
+        planFile: loaded.file,
+        policy: this.policyFor(plan, input.environment),
+        steps: [{ spec, title: preview?.text ?? stepTitle(spec) }],
+        now,
+        purpose: 'adhoc',
+      },
+      (initial) => decide(initial, { type: 'start' }, now),
+    );
+    await this.afterDecision(state.id, effects);
+    this.deps.log.info(
+      { run: state.id, service: plan.service, environment: input.environment, toggle: spec.id },
+      'ad hoc toggle started',
+    );
+    return state;
+  }
+
   /** A run by id, or the channel's only active run when `ref` is left out. */
   async resolve(
     channel: string,

@@ -60,6 +60,7 @@ export interface NewRun {
   policy: Policy;
   steps: ReadonlyArray<{ spec: StepSpec; title: string }>;
   now: number;
+  purpose?: RunState['purpose'];
 }
 
 /**
@@ -74,7 +75,9 @@ export async function createRun(
   return inTransaction(db, async (client) => {
     const { rows } = await client.query<{ n: number }>(`select nextval('run_number_seq')::int as n`);
     const id = `r${rows[0]!.n}`;
-    const lock = await findLock(client, input.service, input.environment, true);
+    // A lock holds back the runbook; ad hoc toggles stay available, they are how incidents get handled.
+    const lock =
+      input.purpose === 'adhoc' ? null : await findLock(client, input.service, input.environment, true);
     if (lock) {
       throw new FerryError(
         'run_locked',
@@ -84,8 +87,8 @@ export async function createRun(
     try {
       await client.query('savepoint create_run');
       await client.query(
-        `insert into runs (id, service, environment, status, started_by, started_at, channel, plan_file, policy)
-         values ($1, $2, $3, 'running', $4, $5, $6, $7, $8)`,
+        `insert into runs (id, service, environment, status, started_by, started_at, channel, plan_file, policy, purpose)
+         values ($1, $2, $3, 'running', $4, $5, $6, $7, $8, $9)`,
         [
           id,
           input.service,
@@ -95,13 +98,14 @@ export async function createRun(
           input.channel,
           input.planFile,
           input.policy,
+          input.purpose ?? 'runbook',
         ],
       );
     } catch (error) {
       if ((error as { code?: string }).code !== '23505') throw error;
       await client.query('rollback to savepoint create_run');
       const active = await client.query<{ id: string; status: string }>(
-        `select id, status from runs where service = $1 and environment = $2
+        `select id, status from runs where service = $1 and environment = $2 and purpose = 'runbook'
          and status not in ('succeeded', 'rolled_back', 'aborted')`,
         [input.service, input.environment],
       );
@@ -141,6 +145,7 @@ export async function loadRun(
   return {
     state: {
       id: row.id,
+      purpose: row.purpose,
       service: row.service,
       environment: row.environment,
       status: row.status,
@@ -380,6 +385,7 @@ interface RunRow {
   plan_file: string;
   policy: Policy;
   version: number;
+  purpose: RunState['purpose'];
 }
 
 interface StepRow {

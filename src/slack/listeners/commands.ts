@@ -187,11 +187,18 @@ async function execute(
       return { text: `🟢 Resolved ${incident.severity} on ${record.state.id}: ${incident.summary}` };
     }
     case 'maintenance':
-    case 'crons':
-      return notYet(command.name);
+    case 'crons': {
+      const state = await runs.startAdhoc({
+        service: command.service,
+        environment: command.environment,
+        kind: command.name,
+        action: command.name === 'maintenance' ? command.state : command.action,
+        user: who.user,
+        channel: who.channel,
+      });
+      return {
+        text: `${state.id}: ${command.name} ${command.name === 'maintenance' ? command.state : command.action} for ${state.service} ${state.environment} waits for approval in its thread.`,
+      };
+    }
   }
-}
-
-function notYet(name: string): Reply {
-  return { text: `⚠️ \`/migrate ${name.replace('-', ' ')}\` is not available in this version of Ferry yet.` };
 }

@@ -54,7 +54,13 @@ export function renderStatusMessage(
   const blocks: KnownBlock[] = [
     {
       type: 'header',
-      text: { type: 'plain_text', text: truncate(`${run.service} · ${run.environment} · ${run.id}`, 150) },
+      text: {
+        type: 'plain_text',
+        text: truncate(
+          `${run.service} · ${run.environment} · ${run.id}${run.purpose === 'adhoc' ? ' · ad hoc' : ''}`,
+          150,
+        ),
+      },
     },
     {
       type: 'context',
