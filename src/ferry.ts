@@ -89,7 +89,8 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
     let slackListener: ReturnType<typeof createSlackApp> | undefined = undefined;
     const routes: Route[] = [...(options.routes ?? [])];
     const server: Server = createHttpServer({
-      slack: () => slackListener?.receiver?.requestListener,
+      slack: () =>
+        config.slack.appToken ? 'socket-mode' : (slackListener?.receiver?.requestListener ?? 'starting'),
       ready: async () => (await db.pool.query('select 1')).rowCount === 1,
       metrics: metrics.registry,
       routes: () => routes,

@@ -5,7 +5,7 @@ export class FerryMetrics {
   readonly registry = new Registry();
   readonly stepAttempts = new Counter({
     name: 'ferry_step_attempts_total',
-    help: 'Step attempts finished, by kind, direction (do or undo) and outcome.',
+    help: 'Step attempts finished, by kind, direction (do or undo) and outcome (succeeded, retrying, failed, cancelled by an abort, handed_back at shutdown).',
     labelNames: ['kind', 'direction', 'outcome'] as const,
     registers: [this.registry],
   });

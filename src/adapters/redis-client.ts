@@ -184,7 +184,8 @@ export function toRedisStepError(
       );
     }
     if (transientReplies.some((prefix) => error.message.startsWith(prefix))) {
-      return new StepError(`Redis at ${where} is busy (${said}); Ferry will retry.`, {
+      // Whether it is retried is the step's business (checks are not): the timeline says when it is.
+      return new StepError(`Redis at ${where} is busy (${said}).`, {
         retryable: true,
         reason: error.message.split(' ')[0],
         cause,
@@ -215,7 +216,7 @@ export function toRedisStepError(
     connectionMessages.some((m) => error.message.startsWith(m))
   ) {
     return new StepError(
-      `Redis at ${where} is unreachable (${said}). Ferry will retry; if this persists, check the host, ` +
+      `Redis at ${where} is unreachable (${said}). If this persists, check the host, ` +
         `port and whether the URL needs rediss:// (TLS).`,
       { retryable: true, reason: typeof code === 'string' ? code : 'connection', cause },
     );

@@ -210,10 +210,20 @@ export class Executor {
       clearInterval(lease);
       this.deps.metrics?.stepSeconds.inc({ kind: spec.kind }, (Date.now() - startedAt) / 1000);
     }
+    const cutShort = abort.signal.aborted && event.type === 'step_failed';
     this.deps.metrics?.stepAttempts.inc({
       kind: spec.kind,
       direction: attempt.direction,
-      outcome: event.type === 'step_succeeded' ? 'succeeded' : event.retryable ? 'retrying' : 'failed',
+      outcome:
+        event.type === 'step_succeeded'
+          ? 'succeeded'
+          : cutShort
+            ? abort.signal.reason instanceof ShutdownError
+              ? 'handed_back'
+              : 'cancelled'
+            : event.retryable
+              ? 'retrying'
+              : 'failed',
     });
     if (abort.signal.reason instanceof ShutdownError) return; // the lease lapses and a restart resumes it
 

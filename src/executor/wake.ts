@@ -22,7 +22,11 @@ export class Waker {
 
   async listen(url: string | undefined, log: Logger, attempt = 0): Promise<void> {
     if (!url || this.closed) return;
-    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+    const client = new pg.Client({
+      connectionString: url,
+      connectionTimeoutMillis: 5_000,
+      application_name: 'ferry-listen',
+    });
     client.on('notification', (msg) => {
       if (msg.channel === 'ferry_work' || msg.channel === 'ferry_publish') {
         this.notify(msg.channel === 'ferry_work' ? 'work' : 'publish');

@@ -12,8 +12,8 @@ import type { Registry } from 'prom-client';
 export type Route = (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
 
 export interface HttpServerDeps {
-  /** Bolt's HTTPReceiver listener for `POST /slack/events`; absent in Socket Mode. */
-  slack: () => RequestListener | undefined;
+  /** Bolt's HTTPReceiver listener for `POST /slack/events`, or why there is none. */
+  slack: () => RequestListener | 'socket-mode' | 'starting';
   ready: () => Promise<boolean>;
   metrics: Registry;
   /** The sandbox's console, fake Slack Web API and protocol fakes, in local mode. */
@@ -38,13 +38,17 @@ async function handle(req: IncomingMessage, res: ServerResponse, deps: HttpServe
   const path = (req.url ?? '/').split('?')[0];
   if (path === '/slack/events') {
     const listener = deps.slack();
-    if (listener && req.method === 'POST') return void listener(req, res);
-    res
-      .writeHead(listener ? 405 : 404, {
-        'content-type': 'text/plain',
-        ...(listener ? { allow: 'POST' } : {}),
-      })
-      .end(listener ? 'POST only' : 'Slack is connected over Socket Mode');
+    if (listener === 'socket-mode') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('Slack is connected over Socket Mode');
+      return;
+    }
+    if (listener === 'starting') {
+      // Slack retries events; a person clicking now sees an error instead of a silent nothing.
+      res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' }).end('Ferry is starting');
+      return;
+    }
+    if (req.method === 'POST') return void listener(req, res);
+    res.writeHead(405, { 'content-type': 'text/plain', allow: 'POST' }).end('POST only');
     return;
   }
   if (path === '/healthz' && req.method === 'GET') {

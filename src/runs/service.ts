@@ -15,6 +15,8 @@ import { buildReport, renderMarkdown, renderSummaryMarkdown, type RunReport } fr
 import { messagesOf } from '../store/slack-messages.ts';
 import {
   deleteLock,
+  findLock,
+  lockedError,
   insertIncident,
   insertLock,
   openIncidents,
@@ -138,6 +140,9 @@ export class RunService {
         `${plan.service} ${input.environment} needs ${missing.map((m) => `\`${m}\``).join(', ')} set in Ferry's environment before a run can start.`,
       );
     }
+    // Checked again inside the transaction that creates the run; this spares the live reads.
+    const lock = await findLock(this.deps.db.pool, plan.service, input.environment);
+    if (lock) throw lockedError(lock);
     const previews = await this.preview(env.steps);
     const policy = this.policyFor(plan, input.environment);
     const now = this.deps.clock.now();
@@ -264,7 +269,7 @@ export class RunService {
     return Promise.all(
       specs.map((spec, i) => {
         const opener = openingStep(specs, i);
-        if (!opener) return this.previewStep(spec);
+        if (!opener || missingVars(spec, this.deps.planEnv).length > 0) return this.previewStep(spec);
         // What it will find depends on the opening step, which has not run yet.
         return Promise.resolve({
           id: spec.id,
@@ -424,7 +429,10 @@ export class RunService {
     return state;
   }
 
-  /** A run by id, or the channel's only active run when `ref` is left out. */
+  /**
+   * A run by id, or, when `ref` is left out, the channel's only active run (with `latest`, its latest
+   * run when none is active). Several active runs are ambiguous: the person names one.
+   */
   async resolve(
     channel: string,
     ref: string | undefined,
@@ -436,11 +444,12 @@ export class RunService {
         throw new FerryError('run_not_found', `There is no run ${ref}. \`/migrate list\` shows the runs.`);
       return record;
     }
-    const candidates = await findRuns(this.deps.db, {
-      channel,
-      active: !opts.latest,
-      limit: opts.latest ? 1 : 10,
-    });
+    const candidates = await findRuns(this.deps.db, { channel, active: true, limit: 10 });
+    if (candidates.length === 0 && opts.latest) {
+      // `status` and `report` with nothing active: the channel's latest run.
+      const [latest] = await findRuns(this.deps.db, { channel, limit: 1 });
+      if (latest) return (await readRun(this.deps.db, latest.id))!;
+    }
     if (candidates.length === 0) {
       throw new FerryError(
         'run_not_found',

@@ -12,7 +12,7 @@ import type {
 } from '../engine/types.ts';
 import type { StepSpec } from '../plan/schema.ts';
 import type { Database } from './db.ts';
-import { findLock, openIncidents, type Incident } from './locks-and-incidents.ts';
+import { findLock, lockedError, openIncidents, type Incident } from './locks-and-incidents.ts';
 
 // Named queries over runs, steps, approvals, attempts and the timeline. Every decision is made and
 // recorded inside one transaction holding the run's row lock (DESIGN.md, "Guarantees").
@@ -78,12 +78,7 @@ export async function createRun(
     // A lock holds back the runbook; ad hoc toggles stay available, they are how incidents get handled.
     const lock =
       input.purpose === 'adhoc' ? null : await findLock(client, input.service, input.environment, true);
-    if (lock) {
-      throw new FerryError(
-        'run_locked',
-        `${input.service} ${input.environment} is locked by <@${lock.lockedBy}> since ${lock.lockedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC: ${lock.reason}. \`/migrate unlock ${input.service} ${input.environment}\` when it may run again.`,
-      );
-    }
+    if (lock) throw lockedError(lock);
     try {
       await client.query('savepoint create_run');
       await client.query(

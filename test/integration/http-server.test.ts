@@ -15,7 +15,7 @@ interface Started {
 async function start(overrides: Partial<Parameters<typeof createHttpServer>[0]> = {}): Promise<Started> {
   const metrics = new Registry();
   const server = createHttpServer({
-    slack: () => undefined,
+    slack: () => 'socket-mode',
     ready: () => Promise.resolve(true),
     metrics,
     routes: () => [],
@@ -124,9 +124,16 @@ describe('http server', () => {
   });
 
   it('answers /slack/events with 404 in Socket Mode, where Slack sends nothing over HTTP', async () => {
-    const url = await serve({ slack: () => undefined });
+    const url = await serve({ slack: () => 'socket-mode' });
     const res = await fetch(`${url}/slack/events`, { method: 'POST', body: '{}' });
     expect(res.status).toBe(404);
+  });
+
+  it('answers /slack/events with 503 and Retry-After while the Slack listener is not wired yet', async () => {
+    const url = await serve({ slack: () => 'starting' });
+    const res = await fetch(`${url}/slack/events`, { method: 'POST', body: '{}' });
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('1');
   });
 
   it('ignores the query string when routing', async () => {
@@ -158,10 +165,23 @@ describe('http server', () => {
     expect(seen).toHaveLength(2);
   });
 
-  it('answers 500 when a route throws, and keeps serving', async () => {
-    const url = await serve({ routes: () => [() => Promise.reject(new Error('route broke'))] });
+  it('answers 500 when a route throws, logs the error, tells the client nothing of it, and keeps serving', async () => {
+    const logged: unknown[] = [];
+    const url = await serve({
+      routes: () => [() => Promise.reject(new Error('route broke at postgres://ferry:pw@db'))],
+      onError: (error) => logged.push(error),
+    });
     const res = await fetch(`${url}/anything`);
     expect(res.status).toBe(500);
+    expect(await res.text()).toBe('internal error');
+    expect(logged).toHaveLength(1);
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
+  });
+
+  it('answers /readyz with 503 when the database does not answer within the bound', async () => {
+    const url = await serve({ ready: () => new Promise<boolean>(() => undefined), readyTimeoutMs: 50 });
+    const res = await fetch(`${url}/readyz`);
+    expect(res.status).toBe(503);
+    expect(await res.json()).toEqual({ ok: false, database: 'unreachable' });
   });
 });
