@@ -120,7 +120,11 @@ export class Publisher {
 
     let status = messages.find((m) => m.kind === 'status');
     if (!status) {
-      const view = renderStatusMessage(state, now, liveProgress, incidents);
+      const view = renderStatusMessage(state, now, {
+        progress: liveProgress,
+        incidents,
+        specs: record.specs,
+      });
       const res = await client.chat.postMessage({
         channel,
         ...view,
@@ -149,7 +153,11 @@ export class Publisher {
 
     if (status.renderedVersion < version) {
       if (now - status.renderedAt.getTime() >= this.deps.minEditIntervalMs && this.takeEdit()) {
-        const view = renderStatusMessage(state, now, liveProgress, incidents);
+        const view = renderStatusMessage(state, now, {
+          progress: liveProgress,
+          incidents,
+          specs: record.specs,
+        });
         await client.chat.update({ channel: status.channel, ts: status.ts, ...view });
         await markRendered(db, runId, 'status', '', version);
       } else {

@@ -49,6 +49,17 @@ describe('/migrate report', () => {
     );
     expect(markdown).toMatch(/\| [a-z0-9_.]*p95[a-z_]* \| \d+(\.\d+)? \| \d+(\.\d+)? \|/);
     expect(markdown).toContain('staging cut over cleanly');
+    const json = await h.waitFor(
+      () => h.slack.files().find((f) => f.name.endsWith('-report.json') && f.content),
+      'the JSON report',
+    );
+    const data = JSON.parse(json.content!.toString()) as {
+      status: string;
+      downtime: { ms: number };
+      checks: unknown[];
+    };
+    expect(data).toMatchObject({ status: 'succeeded', downtime: { ms: expect.any(Number) } });
+    expect(data.checks).toHaveLength(2);
 
     await h.command(ALICE, 'report --all');
     const all = await h.waitFor(

@@ -122,6 +122,10 @@ describe('the cutover toolbox through Slack', () => {
       'the DNS approval',
     );
     expect(readable(approval)).toContain('billing.eu-central.example.net');
+    await h.waitFor(
+      () => /jobs paused for \d+s · crons off for \d+s/.test(readable(h.statusMessage())),
+      'what is held, on the status message',
+    );
     expect(await cronStatuses(redis)).toMatchObject({
       'cron_job:nightly_invoices': 'disabled',
       'cron_job:hourly_sync': 'disabled',

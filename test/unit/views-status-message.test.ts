@@ -4,7 +4,8 @@ import type { RunState } from '../../src/engine/types.ts';
 import { validateBlocks } from '../../src/sandbox/fake-slack.ts';
 import { ActionId } from '../../src/slack/action-ids.ts';
 import { cutMrkdwn, escapeMrkdwn, escapeTruncated } from '../../src/slack/views/format.ts';
-import { renderStatusMessage } from '../../src/slack/views/status-message.ts';
+import { heldChanges, renderStatusMessage, type StepProgress } from '../../src/slack/views/status-message.ts';
+import { stepSchema, type StepSpec } from '../../src/plan/schema.ts';
 import { alice, bob, runUntil, Scenario, T0 } from '../support/engine-fixtures.ts';
 
 // The status message is a pure function of the run: each test drives a real run through the engine
@@ -36,8 +37,8 @@ function readable(blocks: readonly KnownBlock[]): string {
 }
 
 /** Renders and checks the result against Slack's Block Kit limits, so every test also proves those. */
-function render(state: RunState, now: number, progress: Parameters<typeof renderStatusMessage>[2] = []) {
-  const view = renderStatusMessage(state, now, progress);
+function render(state: RunState, now: number, progress: StepProgress[] = []) {
+  const view = renderStatusMessage(state, now, { progress });
   expect(validateBlocks(view.blocks)).toEqual([]);
   expect(view.text.length).toBeGreaterThan(0);
   return { ...view, read: readable(view.blocks), labels: labels(view.blocks), buttons: buttons(view.blocks) };
@@ -323,5 +324,47 @@ describe('escapeMrkdwn', () => {
       expect(cut.length).toBeLessThanOrEqual(max);
       expect(cut).not.toMatch(/&[a-z]*…$|<[^>]*…$/);
     }
+  });
+});
+
+describe('heldChanges', () => {
+  const spec = (raw: Record<string, unknown>): StepSpec => stepSchema.parse(raw);
+  const http = { type: 'http', url: 'https://a/maintenance' };
+  const specs = new Map<string, StepSpec>([
+    ['maintenance-on', spec({ id: 'maintenance-on', kind: 'maintenance', action: 'on', provider: http })],
+    [
+      'pause',
+      spec({
+        id: 'pause',
+        kind: 'jobs',
+        action: 'pause',
+        provider: { type: 'heroku-formation', app: 'a', process_types: ['worker'] },
+      }),
+    ],
+    ['maintenance-off', spec({ id: 'maintenance-off', kind: 'maintenance', action: 'off', provider: http })],
+  ]);
+  const run = (statuses: Record<string, { status: string; finishedAt: number | null }>) =>
+    ({
+      steps: [...specs.keys()].map((id) => ({
+        id,
+        ...(statuses[id] ?? { status: 'pending', finishedAt: null }),
+      })),
+    }) as unknown as RunState;
+
+  it('says how long maintenance has been on and jobs paused, until they are switched back', () => {
+    const during = run({
+      'maintenance-on': { status: 'succeeded', finishedAt: 0 },
+      pause: { status: 'succeeded', finishedAt: 30_000 },
+    });
+    expect(heldChanges(during, specs, 372_000)).toEqual([
+      'maintenance on for 6m 12s',
+      'jobs paused for 5m 42s',
+    ]);
+    const after = run({
+      'maintenance-on': { status: 'succeeded', finishedAt: 0 },
+      pause: { status: 'rolled_back', finishedAt: 40_000 },
+      'maintenance-off': { status: 'succeeded', finishedAt: 60_000 },
+    });
+    expect(heldChanges(after, specs, 372_000)).toEqual([]);
   });
 });

@@ -88,12 +88,10 @@ async function execute(
     }
     case 'status': {
       const record = await runs.resolve(who.channel, command.run, { latest: true });
-      return renderStatusMessage(
-        record.state,
-        deps.now(),
-        [],
-        record.incidents.map((i) => ({ ...i, openedAt: i.openedAt.getTime() })),
-      );
+      return renderStatusMessage(record.state, deps.now(), {
+        incidents: record.incidents.map((i) => ({ ...i, openedAt: i.openedAt.getTime() })),
+        specs: record.specs,
+      });
     }
     case 'note': {
       const record = await runs.resolve(who.channel, command.run);
@@ -143,12 +141,22 @@ async function execute(
       const record = await runs.resolve(who.channel, command.run, { latest: true });
       const { report, markdown, thread } = await runs.report(record.state.id);
       if (thread) {
+        // Markdown to read, JSON for whoever compiles the migration's figures across services.
         await client.files.uploadV2({
           channel_id: thread.channel,
           thread_ts: thread.ts,
-          filename: `ferry-${report.id}-report.md`,
-          title: `Report ${report.id}: ${report.service} ${report.environment}`,
-          content: markdown,
+          file_uploads: [
+            {
+              filename: `ferry-${report.id}-report.md`,
+              title: `Report ${report.id}: ${report.service} ${report.environment}`,
+              content: markdown,
+            },
+            {
+              filename: `ferry-${report.id}-report.json`,
+              title: `Report ${report.id} (JSON)`,
+              content: `${JSON.stringify(report, null, 2)}\n`,
+            },
+          ],
         });
       }
       return renderReportSummary(report, thread !== null);

@@ -1,6 +1,7 @@
 import type { ActionsBlock, Button, KnownBlock } from '@slack/types';
 import { approverList } from '../../engine/policy.ts';
 import type { RunState, StepState } from '../../engine/types.ts';
+import type { StepSpec } from '../../plan/schema.ts';
 import { ActionId, buttonValue } from '../action-ids.ts';
 import {
   clock,
@@ -43,12 +44,17 @@ export interface OpenIncident {
   openedAt: number;
 }
 
-export function renderStatusMessage(
-  run: RunState,
-  now: number,
-  progress: readonly StepProgress[] = [],
-  incidents: readonly OpenIncident[] = [],
-): StatusMessage {
+export interface StatusExtras {
+  /** Live progress of long steps (a drain, DNS propagation). */
+  progress?: readonly StepProgress[];
+  incidents?: readonly OpenIncident[];
+  /** The plan's steps, to tell how long maintenance has been on, jobs paused and crons off. */
+  specs?: ReadonlyMap<string, StepSpec>;
+}
+
+export function renderStatusMessage(run: RunState, now: number, extras: StatusExtras = {}): StatusMessage {
+  const { progress = [], incidents = [], specs } = extras;
+  const held = specs ? heldChanges(run, specs, now) : [];
   const current = currentStep(run);
   const position = current ? run.steps.indexOf(current) + 1 : run.steps.length;
   const blocks: KnownBlock[] = [
@@ -67,7 +73,12 @@ export function renderStatusMessage(
       elements: [
         {
           type: 'mrkdwn',
-          text: `Started by ${user(run.startedBy)} at ${clock(run.startedAt)} UTC · ${runLabel[run.status]} · ${duration((run.finishedAt ?? now) - run.startedAt)}`,
+          text: [
+            `Started by ${user(run.startedBy)} at ${clock(run.startedAt)} UTC`,
+            runLabel[run.status],
+            duration((run.finishedAt ?? now) - run.startedAt),
+            ...held,
+          ].join(' · '),
         },
       ],
     },
@@ -254,4 +265,24 @@ function abortButton(run: RunState): Button {
       style: 'danger',
     },
   };
+}
+
+const heldKinds = [
+  { label: 'maintenance on', kind: 'maintenance', opens: 'on', closes: 'off' },
+  { label: 'jobs paused', kind: 'jobs', opens: 'pause', closes: 'resume' },
+  { label: 'crons off', kind: 'crons', opens: 'disable', closes: 'enable' },
+] as const;
+
+/** "maintenance on for 6m 12s": what the run switched off or on and has not switched back yet. */
+export function heldChanges(run: RunState, specs: ReadonlyMap<string, StepSpec>, now: number): string[] {
+  return heldKinds.flatMap(({ label, kind, opens, closes }) => {
+    let since: number | null = null;
+    for (const step of run.steps) {
+      const spec = specs.get(step.id);
+      if (!spec || spec.kind !== kind || !('action' in spec) || step.status !== 'succeeded') continue;
+      if (spec.action === opens) since ??= step.finishedAt;
+      if (spec.action === closes) since = null;
+    }
+    return since === null ? [] : [`${label} for ${duration(now - since)}`];
+  });
 }
