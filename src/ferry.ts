@@ -9,6 +9,7 @@ import type { AdapterEnv } from './adapters/types.ts';
 import { systemClock, type Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import { Executor } from './executor/executor.ts';
+import { Scheduler } from './executor/scheduler.ts';
 import { FerryMetrics } from './metrics.ts';
 import { Waker } from './executor/wake.ts';
 import { createHttpServer, listen, type Route } from './http/server.ts';
@@ -30,6 +31,7 @@ export interface RunningFerry {
   db: Database;
   runs: RunService;
   executor: Executor;
+  scheduler: Scheduler;
   plans: readonly LoadedPlan[];
   /** Local mode's Slack stand-in (the sandbox); undefined when connected to Slack. */
   fakeSlack: FakeSlack | undefined;
@@ -174,8 +176,21 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
       editsPerMinute: config.slack.editsPerMinute,
       leaseMs: config.leaseMs,
     });
+    const client = slackListener.app.client;
+    const scheduler = new Scheduler({
+      runs,
+      log: log.child({ component: 'scheduler' }),
+      onFailure: async (scheduled, message) => {
+        await client.chat.postMessage({
+          channel: scheduled.channel,
+          text: `⚠️ The scheduled start ${scheduled.id} of ${scheduled.service} ${scheduled.environment} (for <@${scheduled.requestedBy}>) did not start: ${message}`,
+        });
+      },
+    });
     executor.start();
     publisher.start();
+    scheduler.start();
+    stops.push(() => scheduler.stop());
     // Slack delivery keys only need to outlive Slack's retries (the last comes after 5 minutes).
     const housekeeping = setInterval(() => {
       pruneDeliveries(db, 24 * 3_600_000).catch((error: unknown) =>
@@ -193,7 +208,7 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
       { port, mode: config.mode },
       local ? `Ferry sandbox: http://localhost:${port}` : `Ferry listening on port ${port}`,
     );
-    return { url, port, db, runs, executor, plans, fakeSlack, signingSecret, stop: stopAll };
+    return { url, port, db, runs, executor, scheduler, plans, fakeSlack, signingSecret, stop: stopAll };
   } catch (error) {
     await stopAll();
     throw error;

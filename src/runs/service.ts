@@ -3,7 +3,7 @@ import type { StepContext, StepHandler } from '../adapters/types.ts';
 import type { Clock } from '../clock.ts';
 import { decide, isActive, lockRefusal } from '../engine/index.ts';
 import type { Actor, Effect, Policy, RunEvent, RunState } from '../engine/types.ts';
-import { FerryError } from '../errors.ts';
+import { FerryError, toFerryError } from '../errors.ts';
 import type { Executor } from '../executor/executor.ts';
 import type { Waker } from '../executor/wake.ts';
 import { openingStep, stepTitle } from '../plan/describe.ts';
@@ -13,6 +13,13 @@ import { findVarRefs, missingVars, resolveVars } from '../plan/vars.ts';
 import { redactText, secretValues } from '../redact.ts';
 import { buildReport, renderMarkdown, renderSummaryMarkdown, type RunReport } from '../report/report.ts';
 import { messagesOf } from '../store/slack-messages.ts';
+import {
+  closeScheduledStart,
+  findScheduledStart,
+  insertScheduledStart,
+  pendingScheduledStarts,
+  type ScheduledStart,
+} from '../store/scheduled-starts.ts';
 import {
   deleteLock,
   findLock,
@@ -124,6 +131,8 @@ export class RunService {
     environment: string;
     user: string;
     channel: string;
+    /** Set when a scheduled start (`--at`) comes due. */
+    scheduledStartId?: string;
   }): Promise<RunState> {
     const { loaded, plan, env } = this.environment(input.service, input.environment);
     const starters = plan.starters ?? [];
@@ -157,6 +166,7 @@ export class RunService {
         policy,
         steps: env.steps.map((spec, i) => ({ spec, title: previews[i]?.text ?? stepTitle(spec) })),
         now,
+        ...(input.scheduledStartId ? { scheduledStartId: input.scheduledStartId } : {}),
       },
       (initial) => decide(initial, { type: 'start' }, now),
     );
@@ -178,6 +188,116 @@ export class RunService {
       state: decision.state,
       refusals: decision.effects.flatMap((e) => (e.type === 'refuse' ? [e.message] : [])),
     };
+  }
+
+  /**
+   * `/migrate start … --at <time>`: checked now as a start would be (plan, starters, variables,
+   * lock), started by the scheduler when due, on behalf of the person who asked.
+   */
+  async schedule(input: {
+    service: string;
+    environment: string;
+    user: string;
+    channel: string;
+    at: Date;
+  }): Promise<ScheduledStart> {
+    const { plan, env } = this.environment(input.service, input.environment);
+    const starters = plan.starters ?? [];
+    if (starters.length > 0 && !starters.includes(input.user)) {
+      throw new FerryError(
+        'not_authorized',
+        `Only ${starters.map((u) => `<@${u}>`).join(', ')} may start ${plan.service} runs.`,
+      );
+    }
+    const now = this.deps.clock.now();
+    const when = input.at.getTime();
+    if (when < now + 10_000) {
+      throw new FerryError(
+        'command_invalid',
+        `${input.at.toISOString()} is not in the future: start now with \`/migrate start ${plan.service} ${input.environment}\`.`,
+      );
+    }
+    if (when > now + 30 * 86_400_000)
+      throw new FerryError('command_invalid', 'Ferry schedules starts at most 30 days ahead.');
+    const missing = missingVars(env.steps, this.deps.planEnv);
+    if (missing.length > 0) {
+      throw new FerryError(
+        'env_missing',
+        `${plan.service} ${input.environment} needs ${missing.map((m) => `\`${m}\``).join(', ')} set in Ferry's environment before a run can start.`,
+      );
+    }
+    const lock = await findLock(this.deps.db.pool, plan.service, input.environment);
+    if (lock) throw lockedError(lock);
+    const scheduled = await insertScheduledStart(this.deps.db, {
+      service: plan.service,
+      environment: input.environment,
+      requestedBy: input.user,
+      channel: this.channelFor(plan.service, input.environment, input.channel),
+      startAt: input.at,
+    });
+    this.deps.log.info(
+      { scheduled: scheduled.id, service: plan.service, environment: input.environment },
+      'start scheduled',
+    );
+    return scheduled;
+  }
+
+  /** `/migrate abort s3`: the person who asked, or anyone who may start or approve, cancels it. */
+  async cancelScheduled(id: string, actor: Actor): Promise<ScheduledStart> {
+    const scheduled = await findScheduledStart(this.deps.db, id);
+    if (!scheduled) throw new FerryError('run_not_found', `There is no scheduled start ${id}.`);
+    if (scheduled.status !== 'pending') {
+      throw new FerryError(
+        'transition_refused',
+        `${id} is ${scheduled.status}${scheduled.runId ? ` (${scheduled.runId})` : ''}: there is nothing to cancel.`,
+      );
+    }
+    if (actor.user !== scheduled.requestedBy) {
+      const { plan } = this.environment(scheduled.service, scheduled.environment);
+      if (lockRefusal(this.policyFor(plan, scheduled.environment), scheduled.service, actor)) {
+        throw new FerryError(
+          'not_authorized',
+          `Only the person who scheduled ${id}, or someone who may start or approve ${scheduled.service} runs, can cancel it.`,
+        );
+      }
+    }
+    if (!(await closeScheduledStart(this.deps.db, id, { status: 'cancelled', by: actor.user }))) {
+      throw new FerryError('transition_refused', `${id} started or was cancelled a moment ago.`);
+    }
+    return scheduled;
+  }
+
+  scheduled(): Promise<ScheduledStart[]> {
+    return pendingScheduledStarts(this.deps.db);
+  }
+
+  /**
+   * Starts every scheduled start that is due. Returns those that could not start, with why, for the
+   * channel to hear; a start another replica took is neither.
+   */
+  async startDue(): Promise<Array<{ scheduled: ScheduledStart; message: string }>> {
+    const failures: Array<{ scheduled: ScheduledStart; message: string }> = [];
+    const due = await pendingScheduledStarts(this.deps.db, { dueBy: new Date(this.deps.clock.now()) });
+    for (const scheduled of due) {
+      try {
+        await this.start({
+          service: scheduled.service,
+          environment: scheduled.environment,
+          user: scheduled.requestedBy,
+          channel: scheduled.channel,
+          scheduledStartId: scheduled.id,
+        });
+      } catch (error) {
+        const ferry = toFerryError(error);
+        if (ferry.code === 'transition_refused') continue;
+        if (
+          await closeScheduledStart(this.deps.db, scheduled.id, { status: 'failed', error: ferry.message })
+        ) {
+          failures.push({ scheduled, message: ferry.message });
+        }
+      }
+    }
+    return failures;
   }
 
   /** Who may do what in one environment of a plan. */

@@ -29,7 +29,7 @@ export const usage: Record<Command['name'], string> = {
   incident: '/migrate incident [run] <sev1|sev2|sev3> <summary>',
   'incident-resolve': '/migrate incident resolve [run]',
   rollback: '/migrate rollback [run]',
-  abort: '/migrate abort [run]',
+  abort: '/migrate abort [run | scheduled start]',
   report: '/migrate report [run] | --all',
   lock: '/migrate lock <service> <env> <reason>',
   unlock: '/migrate unlock <service> <env>',
@@ -100,6 +100,9 @@ export function parseCommand(text: string): ParseResult {
     case 'status':
     case 'rollback':
     case 'abort': {
+      // A scheduled start (s3) is cancelled with abort too: it is a run that has not begun.
+      if (lower === 'abort' && rest.length === 1 && /^s\d+$/.test(rest[0]!))
+        return ok({ name: 'abort', run: rest[0] });
       const { run, rest: extra } = optionalRun();
       if (extra.length && run) return fail(`Unexpected "${extra.join(' ')}". Usage: \`${usage[lower]}\``);
       if (extra.length) return fail(`"${extra[0]}" is not a run id (like r12). Usage: \`${usage[lower]}\``);

@@ -13,6 +13,7 @@ import type {
 import type { StepSpec } from '../plan/schema.ts';
 import type { Database } from './db.ts';
 import { findLock, lockedError, openIncidents, type Incident } from './locks-and-incidents.ts';
+import { markScheduledStarted } from './scheduled-starts.ts';
 
 // Named queries over runs, steps, approvals, attempts and the timeline. Every decision is made and
 // recorded inside one transaction holding the run's row lock (DESIGN.md, "Guarantees").
@@ -61,6 +62,8 @@ export interface NewRun {
   steps: ReadonlyArray<{ spec: StepSpec; title: string }>;
   now: number;
   purpose?: RunState['purpose'];
+  /** The scheduled start this run fulfils; it turns 'started' in the same transaction. */
+  scheduledStartId?: string;
 }
 
 /**
@@ -110,6 +113,7 @@ export async function createRun(
         `${input.service} ${input.environment} already has an active run${other ? ` (${other.id}, ${other.status.replace('_', ' ')})` : ''}: finish, abort or roll it back first.`,
       );
     }
+    if (input.scheduledStartId) await markScheduledStarted(client, input.scheduledStartId, id);
     let position = 0;
     for (const { spec, title } of input.steps) {
       await client.query(

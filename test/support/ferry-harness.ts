@@ -185,7 +185,8 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
       }
     },
     responses(user) {
-      return [...slack.ephemerals(user).map((e) => e.text ?? '')];
+      // What the person reads: each ephemeral's text and its blocks.
+      return slack.ephemerals(user).map((e) => readable(e as unknown as SlackMessage));
     },
     async stop() {
       await ferry.stop();

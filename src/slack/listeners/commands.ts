@@ -70,12 +70,20 @@ async function execute(
     case 'help':
       return renderHelp();
     case 'list':
-      return renderList(await runs.list({ limit: 50 }), runs.plans());
+      return renderList(await runs.list({ limit: 50 }), runs.plans(), await runs.scheduled());
     case 'start': {
-      if (command.at)
+      if (command.at) {
+        const scheduled = await runs.schedule({
+          service: command.service,
+          environment: command.environment,
+          user: who.user,
+          channel: who.channel,
+          at: new Date(command.at),
+        });
         return {
-          text: '⚠️ Scheduled starts (`--at`) are not available yet: start the run when you are ready.',
+          text: `⏰ ${scheduled.service} ${scheduled.environment} will start at ${scheduled.startAt.toISOString().slice(0, 16).replace('T', ' ')} UTC (${scheduled.id}), on your behalf. \`/migrate abort ${scheduled.id}\` cancels it.`,
         };
+      }
       const state = await runs.start({
         service: command.service,
         environment: command.environment,
@@ -106,6 +114,19 @@ async function execute(
     }
     case 'rollback':
     case 'abort': {
+      if (command.name === 'abort' && command.run?.startsWith('s')) {
+        const scheduled = await runs.scheduled().then((all) => all.find((s) => s.id === command.run));
+        const groups = scheduled
+          ? await deps.groups.groupsOf(
+              who.user,
+              runs.environment(scheduled.service, scheduled.environment).plan.approvers.usergroups,
+            )
+          : [];
+        const cancelled = await runs.cancelScheduled(command.run, { user: who.user, groups });
+        return {
+          text: `⏹️ Cancelled ${cancelled.id}: ${cancelled.service} ${cancelled.environment} will not start.`,
+        };
+      }
       const record = await runs.resolve(who.channel, command.run);
       const outcome = await runs.act(record.state.id, {
         type: command.name,

@@ -1,6 +1,7 @@
 import type { KnownBlock } from '@slack/types';
 import type { RunSummary } from '../../runs/service.ts';
 import type { LoadedPlan } from '../../plan/load.ts';
+import type { ScheduledStart } from '../../store/scheduled-starts.ts';
 import { usage } from '../command-parser.ts';
 import { runLabel, user } from './format.ts';
 
@@ -48,7 +49,11 @@ export function renderHelp(): Reply {
   };
 }
 
-export function renderList(runs: readonly RunSummary[], plans: readonly LoadedPlan[]): Reply {
+export function renderList(
+  runs: readonly RunSummary[],
+  plans: readonly LoadedPlan[],
+  scheduled: readonly ScheduledStart[] = [],
+): Reply {
   const active = runs.filter((r) => !['succeeded', 'rolled_back', 'aborted'].includes(r.status));
   const lines = runs
     .slice(0, 20)
@@ -56,13 +61,20 @@ export function renderList(runs: readonly RunSummary[], plans: readonly LoadedPl
       (r) =>
         `\`${r.id}\` ${r.service} ${r.environment}: ${runLabel[r.status]} (by ${user(r.startedBy)}, ${r.startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC)`,
     );
+  lines.unshift(
+    ...scheduled.map(
+      (s) =>
+        `⏰ \`${s.id}\` ${s.service} ${s.environment}: starts ${s.startAt.toISOString().slice(0, 16).replace('T', ' ')} UTC (for ${user(s.requestedBy)})`,
+    ),
+  );
   const envs = [...new Set(plans.flatMap((p) => Object.keys(p.plan.environments)))].sort();
   const matrix = plans
     .map((p) => {
       const cells = envs.map((env) => {
         if (!p.plan.environments[env]) return `${env} –`;
         const last = runs.find((r) => r.service === p.plan.service && r.environment === env);
-        return `${env} ${last ? `${statusIcon(last.status)} ${last.id}` : '▫️'}`;
+        const next = scheduled.find((s) => s.service === p.plan.service && s.environment === env);
+        return `${env} ${last ? `${statusIcon(last.status)} ${last.id}` : '▫️'}${next ? ` ⏰ ${next.id}` : ''}`;
       });
       return `*${p.plan.service}*  ${cells.join('  ·  ')}`;
     })

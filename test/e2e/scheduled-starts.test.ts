@@ -1,0 +1,111 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  ALICE,
+  BOB,
+  CHANNEL,
+  MALLORY,
+  readable,
+  startHarness,
+  type Harness,
+} from '../support/ferry-harness.ts';
+
+const plan = `
+service: billing
+starters: [U01ALICE]
+approvers: { users: [U02BOB] }
+environments:
+  staging:
+    steps:
+      - { id: watch, kind: manual, instructions: "Watch the dashboards, then press Done." }
+  production:
+    steps:
+      - { id: watch, kind: manual, instructions: "Watch the dashboards, then press Done." }
+`;
+
+describe('scheduled starts (/migrate start … --at)', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ plan });
+  });
+  afterAll(async () => {
+    await h?.stop();
+  });
+
+  /** Sends a command and waits for the reply to it that matches (not an earlier one). */
+  const ask = async (user: string, command: string, reply: string | RegExp) => {
+    const before = h.responses(user).length;
+    await h.command(user, command);
+    return h.waitFor(
+      () =>
+        h
+          .responses(user)
+          .slice(before)
+          .find((t) => (typeof reply === 'string' ? t.includes(reply) : reply.test(t))),
+      `"${reply}" to ${user}`,
+    );
+  };
+  const inAnHour = () => new Date(Date.now() + 3_600_000).toISOString().replace(/\.\d+Z$/, 'Z');
+  /** Time passes: the start comes due. */
+  const comeDue = (id: string) =>
+    h.ferry.db.pool.query(
+      `update scheduled_starts set start_at = now() - interval '1 second' where id = $1`,
+      [id],
+    );
+
+  it('starts the run on behalf of the person who scheduled it, once, when it comes due', async () => {
+    const reply = await ask(
+      ALICE,
+      `start billing staging --at ${inAnHour()}`,
+      /^⏰ billing staging will start at .* UTC \(s\d+\), on your behalf/,
+    );
+    const id = /\((s\d+)\)/.exec(reply)![1]!;
+    await ask(ALICE, 'list', `⏰ \`${id}\` billing staging: starts`);
+    await ask(
+      ALICE,
+      `start billing staging --at ${inAnHour()}`,
+      `billing staging already has a scheduled start (${id}`,
+    );
+
+    await comeDue(id);
+    await Promise.all([h.ferry.scheduler.tick(), h.ferry.scheduler.tick()]); // two ticks racing: one run
+    const status = await h.waitFor(() => h.statusMessage(), 'the run to start');
+    expect(readable(status)).toContain('Started by <@U01ALICE>');
+    expect(await h.ferry.runs.list()).toHaveLength(1);
+    expect(await h.ferry.runs.scheduled()).toEqual([]);
+  });
+
+  it('can be cancelled by whoever scheduled it or may approve, but not by anyone else', async () => {
+    const id = /\((s\d+)\)/.exec(
+      await ask(ALICE, `start billing production --at ${inAnHour()}`, /billing production will start/),
+    )![1]!;
+    await ask(
+      MALLORY,
+      `abort ${id}`,
+      `Only the person who scheduled ${id}, or someone who may start or approve billing runs, can cancel it.`,
+    );
+    await ask(BOB, `abort ${id}`, `⏹️ Cancelled ${id}: billing production will not start.`);
+    await comeDue(id);
+    await h.ferry.scheduler.tick();
+    expect((await h.ferry.runs.list()).filter((r) => r.environment === 'production')).toEqual([]);
+  });
+
+  it('tells the channel when a due start cannot start, and why', async () => {
+    const id = /\((s\d+)\)/.exec(
+      await ask(ALICE, `start billing production --at ${inAnHour()}`, /billing production will start/),
+    )![1]!;
+    await ask(BOB, 'lock billing production change freeze', '🔒 Locked');
+    await comeDue(id);
+    await h.ferry.scheduler.tick();
+    const warning = await h.waitFor(
+      () => h.slack.messages(CHANNEL).find((m) => (m.text ?? '').startsWith(`⚠️ The scheduled start ${id}`)),
+      'the failure in the channel',
+    );
+    expect(warning.text).toContain('is locked by <@U02BOB>');
+  });
+
+  it('refuses a time in the past, and a time that is not an ISO time with a zone', async () => {
+    await ask(ALICE, 'start billing staging --at 2020-01-01T00:00:00Z', 'is not in the future');
+    const res = await h.command(ALICE, 'start billing staging --at tomorrow');
+    expect(res.text).toContain('tomorrow');
+  });
+});
