@@ -105,7 +105,7 @@ describe('ad hoc maintenance and cron toggles', () => {
       'the toggle reply',
     );
     const runId = /^(r\d+):/.exec(reply)![1]!;
-    await h.click(BOB, (await h.waitFor(() => approvalFor(runId), 'the approval')), ActionId.approve);
+    await h.click(BOB, await h.waitFor(() => approvalFor(runId), 'the approval'), ActionId.approve);
     await h.waitFor(
       async () => Object.values(await cronStatuses(redis)).every((s) => s === 'enabled'),
       'the crons to be enabled',
