@@ -564,7 +564,10 @@ export class RunService {
         throw new FerryError('run_not_found', `There is no run ${ref}. \`/migrate list\` shows the runs.`);
       return record;
     }
-    const candidates = await findRuns(this.deps.db, { channel, active: true, limit: 10 });
+    const active = await findRuns(this.deps.db, { channel, active: true, limit: 10 });
+    // An ad hoc toggle waiting beside the migration does not make "the run" ambiguous.
+    const runbooks = active.filter((r) => r.purpose === 'runbook');
+    const candidates = active.length > 1 && runbooks.length === 1 ? runbooks : active;
     if (candidates.length === 0 && opts.latest) {
       // `status` and `report` with nothing active: the channel's latest run.
       const [latest] = await findRuns(this.deps.db, { channel, limit: 1 });

@@ -300,6 +300,7 @@ export async function findRuns(
     startedBy: string;
     startedAt: Date;
     channel: string;
+    purpose: RunState['purpose'];
   }>
 > {
   const where: string[] = [];
@@ -309,7 +310,7 @@ export async function findRuns(
   if (filter.environment) where.push(`environment = $${args.push(filter.environment)}`);
   if (filter.active) where.push(`status not in ('succeeded', 'rolled_back', 'aborted')`);
   const { rows } = await db.pool.query(
-    `select id, service, environment, status, started_by, started_at, channel from runs
+    `select id, service, environment, status, started_by, started_at, channel, purpose from runs
      ${where.length ? `where ${where.join(' and ')}` : ''}
      order by (status in ('succeeded', 'rolled_back', 'aborted')), created_at desc limit ${filter.limit ?? 50}`,
     args,
@@ -322,6 +323,7 @@ export async function findRuns(
     startedBy: r.started_by,
     startedAt: r.started_at,
     channel: r.channel,
+    purpose: r.purpose,
   }));
 }
 

@@ -72,6 +72,13 @@ describe('ad hoc maintenance and cron toggles', () => {
     );
     const runId = /^(r\d+):/.exec(reply)![1]!;
     const approval = await h.waitFor(() => approvalFor(runId), 'the toggle approval');
+    // With the toggle waiting beside it, a command that leaves out the run id still means the migration.
+    await h.command(BOB, 'note lifting maintenance for the incident');
+    const [runbook] = (await h.ferry.runs.list()).filter((r) => r.id !== runId);
+    await h.waitFor(
+      () => h.responses(BOB).some((t) => t.includes(`📝 Noted on ${runbook!.id}.`)),
+      'the note on the runbook run',
+    );
 
     await h.click(ALICE, approval, ActionId.approve);
     await h.waitFor(
