@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { StepSpec } from '../plan/schema.ts';
 
 // The seam between the executor and the systems a plan drives. An adapter never talks to Slack and
-// never reads process.env: what it needs comes in `AdapterEnv` (from config) and the resolved step.
+// never reads the environment itself: what it needs comes in `AdapterEnv` (from config) and the resolved step.
 
 /** Live progress of a long step (queue drain, DNS propagation), shown in a message edited in place. */
 export interface Progress {

@@ -135,23 +135,8 @@ export class RunService {
     scheduledStartId?: string;
   }): Promise<RunState> {
     const { loaded, plan, env } = this.environment(input.service, input.environment);
-    const starters = plan.starters ?? [];
-    if (starters.length > 0 && !starters.includes(input.user)) {
-      throw new FerryError(
-        'not_authorized',
-        `Only ${starters.map((u) => `<@${u}>`).join(', ')} may start ${plan.service} runs.`,
-      );
-    }
-    const missing = missingVars(env.steps, this.deps.planEnv);
-    if (missing.length > 0) {
-      throw new FerryError(
-        'env_missing',
-        `${plan.service} ${input.environment} needs ${missing.map((m) => `\`${m}\``).join(', ')} set in Ferry's environment before a run can start.`,
-      );
-    }
-    // Checked again inside the transaction that creates the run; this spares the live reads.
-    const lock = await findLock(this.deps.db.pool, plan.service, input.environment);
-    if (lock) throw lockedError(lock);
+    // The lock is checked again inside the transaction that creates the run; this spares the live reads.
+    await this.assertMayStart(plan, input.environment, input.user);
     const previews = await this.preview(env.steps);
     const policy = this.policyFor(plan, input.environment);
     const now = this.deps.clock.now();
@@ -201,14 +186,7 @@ export class RunService {
     channel: string;
     at: Date;
   }): Promise<ScheduledStart> {
-    const { plan, env } = this.environment(input.service, input.environment);
-    const starters = plan.starters ?? [];
-    if (starters.length > 0 && !starters.includes(input.user)) {
-      throw new FerryError(
-        'not_authorized',
-        `Only ${starters.map((u) => `<@${u}>`).join(', ')} may start ${plan.service} runs.`,
-      );
-    }
+    const { plan } = this.environment(input.service, input.environment);
     const now = this.deps.clock.now();
     const when = input.at.getTime();
     if (when < now + 10_000) {
@@ -219,15 +197,7 @@ export class RunService {
     }
     if (when > now + 30 * 86_400_000)
       throw new FerryError('command_invalid', 'Ferry schedules starts at most 30 days ahead.');
-    const missing = missingVars(env.steps, this.deps.planEnv);
-    if (missing.length > 0) {
-      throw new FerryError(
-        'env_missing',
-        `${plan.service} ${input.environment} needs ${missing.map((m) => `\`${m}\``).join(', ')} set in Ferry's environment before a run can start.`,
-      );
-    }
-    const lock = await findLock(this.deps.db.pool, plan.service, input.environment);
-    if (lock) throw lockedError(lock);
+    await this.assertMayStart(plan, input.environment, input.user);
     const scheduled = await insertScheduledStart(this.deps.db, {
       service: plan.service,
       environment: input.environment,
@@ -298,6 +268,26 @@ export class RunService {
       }
     }
     return failures;
+  }
+
+  /** What a start needs, checked when it is asked for: a starter, every variable set, no lock. */
+  private async assertMayStart(plan: Plan, environment: string, user: string): Promise<void> {
+    const starters = plan.starters ?? [];
+    if (starters.length > 0 && !starters.includes(user)) {
+      throw new FerryError(
+        'not_authorized',
+        `Only ${starters.map((u) => `<@${u}>`).join(', ')} may start ${plan.service} runs.`,
+      );
+    }
+    const missing = missingVars(plan.environments[environment]?.steps ?? [], this.deps.planEnv);
+    if (missing.length > 0) {
+      throw new FerryError(
+        'env_missing',
+        `${plan.service} ${environment} needs ${missing.map((m) => `\`${m}\``).join(', ')} set in Ferry's environment before a run can start.`,
+      );
+    }
+    const lock = await findLock(this.deps.db.pool, plan.service, environment);
+    if (lock) throw lockedError(lock);
   }
 
   /** Who may do what in one environment of a plan. */

@@ -113,10 +113,12 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     MAINT_TOKEN: 'maint-secret',
     ...options.env,
   });
-  const ferry = await startFerry(config, {
-    log: pino({ level: process.env.FERRY_TEST_LOG ?? 'silent' }),
-    host: '127.0.0.1',
-  });
+  // FERRY_TEST_LOG=debug prints Ferry's log; FERRY_TEST_LOG_DIR keeps one file per harness instead.
+  const logDir = process.env.FERRY_TEST_LOG_DIR;
+  const log = logDir
+    ? pino({ level: 'debug' }, pino.destination({ dest: path.join(logDir, `${schema}.log`), sync: true }))
+    : pino({ level: process.env.FERRY_TEST_LOG ?? 'silent' });
+  const ferry = await startFerry(config, { log, host: '127.0.0.1' });
 
   const responseUrls: Array<{ user: string; url: string }> = [];
   const harness: Harness = {
@@ -175,7 +177,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
       const status = harness.statusMessage();
       return status ? slack.thread(CHANNEL, status.ts).filter((m) => m.ts !== status.ts) : [];
     },
-    async waitFor(probe, what, timeoutMs = 20_000) {
+    async waitFor(probe, what, timeoutMs = 40_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const value = await probe();
