@@ -116,7 +116,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   // FERRY_TEST_LOG=debug prints Ferry's log; FERRY_TEST_LOG_DIR keeps one file per harness instead.
   const logDir = process.env.FERRY_TEST_LOG_DIR;
   const log = logDir
-    ? pino({ level: 'debug' }, pino.destination({ dest: path.join(logDir, `${schema}.log`), sync: true }))
+    ? pino({ level: 'info' }, pino.destination({ dest: path.join(logDir, `${schema}.log`), sync: true }))
     : pino({ level: process.env.FERRY_TEST_LOG ?? 'silent' });
   const ferry = await startFerry(config, { log, host: '127.0.0.1' });
 
