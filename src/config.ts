@@ -68,6 +68,8 @@ const envSchema = z.object({
   HEROKU_API_TOKEN: z.string().min(1).optional(),
   HEROKU_API_URL: url('the Heroku Platform API base').default('https://api.heroku.com'),
   LOG_LEVEL: z.enum(logLevels, { error: `expected one of ${logLevels.join(', ')}` }).default('info'),
+  FERRY_SANDBOX: z.enum(['0', '1'], { error: 'expected 1 (run the local sandbox) or 0' }).optional(),
+  NODE_ENV: z.string().optional(),
 });
 
 /**
@@ -92,6 +94,12 @@ function crossProblems(env: Readonly<Record<string, string | undefined>>): strin
     );
   }
   if (app && !bot) problems.push('SLACK_APP_TOKEN: Socket Mode also needs SLACK_BOT_TOKEN');
+  // A production deployment whose token went missing must not quietly turn into the sandbox.
+  if (!bot && !secret && !app && env.NODE_ENV === 'production' && env.FERRY_SANDBOX !== '1') {
+    problems.push(
+      'SLACK_BOT_TOKEN: unset in production (NODE_ENV=production); set the Slack credentials, or FERRY_SANDBOX=1 to run the local sandbox on purpose',
+    );
+  }
   return problems;
 }
 
@@ -138,6 +146,13 @@ export class ConfigError extends Error {
 }
 
 /** Parses the environment; throws ConfigError with one line per problem. */
+const ownSecrets = new Set([
+  'SLACK_BOT_TOKEN',
+  'SLACK_SIGNING_SECRET',
+  'SLACK_APP_TOKEN',
+  'HEROKU_API_TOKEN',
+]);
+
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const blankToUndefined = Object.fromEntries(
     Object.entries(env).map(([k, v]) => [k, v === '' ? undefined : v]),
@@ -179,6 +194,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     pollIntervalMs: e.FERRY_POLL_INTERVAL_MS,
     httpTimeoutMs: e.FERRY_HTTP_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
-    planEnv: { ...env },
+    // Ferry's own credentials are not for plans to read.
+    planEnv: Object.fromEntries(Object.entries(env).filter(([name]) => !ownSecrets.has(name))),
   };
 }

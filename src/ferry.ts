@@ -57,17 +57,12 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
       : `Ferry starting (${local ? 'local sandbox' : 'Slack'} mode) on embedded PGlite under ${config.dataDir}`,
   );
 
-  if (local && !config.databaseUrl) {
-    // The sandbox's fake Slack, AWS and Heroku start empty, so its runs start over with them: a run
-    // left from an earlier session would point at messages and records that no longer exist.
-    await rm(path.resolve(config.dataDir, 'pglite'), { recursive: true, force: true });
-  }
-  const db = await openDatabase({
-    databaseUrl: config.databaseUrl,
-    schema: config.dbSchema,
-    dataDir: config.dataDir,
-    log,
-  });
+  // The sandbox keeps its database apart from a real embedded one, and starts it over with its
+  // fakes: a run left from an earlier session would point at messages that no longer exist.
+  const dataDir = local ? path.join(config.dataDir, 'sandbox') : config.dataDir;
+  if (local && !config.databaseUrl)
+    await rm(path.resolve(dataDir, 'pglite'), { recursive: true, force: true });
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, schema: config.dbSchema, dataDir, log });
   const waker = new Waker();
   const stops: Array<() => Promise<void>> = [() => db.close(), () => waker.close()];
   const stopAll = async () => {

@@ -30,7 +30,8 @@ const sensitiveParam =
 
 /** Removes credentials from free text (error messages from external systems, logs). */
 export function redactText(text: string, secrets: readonly string[] = []): string {
-  let out = redactUrl(text).replace(sensitiveParam, '$1***');
+  // NUL bytes (from a system's odd answer) are refused by Postgres text and jsonb.
+  let out = redactUrl(text.replaceAll('\u0000', '')).replace(sensitiveParam, '$1***');
   for (const pattern of tokenPatterns) out = out.replace(pattern, (m) => m.replace(/[^\s]+$/, '***'));
   for (const secret of secrets) if (secret.length >= 4) out = out.split(secret).join('***');
   return out;

@@ -173,6 +173,8 @@ export class Executor {
     let event: RunEvent;
     const startedAt = Date.now();
     try {
+      const refusal = notToRun(attempt, record.state.status);
+      if (refusal) throw new StepError(refusal, { retryable: false, reason: 'not_run' });
       // An adapter that ignores its signal still cannot hold the attempt past its timeout or an abort.
       const result = await untilAborted(this.perform(attempt, spec, signal, log, secrets), signal);
       event = {
@@ -227,8 +229,29 @@ export class Executor {
     });
     if (abort.signal.reason instanceof ShutdownError) return; // the lease lapses and a restart resumes it
 
+    try {
+      await this.record(attempt, event);
+    } catch (error) {
+      // An outcome Postgres will not take (say, text it refuses) must not leave the attempt to be
+      // claimed and acted on again and again: record that it could not be recorded, and stop.
+      log.error({ err: redactedError(error, secrets) }, 'recording the step outcome failed');
+      await this.record(attempt, {
+        type: 'step_failed',
+        stepId: attempt.stepId,
+        attempt: attempt.attempt,
+        direction: attempt.direction,
+        error: `Ferry could not record this step's outcome (${redactText(toFerryError(error).message, secrets)}); it was not run again. Check the system by hand, then Retry or Skip.`,
+        retryable: false,
+      });
+    }
+    await db.pool.query(`select pg_notify('ferry_work', ''), pg_notify('ferry_publish', '')`);
+    this.deps.waker.notify('publish');
+  }
+
+  /** The outcome and the engine's next decision, in one transaction on the locked run. */
+  private async record(attempt: Attempt, event: RunEvent): Promise<void> {
     const now = this.deps.clock.now();
-    await applyToRun(db, attempt.runId, now, async (current, client) => {
+    await applyToRun(this.deps.db, attempt.runId, now, async (current, client) => {
       const { rowCount } = await client.query(
         `update step_attempts set status = 'done', finished_at = $3, outcome = $4
          where id = $1 and claimed_by = $2 and status in ('running', 'cancelled')`,
@@ -238,8 +261,6 @@ export class Executor {
       if (rowCount === 0) return { state: current.state, effects: [] };
       return decide(current.state, event, now);
     });
-    await db.pool.query(`select pg_notify('ferry_work', ''), pg_notify('ferry_publish', '')`);
-    this.deps.waker.notify('publish');
   }
 
   private async perform(
@@ -252,7 +273,7 @@ export class Executor {
     const { db } = this.deps;
     const handler = this.deps.handlerFor(spec);
     const resolved = resolveVars(spec, this.deps.planEnv);
-    const ctx = await this.context(attempt, signal, log);
+    const ctx = await this.context(attempt, signal, log, secrets);
 
     if (attempt.direction === 'undo') {
       const capture = await findCapture(db, attempt.runId, attempt.stepId);
@@ -271,7 +292,7 @@ export class Executor {
       // The title was read when the run started, before earlier steps changed things ("maintenance
       // off -> off"); read it again now, with what earlier steps captured, before anything changes.
       const title = await handler.describe(resolved, ctx).catch((error: unknown) => {
-        log.debug({ err: error }, 'could not refresh the step title');
+        log.debug({ err: redactedError(error, secrets) }, 'could not refresh the step title');
         return null;
       });
       if (title) await updateStepTitle(db, attempt.runId, attempt.stepId, redactText(title, secrets));
@@ -282,7 +303,12 @@ export class Executor {
     return handler.run(resolved, captured, ctx);
   }
 
-  private async context(attempt: Attempt, signal: AbortSignal, log: Logger): Promise<StepContext> {
+  private async context(
+    attempt: Attempt,
+    signal: AbortSignal,
+    log: Logger,
+    secrets: readonly string[],
+  ): Promise<StepContext> {
     const { db, waker } = this.deps;
     const record = await readRun(db, attempt.runId);
     const captures = await earlierCaptures(db, attempt.runId, attempt.stepId);
@@ -306,7 +332,10 @@ export class Executor {
         const now = Date.now();
         if (now - lastProgress < PROGRESS_MIN_INTERVAL_MS && report.fraction !== 1) return;
         lastProgress = now;
-        await saveProgress(db, attempt.runId, attempt.stepId, report);
+        await saveProgress(db, attempt.runId, attempt.stepId, {
+          ...report,
+          text: redactText(report.text, secrets),
+        });
         waker.notify('publish');
       },
       log,
@@ -366,11 +395,28 @@ class ShutdownError extends Error {
   }
 }
 
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+export function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
     if (signal.aborted) onAbort();
     signal.addEventListener('abort', onAbort, { once: true });
     work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
+}
+
+/** How often an attempt may be claimed before Ferry stops acting on it: each claim after a crash acts again. */
+export const MAX_CLAIMS = 5;
+
+/**
+ * Why a claimed attempt must not act, or null. A forward attempt acts only while its run runs: one
+ * whose backoff outlived a Roll back or an Abort would otherwise redo the change being undone.
+ */
+function notToRun(attempt: Attempt, runStatus: string): string | null {
+  if (attempt.claims > MAX_CLAIMS) {
+    return `claimed ${attempt.claims} times without an outcome being recorded, so it was not run again; check Ferry's log and the system, then Retry or Skip`;
+  }
+  if (attempt.direction === 'do' && runStatus !== 'running') {
+    return `not run: the run is ${runStatus.replace('_', ' ')}`;
+  }
+  return null;
 }

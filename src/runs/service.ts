@@ -4,7 +4,7 @@ import type { Clock } from '../clock.ts';
 import { decide, isActive, lockRefusal } from '../engine/index.ts';
 import type { Actor, Effect, Policy, RunEvent, RunState } from '../engine/types.ts';
 import { FerryError, toFerryError } from '../errors.ts';
-import type { Executor } from '../executor/executor.ts';
+import { untilAborted, type Executor } from '../executor/executor.ts';
 import type { Waker } from '../executor/wake.ts';
 import { openingStep, stepTitle } from '../plan/describe.ts';
 import type { LoadedPlan } from '../plan/load.ts';
@@ -164,6 +164,10 @@ export class RunService {
   }
 
   async act(runId: string, event: RunEvent): Promise<Outcome> {
+    if (event.type === 'rollback') {
+      const refusal = await this.laterRunRefusal(runId);
+      if (refusal) return { state: (await readRun(this.deps.db, runId))!.state, refusals: [refusal] };
+    }
     const now = this.deps.clock.now();
     const { decision } = await applyToRun(this.deps.db, runId, now, (record) =>
       decide(record.state, event, now),
@@ -260,6 +264,11 @@ export class RunService {
       } catch (error) {
         const ferry = toFerryError(error);
         if (ferry.code === 'transition_refused') continue;
+        if (ferry.code === 'unexpected') {
+          // A database or network blip: the start stays pending and the next tick tries again.
+          this.deps.log.warn({ err: error, scheduled: scheduled.id }, 'scheduled start deferred');
+          continue;
+        }
         if (
           await closeScheduledStart(this.deps.db, scheduled.id, { status: 'failed', error: ferry.message })
         ) {
@@ -429,10 +438,11 @@ export class RunService {
     try {
       const handler = this.deps.handlerFor(spec);
       const resolved = resolveVars(spec, this.deps.planEnv);
-      const [text, blocker] = await Promise.all([
-        handler.describe(resolved, ctx),
-        handler.blocker?.(resolved, ctx) ?? null,
-      ]);
+      // Bounded even for an adapter that ignores its signal: a start and the scheduler wait on this.
+      const [text, blocker] = await untilAborted(
+        Promise.all([handler.describe(resolved, ctx), handler.blocker?.(resolved, ctx) ?? null]),
+        signal,
+      );
       return {
         ...base,
         text: redactText(text, secrets),
@@ -537,6 +547,27 @@ export class RunService {
       'ad hoc toggle started',
     );
     return state;
+  }
+
+  /**
+   * A finished run's captures are the state before it; once a later run of the same service and
+   * environment has changed things, restoring them would undo that run's work blindly.
+   */
+  private async laterRunRefusal(runId: string): Promise<string | null> {
+    const record = await readRun(this.deps.db, runId);
+    if (!record || record.state.status !== 'succeeded' || record.state.purpose !== 'runbook') return null;
+    const later = (
+      await findRuns(this.deps.db, {
+        service: record.state.service,
+        environment: record.state.environment,
+        limit: 50,
+      })
+    )
+      .filter((r) => r.purpose === 'runbook' && r.startedAt.getTime() > record.state.startedAt)
+      .at(-1);
+    return later
+      ? `${runId} was followed by ${later.id} on ${record.state.service} ${record.state.environment}: roll back ${later.id} first, or undo ${runId}'s changes by hand.`
+      : null;
   }
 
   /**

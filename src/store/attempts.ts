@@ -10,6 +10,8 @@ export interface Attempt {
   direction: Direction;
   captured: unknown;
   hasCapture: boolean;
+  /** How many times it has been claimed: more than once means a process died holding it. */
+  claims: number;
 }
 
 /**
@@ -23,14 +25,15 @@ export async function claimDueAttempts(
   limit: number,
 ): Promise<Attempt[]> {
   const { rows } = await db.pool.query(
-    `update step_attempts a set status = 'running', claimed_by = $1, lease_until = now() + ($2 || ' milliseconds')::interval
+    `update step_attempts a set status = 'running', claimed_by = $1, claims = a.claims + 1,
+       lease_until = now() + ($2 || ' milliseconds')::interval
      where a.id in (
        select id from step_attempts
        where (status = 'due' and not_before <= now()) or (status = 'running' and lease_until < now())
        order by not_before, id
        for update skip locked
        limit $3)
-     returning a.id, a.run_id, a.step_id, a.attempt, a.direction, a.captured, a.captured_at`,
+     returning a.id, a.run_id, a.step_id, a.attempt, a.direction, a.captured, a.captured_at, a.claims`,
     [owner, String(leaseMs), limit],
   );
   return rows.map((r: Record<string, unknown>) => ({
@@ -41,6 +44,7 @@ export async function claimDueAttempts(
     direction: r.direction as Direction,
     captured: r.captured,
     hasCapture: r.captured_at !== null,
+    claims: r.claims as number,
   }));
 }
 

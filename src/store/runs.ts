@@ -39,16 +39,18 @@ type Queryable = Pick<pg.PoolClient, 'query'>;
 
 export async function inTransaction<T>(db: Database, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await db.pool.connect();
+  let broken: Error | undefined;
   try {
     await client.query('begin');
     const result = await fn(client);
     await client.query('commit');
     return result;
   } catch (error) {
-    await client.query('rollback').catch(() => undefined);
+    // A connection whose rollback fails is broken: the pool drops it instead of lending it again.
+    await client.query('rollback').catch((rollbackError: unknown) => (broken = rollbackError as Error));
     throw error;
   } finally {
-    client.release();
+    client.release(broken);
   }
 }
 
@@ -192,11 +194,19 @@ async function persistDecision(
   const changed = after !== before;
   const at = new Date(now);
   if (changed) {
-    await client.query(`update runs set status = $2, finished_at = $3, version = version + 1 where id = $1`, [
-      after.id,
-      after.status,
-      after.finishedAt === null ? null : new Date(after.finishedAt),
-    ]);
+    try {
+      await client.query(
+        `update runs set status = $2, finished_at = $3, version = version + 1 where id = $1`,
+        [after.id, after.status, after.finishedAt === null ? null : new Date(after.finishedAt)],
+      );
+    } catch (error) {
+      // Rolling back a finished run while another run of the service and environment is active.
+      if ((error as { code?: string }).code !== '23505') throw error;
+      throw new FerryError(
+        'run_active',
+        `${after.service} ${after.environment} has another active run: finish, abort or roll it back before ${after.id} can roll back.`,
+      );
+    }
     for (const step of after.steps) {
       const old = before.steps.find((s) => s.id === step.id);
       if (old && JSON.stringify(old) === JSON.stringify(step)) continue;

@@ -61,11 +61,23 @@ describe('/migrate report', () => {
     expect(data).toMatchObject({ status: 'succeeded', downtime: { ms: expect.any(Number) } });
     expect(data.checks).toHaveLength(2);
 
+    // A run followed by another run of the same service and environment is not rolled back blindly.
+    await h.command(ALICE, 'start billing staging');
+    await h.waitFor(
+      async () => (await h.ferry.runs.list()).filter((r) => r.status === 'succeeded').length === 2,
+      'the second run',
+    );
+    await h.command(ALICE, `rollback ${run!.id}`);
+    await h.waitFor(
+      () => h.responses(ALICE).some((t) => t.includes(`${run!.id} was followed by`)),
+      'the refusal',
+    );
+
     await h.command(ALICE, 'report --all');
     const all = await h.waitFor(
       () => h.slack.files().find((f) => f.name === 'ferry-runs.md' && f.content),
       'the summary file',
     );
-    expect(all.content!.toString()).toMatch(/\| r\d+ \| billing \| staging \| succeeded \|/);
+    expect(all.content!.toString().match(/\| r\d+ \| billing \| staging \| succeeded \|/g)).toHaveLength(2);
   });
 });

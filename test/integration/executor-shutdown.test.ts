@@ -138,3 +138,108 @@ describe('executor shutdown and stuck adapters', () => {
     }
   });
 });
+
+describe('attempts that must not act', () => {
+  let t: TestSchema;
+  beforeAll(async () => {
+    t = await createTestSchema({ prefix: 'notrun' });
+  });
+  afterAll(async () => {
+    await t?.dispose();
+  });
+
+  async function startRun(service: string): Promise<string> {
+    const spec = stepSchema.parse({
+      id: 'flip',
+      kind: 'flag',
+      action: 'on',
+      provider: { type: 'redis', url: 'redis://x', key: 'k' },
+    });
+    const now = Date.now();
+    const { state } = await createRun(
+      t.db,
+      {
+        service,
+        environment: 'staging',
+        startedBy: 'U1',
+        channel: 'C1',
+        planFile: 'p.yml',
+        policy,
+        steps: [{ spec, title: 'flip' }],
+        now,
+      },
+      (initial) => decide(initial, { type: 'start' }, now),
+    );
+    return state.id;
+  }
+
+  const executorWith = (handler: StepHandler) =>
+    new Executor({
+      db: t.db,
+      log: silentLog,
+      clock: systemClock,
+      waker: new Waker(),
+      handlerFor: () => handler,
+      adapterEnv,
+      planEnv: {},
+      leaseMs: 10_000,
+      idlePollMs: 20,
+    });
+
+  async function until(runId: string, done: (status: string) => boolean): Promise<void> {
+    for (let i = 0; i < 200 && !done((await readRun(t.db, runId))!.state.status); i++)
+      await new Promise((r) => setTimeout(r, 20));
+  }
+
+  it('records that an outcome could not be recorded, instead of acting again and again', async () => {
+    let runs = 0;
+    const handler: StepHandler = {
+      describe: () => Promise.resolve(''),
+      capture: () => Promise.resolve(null),
+      // Postgres refuses this in jsonb; it stands for any outcome the database will not take.
+      run: () => (
+        (runs += 1),
+        Promise.resolve({ summary: 'ok', figures: { bad: '\u0000'.repeat(3) + '\uD800' } })
+      ),
+    };
+    const runId = await startRun('unrecordable');
+    const exec = executorWith(handler);
+    exec.start();
+    try {
+      await until(runId, (s) => s === 'failed');
+      const step = (await readRun(t.db, runId))!.state.steps[0]!;
+      expect(step.error).toMatch(/^Ferry could not record this step's outcome/);
+      expect(runs).toBe(1);
+    } finally {
+      await exec.stop();
+    }
+  });
+
+  it('does not act on a forward attempt once the run is rolling back', async () => {
+    let runs = 0;
+    const handler: StepHandler = {
+      describe: () => Promise.resolve(''),
+      capture: () => Promise.resolve(null),
+      run: () => ((runs += 1), Promise.resolve({ summary: 'changed' })),
+    };
+    const runId = await startRun('rolling-back');
+    // The run left "running" before its attempt was claimed: a Roll back during a retry's backoff.
+    await t.db.pool.query(`update runs set status = 'rolling_back' where id = $1`, [runId]);
+    const exec = executorWith(handler);
+    exec.start();
+    try {
+      for (let i = 0; i < 100; i++) {
+        const { rows } = await t.db.pool.query(`select status from step_attempts where run_id = $1`, [runId]);
+        if ((rows[0] as { status: string }).status === 'done') break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const { rows } = await t.db.pool.query(`select outcome from step_attempts where run_id = $1`, [runId]);
+      expect((rows[0] as { outcome: { error: string } }).outcome.error).toBe(
+        'not run: the run is rolling back',
+      );
+      expect(runs).toBe(0);
+    } finally {
+      await exec.stop();
+    }
+  });
+});

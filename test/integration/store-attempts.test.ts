@@ -52,7 +52,16 @@ describe('claimDueAttempts', () => {
     const id = await addAttempt(runId, 'flag', 2);
     const claimed = await claimDueAttempts(t.db, 'worker-a', 30_000, 10);
     expect(claimed).toEqual([
-      { id, runId, stepId: 'flag', attempt: 2, direction: 'do', captured: null, hasCapture: false },
+      {
+        id,
+        runId,
+        stepId: 'flag',
+        attempt: 2,
+        direction: 'do',
+        captured: null,
+        hasCapture: false,
+        claims: 1,
+      },
     ] satisfies Attempt[]);
     const { rows } = await t.db.pool.query(
       `select status, claimed_by, lease_until > now() + interval '25 seconds' as leased from step_attempts where id = $1`,

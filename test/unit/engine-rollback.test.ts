@@ -111,6 +111,18 @@ describe('what a rollback undoes, and in which order', () => {
     expect(s.state.status).toBe('rolled_back');
   });
 
+  it('stops a running check instead of waiting out its timeout, then undoes what went before', () => {
+    const s = Scenario.of({ steps: ['maintenance', 'drain'] });
+    runUntil(s, 'drain');
+    const { effects } = s.rollback();
+
+    expect(effects).toContainEqual({ type: 'cancel', stepId: 'drain' });
+    expect(executes(effects)).toEqual([]);
+    s.fail('drain', 'aborted');
+    expect(finishUndos(s)).toEqual(['maintenance']);
+    expect(s.state.status).toBe('rolled_back');
+  });
+
   it('undoes a failed step that ran first, since its attempt may have changed something', () => {
     const s = Scenario.of({ steps: ['maintenance', 'flag', 'dns', 'check'] });
     runUntil(s, 'dns');
