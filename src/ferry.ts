@@ -17,8 +17,9 @@ import { formatProblem, loadPlans, type LoadedPlan } from './plan/load.ts';
 import { RunService } from './runs/service.ts';
 import type { FakeSlack } from './sandbox/fake-slack.ts';
 import { createSandbox, type Sandbox } from './sandbox/index.ts';
-import { createSlackApp } from './slack/app.ts';
+import { createSlackApp, verifyBotToken } from './slack/app.ts';
 import { Publisher } from './slack/publisher.ts';
+import { escapeMrkdwn } from './slack/views/format.ts';
 import { openDatabase, type Database } from './store/db.ts';
 import { countActiveRuns, pruneDeliveries } from './store/runs.ts';
 
@@ -144,15 +145,21 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
       handlerFor,
     });
 
+    const botToken = config.slack.botToken ?? 'xoxb-ferry-sandbox';
+    const slackApiUrl = fakeSlack ? `${url}/api/` : config.slack.apiUrl;
+    const slackRetries = fakeSlack
+      ? { retries: 3, factor: 1.5, minTimeout: 200, maxTimeout: 5_000 }
+      : undefined;
     slackListener = createSlackApp({
-      botToken: config.slack.botToken ?? 'xoxb-ferry-sandbox',
+      identity: await verifyBotToken(botToken, slackApiUrl, slackRetries),
+      botToken,
       signingSecret,
       appToken: config.slack.appToken,
-      apiUrl: fakeSlack ? `${url}/api/` : config.slack.apiUrl,
+      apiUrl: slackApiUrl,
       log,
       runs,
       now: () => clock.now(),
-      ...(fakeSlack ? { retryConfig: { retries: 3, factor: 1.5, minTimeout: 200, maxTimeout: 5_000 } } : {}),
+      ...(slackRetries ? { retryConfig: slackRetries } : {}),
     });
     if (config.slack.appToken) {
       await slackListener.app.start();
@@ -178,7 +185,7 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
       onFailure: async (scheduled, message) => {
         await client.chat.postMessage({
           channel: scheduled.channel,
-          text: `⚠️ The scheduled start ${scheduled.id} of ${scheduled.service} ${scheduled.environment} (for <@${scheduled.requestedBy}>) did not start: ${message}`,
+          text: `⚠️ The scheduled start ${scheduled.id} of ${scheduled.service} ${scheduled.environment} (for <@${scheduled.requestedBy}>) did not start: ${escapeMrkdwn(message)}`,
         });
       },
     });

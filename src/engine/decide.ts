@@ -1,5 +1,5 @@
 import type { StepKind } from '../plan/schema.ts';
-import { approvalRefusal, operateRefusal } from './policy.ts';
+import { approvalRefusal, isApprover, operateRefusal } from './policy.ts';
 import type { Decision, Effect, RunEvent, RunState, RunStatus, StepState, TimelineEntry } from './types.ts';
 
 // The whole run and step state machine as one pure function (CONVENTIONS.md, "A pure core").
@@ -44,11 +44,13 @@ export function decide(run: RunState, event: RunEvent, now: number): Decision {
       }
       const refusal = approvalRefusal(run, event.actor);
       if (refusal) {
+        // The thread gets the reason without the approvers' mentions: a stranger clicking Approve
+        // again and again must not ping the approvers' group each time.
         d.timeline({
           type: 'refused',
           stepId: step.id,
           actor: event.actor.user,
-          detail: `${event.type}: ${refusal}`,
+          detail: `${event.type}: ${isApprover(run, event.actor) ? 'four eyes, and they started the run' : 'not an approver'}`,
         });
         return d.refuse(event.actor.user, refusal);
       }

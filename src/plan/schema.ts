@@ -16,7 +16,11 @@ export const duration = z
   .regex(durationPattern, 'expected a duration such as "90s", "30m" or "1h"')
   .transform(parseDuration);
 
-const stepId = z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'expected lowercase letters, digits and dashes');
+// Short enough for Slack: ids go into block ids (255) and confirm titles (100) with other text.
+const stepId = z
+  .string()
+  .max(64, 'expected at most 64 characters')
+  .regex(/^[a-z0-9][a-z0-9-]*$/, 'expected lowercase letters, digits and dashes');
 const onOff = z.enum(['on', 'off']);
 const slackUser = z.string().regex(/^[UW][A-Z0-9]+$/, 'expected a Slack user id such as U01ALICE');
 const slackGroup = z.string().regex(/^S[A-Z0-9]+$/, 'expected a Slack user group id such as S0PLATFORM');

@@ -14,7 +14,7 @@ export interface RunReport {
   startedAt: string;
   finishedAt: string | null;
   durationMs: number | null;
-  /** From maintenance switched on to switched off (or undone); null if the plan has no maintenance. */
+  /** Maintenance on: from the first time it went on to the last time it went off, `ms` summed over every window; null if never on. */
   downtime: { from: string; to: string | null; ms: number | null } | null;
   steps: Array<{
     id: string;
@@ -43,21 +43,27 @@ export function buildReport(
     const spec = id ? specs.get(id) : undefined;
     return spec?.kind === 'maintenance' ? spec.action : undefined;
   };
+  // Every window in which maintenance was on counts: a rollback of a finished run turns it on
+  // again (undoing maintenance-off) before turning it off (undoing maintenance-on).
   let downFrom: number | null = null;
-  let downTo: number | null = null;
+  let firstDown: number | null = null;
+  let lastUp: number | null = null;
+  let downMs = 0;
   for (const event of timeline) {
     const action = maintenanceOn(event.stepId);
-    if (!action) continue;
+    if (!action || (event.type !== 'step_succeeded' && event.type !== 'undo_succeeded')) continue;
     const at = event.at.getTime();
-    if (event.type === 'step_succeeded' && action === 'on' && downFrom === null) downFrom = at;
-    if (downFrom !== null && downTo === null) {
-      if (
-        (event.type === 'step_succeeded' && action === 'off') ||
-        (event.type === 'undo_succeeded' && action === 'on')
-      )
-        downTo = at;
+    const turnsOn = (event.type === 'step_succeeded') === (action === 'on');
+    if (turnsOn && downFrom === null) {
+      downFrom = at;
+      firstDown ??= at;
+    } else if (!turnsOn && downFrom !== null) {
+      downMs += at - downFrom;
+      lastUp = at;
+      downFrom = null;
     }
   }
+  if (downFrom !== null) downMs += now - downFrom;
   const checks = timeline
     .filter(
       (e) =>
@@ -82,9 +88,9 @@ export function buildReport(
     finishedAt: run.finishedAt === null ? null : iso(run.finishedAt),
     durationMs: run.finishedAt === null ? null : run.finishedAt - run.startedAt,
     downtime:
-      downFrom === null
+      firstDown === null
         ? null
-        : { from: iso(downFrom), to: downTo === null ? null : iso(downTo), ms: (downTo ?? now) - downFrom },
+        : { from: iso(firstDown), to: downFrom === null && lastUp !== null ? iso(lastUp) : null, ms: downMs },
     steps: run.steps.map((s) => ({
       id: s.id,
       kind: s.kind,

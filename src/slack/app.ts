@@ -1,5 +1,6 @@
 import { App, HTTPReceiver, LogLevel, type Logger as BoltLogger } from '@slack/bolt';
-import type { RetryOptions } from '@slack/web-api';
+import { WebClient, type RetryOptions } from '@slack/web-api';
+import { FerryError } from '../errors.ts';
 import type { Logger } from 'pino';
 import type { RunService } from '../runs/service.ts';
 import { registerActions } from './listeners/actions.ts';
@@ -15,6 +16,45 @@ export interface SlackAppOptions {
   runs: RunService;
   now: () => number;
   retryConfig?: RetryOptions;
+  /** Who the bot is, from `verifyBotToken`. */
+  identity: BotIdentity;
+}
+
+export interface BotIdentity {
+  botId: string;
+  botUserId: string;
+}
+
+/**
+ * Asks Slack who the bot token belongs to, before anything else talks to Slack: a token Slack
+ * refuses stops start-up with a clear line instead of failing later, in the middle of a run.
+ */
+export async function verifyBotToken(
+  token: string,
+  apiUrl: string,
+  retryConfig?: RetryOptions,
+): Promise<BotIdentity> {
+  const client = new WebClient(token, {
+    slackApiUrl: apiUrl,
+    timeout: 10_000,
+    retryConfig: retryConfig ?? { retries: 3 },
+  });
+  try {
+    const auth = await client.auth.test();
+    if (!auth.bot_id || !auth.user_id)
+      throw new FerryError('config_invalid', 'SLACK_BOT_TOKEN is not a bot token: auth.test named no bot.');
+    return { botId: auth.bot_id, botUserId: auth.user_id };
+  } catch (error) {
+    if (error instanceof FerryError) throw error;
+    const code = (error as { data?: { error?: string } }).data?.error;
+    throw new FerryError(
+      'config_invalid',
+      code
+        ? `Slack refused SLACK_BOT_TOKEN (${code}): check the Bot User OAuth Token of the installed app.`
+        : `Could not reach Slack at ${apiUrl} to check SLACK_BOT_TOKEN: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
 }
 
 export interface SlackApp {
@@ -42,10 +82,13 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
         processBeforeResponse: false,
         unhandledRequestTimeoutMillis: 3001,
       });
+  // Bot ids from the auth.test Ferry made at start: Bolt then makes no unawaited check of its own.
+  const identity = { botId: options.identity.botId, botUserId: options.identity.botUserId };
   const app = receiver
-    ? new App({ token: options.botToken, receiver, logger, clientOptions })
+    ? new App({ token: options.botToken, ...identity, receiver, logger, clientOptions })
     : new App({
         token: options.botToken,
+        ...identity,
         appToken: options.appToken,
         socketMode: true,
         logger,

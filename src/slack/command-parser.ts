@@ -59,9 +59,10 @@ export function parseCommand(text: string): ParseResult {
   const serviceEnv = (cmd: Command['name']): { service: string; environment: string } | string => {
     const [service, environment] = rest;
     if (!service || !environment) return `Usage: \`${usage[cmd]}\``;
-    if (!name.test(service)) return `"${service}" is not a service name (lowercase letters, digits, dashes).`;
+    if (!name.test(service))
+      return `"${service}" is not a service name (lowercase letters, digits, dashes, underscores).`;
     if (!name.test(environment))
-      return `"${environment}" is not an environment name (lowercase letters, digits, dashes).`;
+      return `"${environment}" is not an environment name (lowercase letters, digits, dashes, underscores).`;
     return { service, environment };
   };
   const optionalRun = (): { run?: string; rest: string[] } =>

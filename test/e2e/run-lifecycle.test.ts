@@ -103,6 +103,8 @@ describe('a migration run driven through Slack', () => {
       return text.includes('refused by <@U03MALLORY>') && text.includes('refused by <@U01ALICE>') && text;
     }, 'the refusals in the timeline');
     expect(thread).not.toContain('approved by');
+    // Refusals do not ping the approvers' group again in the thread.
+    expect(thread.split('\n').filter((l) => l.includes('refused') && l.includes('subteam'))).toEqual([]);
     expect(h.maintenance.state('billing-flag').writes).toBe(1); // only staging's change
 
     // A member of the approvers' user group may approve.

@@ -6,6 +6,7 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { startFerry } from '../../src/ferry.ts';
+import { FakeSlack } from '../../src/sandbox/fake-slack.ts';
 import { dropSchema, randomSchemaName, TEST_DATABASE_URL } from '../support/db.ts';
 
 /** Starts Ferry with `env`, returns its log lines up to the moment it is ready, and stops it. */
@@ -40,16 +41,37 @@ describe('the first log line says where Ferry keeps its state', () => {
 
   it('names PostgreSQL when DATABASE_URL is set', async () => {
     const schema = randomSchemaName('firstline');
+    const slack = await new FakeSlack({ rateLimits: false }).listen();
     try {
       const messages = await startupLog({
         DATABASE_URL: TEST_DATABASE_URL,
         FERRY_DB_SCHEMA: schema,
         SLACK_BOT_TOKEN: 'xoxb-first-line',
         SLACK_SIGNING_SECRET: 'first-line-secret',
-        SLACK_API_URL: 'http://127.0.0.1:9/api/',
+        SLACK_API_URL: slack.apiUrl,
       });
       expect(messages[0]).toBe('Ferry starting (Slack mode) on PostgreSQL');
     } finally {
+      await slack.close();
+      await dropSchema(schema);
+    }
+  });
+
+  it('refuses to start with a bot token Slack rejects, saying which and why', async () => {
+    const schema = randomSchemaName('badtoken');
+    const slack = await new FakeSlack({ rateLimits: false, token: 'xoxb-the-real-one' }).listen();
+    try {
+      await expect(
+        startupLog({
+          DATABASE_URL: TEST_DATABASE_URL,
+          FERRY_DB_SCHEMA: schema,
+          SLACK_BOT_TOKEN: 'xoxb-a-revoked-one',
+          SLACK_SIGNING_SECRET: 'first-line-secret',
+          SLACK_API_URL: slack.apiUrl,
+        }),
+      ).rejects.toThrow('Slack refused SLACK_BOT_TOKEN (invalid_auth)');
+    } finally {
+      await slack.close();
       await dropSchema(schema);
     }
   });

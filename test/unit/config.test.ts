@@ -260,3 +260,25 @@ describe('process.env', () => {
     expect(readers).toEqual(['config.ts']);
   });
 });
+
+describe('local mode in production', () => {
+  it('refuses to turn a production deployment whose Slack token went missing into the sandbox', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production', SLACK_BOT_TOKEN: '' })).toThrow(
+      /SLACK_BOT_TOKEN: unset in production \(NODE_ENV=production\); set the Slack credentials, or FERRY_SANDBOX=1/,
+    );
+  });
+
+  it('runs the sandbox in production only when asked to on purpose', () => {
+    expect(loadConfig({ NODE_ENV: 'production', FERRY_SANDBOX: '1' }).mode).toBe('local');
+  });
+
+  it('keeps Ferry’s own credentials from the variables plans may read', () => {
+    const config = loadConfig({
+      SLACK_BOT_TOKEN: 'xoxb-1',
+      SLACK_SIGNING_SECRET: 'sign-secret',
+      HEROKU_API_TOKEN: 'h',
+      APP: 'billing',
+    });
+    expect(config.planEnv).toEqual({ APP: 'billing' });
+  });
+});

@@ -20,7 +20,8 @@ export interface ListenerDeps {
 /** `/migrate`: ack at once, then record the decision; replies go to the person who typed it. */
 export function registerCommands(app: App, deps: ListenerDeps): void {
   app.command('/migrate', async ({ command, ack, respond, client }) => {
-    const parsed = parseCommand(command.text);
+    // Slack sends &, < and > in slash-command text as HTML entities; views escape on the way out.
+    const parsed = parseCommand(decodeEntities(command.text));
     if (!parsed.ok) {
       await ack({ response_type: 'ephemeral', text: `⚠️ ${parsed.error}` });
       return;
@@ -230,4 +231,8 @@ async function execute(
       };
     }
   }
+}
+
+function decodeEntities(text: string): string {
+  return text.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
 }

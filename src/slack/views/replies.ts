@@ -3,7 +3,7 @@ import type { RunSummary } from '../../runs/service.ts';
 import type { LoadedPlan } from '../../plan/load.ts';
 import type { ScheduledStart } from '../../store/scheduled-starts.ts';
 import { usage } from '../command-parser.ts';
-import { runLabel, user } from './format.ts';
+import { runLabel, sectionsOf, user } from './format.ts';
 
 export interface Reply {
   text: string;
@@ -81,10 +81,11 @@ export function renderList(
     .join('\n');
   return {
     text: `${active.length} active run(s)`,
+    // Each part in as many sections as it needs: a long list must not break Slack's 3000 characters.
     blocks: [
-      { type: 'section', text: { type: 'mrkdwn', text: lines.length ? lines.join('\n') : 'No runs yet.' } },
+      ...sectionsOf(lines.length ? lines : ['No runs yet.'], 20),
       { type: 'divider' },
-      { type: 'section', text: { type: 'mrkdwn', text: matrix || 'No plans loaded.' } },
+      ...sectionsOf(matrix ? matrix.split('\n') : ['No plans loaded.'], 20),
     ],
   };
 }

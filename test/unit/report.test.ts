@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import type { RunState } from '../../src/engine/types.ts';
+import { stepSchema, type StepSpec } from '../../src/plan/schema.ts';
+import { buildReport } from '../../src/report/report.ts';
+import type { TimelineEvent } from '../../src/store/runs.ts';
+
+const http = { type: 'http', url: 'https://a/maintenance' };
+const specs = new Map<string, StepSpec>([
+  ['on', stepSchema.parse({ id: 'on', kind: 'maintenance', action: 'on', provider: http })],
+  ['off', stepSchema.parse({ id: 'off', kind: 'maintenance', action: 'off', provider: http })],
+]);
+const run = {
+  id: 'r1',
+  service: 'billing',
+  environment: 'staging',
+  status: 'rolled_back',
+  startedBy: 'U1',
+  startedAt: 0,
+  finishedAt: 900_000,
+  steps: [],
+} as unknown as RunState;
+let seq = 0;
+const ev = (type: TimelineEvent['type'], stepId: string, atSeconds: number): TimelineEvent => ({
+  id: ++seq,
+  runId: 'r1',
+  seq,
+  at: new Date(atSeconds * 1000),
+  type,
+  stepId,
+});
+
+describe('buildReport downtime', () => {
+  it('sums every window maintenance was on, including the one a rollback of a finished run opens', () => {
+    const timeline = [
+      ev('step_succeeded', 'on', 60), // down 60 s .. 300 s
+      ev('step_succeeded', 'off', 300),
+      ev('undo_succeeded', 'off', 600), // the rollback turns it on again: 600 s .. 660 s
+      ev('undo_succeeded', 'on', 660),
+    ];
+    const report = buildReport(run, specs, timeline, 900_000);
+    expect(report.downtime).toEqual({
+      from: new Date(60_000).toISOString(),
+      to: new Date(660_000).toISOString(),
+      ms: 300_000,
+    });
+  });
+
+  it('counts an open window up to now, with no end', () => {
+    const report = buildReport(run, specs, [ev('step_succeeded', 'on', 60)], 120_000);
+    expect(report.downtime).toEqual({ from: new Date(60_000).toISOString(), to: null, ms: 60_000 });
+  });
+});
