@@ -85,10 +85,15 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
     const metrics = new FerryMetrics(() => countActiveRuns(db));
     const signingSecret = config.slack.signingSecret ?? randomBytes(24).toString('hex');
     let slackListener: ReturnType<typeof createSlackApp> | undefined = undefined;
+    let acceptingSlack = true;
     const routes: Route[] = [...(options.routes ?? [])];
     const server: Server = createHttpServer({
       slack: () =>
-        config.slack.appToken ? 'socket-mode' : (slackListener?.receiver?.requestListener ?? 'starting'),
+        config.slack.appToken
+          ? 'socket-mode'
+          : acceptingSlack
+            ? (slackListener?.receiver?.requestListener ?? 'unavailable')
+            : 'unavailable',
       ready: async () => (await db.pool.query('select 1')).rowCount === 1,
       metrics: metrics.registry,
       routes: () => routes,
@@ -163,9 +168,7 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
     });
     if (config.slack.appToken) {
       await slackListener.app.start();
-      stops.push(async () => {
-        await slackListener.app.stop();
-      });
+      stops.push(() => slackListener.app.stop().then(() => undefined));
     }
 
     const publisher = new Publisher({
@@ -192,7 +195,6 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
     executor.start();
     publisher.start();
     scheduler.start();
-    stops.push(() => scheduler.stop());
     // Slack delivery keys only need to outlive Slack's retries (the last comes after 5 minutes).
     const housekeeping = setInterval(() => {
       pruneDeliveries(db, 24 * 3_600_000).catch((error: unknown) =>
@@ -200,17 +202,38 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
       );
     }, 3_600_000);
     housekeeping.unref();
-    stops.push(() => Promise.resolve(clearInterval(housekeeping)));
-    stops.push(
-      () => executor.stop(config.shutdownGraceMs),
-      () => publisher.stop(),
-    );
+
+    /**
+     * In order: no new Slack requests, then the work they started, then no new runs or steps, steps
+     * in flight finish (within the grace period), their events reach Slack, and only then the
+     * sandbox, the LISTEN connection and the database close.
+     */
+    const shutdown = async () => {
+      const step = (what: string, fn: () => Promise<unknown>) =>
+        fn().catch((error: unknown) => log.warn({ err: error }, `shutdown: ${what} failed`));
+      // Slack gets 503 from here on (and retries events elsewhere); the port stays open for the
+      // sandbox's fakes, which steps in flight and the last publish still talk to.
+      acceptingSlack = false;
+      if (config.slack.appToken) await step('Socket Mode', () => slackListener.app.stop());
+      await step('Slack listeners', () => slackListener.drain());
+      clearInterval(housekeeping);
+      await step('scheduler', () => scheduler.stop());
+      await step('executor', () => executor.stop(config.shutdownGraceMs));
+      await step('publisher', () => publisher.stop());
+      const httpClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections(); // the sandbox console's event streams never end by themselves
+      await httpClosed;
+      await step('sandbox', () => sandbox?.stop() ?? Promise.resolve());
+      await step('LISTEN connection', () => waker.close());
+      await step('database', () => db.close());
+      stops.length = 0;
+    };
 
     log.info(
       { port, mode: config.mode },
       local ? `Ferry sandbox: http://localhost:${port}` : `Ferry listening on port ${port}`,
     );
-    return { url, port, db, runs, executor, scheduler, plans, fakeSlack, signingSecret, stop: stopAll };
+    return { url, port, db, runs, executor, scheduler, plans, fakeSlack, signingSecret, stop: shutdown };
   } catch (error) {
     await stopAll();
     throw error;

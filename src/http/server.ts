@@ -13,7 +13,7 @@ export type Route = (req: IncomingMessage, res: ServerResponse) => Promise<boole
 
 export interface HttpServerDeps {
   /** Bolt's HTTPReceiver listener for `POST /slack/events`, or why there is none. */
-  slack: () => RequestListener | 'socket-mode' | 'starting';
+  slack: () => RequestListener | 'socket-mode' | 'unavailable';
   ready: () => Promise<boolean>;
   metrics: Registry;
   /** The sandbox's console, fake Slack Web API and protocol fakes, in local mode. */
@@ -42,9 +42,11 @@ async function handle(req: IncomingMessage, res: ServerResponse, deps: HttpServe
       res.writeHead(404, { 'content-type': 'text/plain' }).end('Slack is connected over Socket Mode');
       return;
     }
-    if (listener === 'starting') {
-      // Slack retries events; a person clicking now sees an error instead of a silent nothing.
-      res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' }).end('Ferry is starting');
+    if (listener === 'unavailable') {
+      // Starting or stopping: Slack retries events; a person clicking now sees an error, not nothing.
+      res
+        .writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' })
+        .end('Ferry is not taking requests right now');
       return;
     }
     if (req.method === 'POST') return void listener(req, res);

@@ -62,6 +62,8 @@ export interface SlackApp {
   /** Set in HTTP mode: the listener for POST /slack/events. */
   receiver: HTTPReceiver | undefined;
   groups: UserGroups;
+  /** Waits for listeners still working after their ack (a decision being recorded). */
+  drain(): Promise<void>;
 }
 
 /** Bolt wiring: Socket Mode when an app token is set, else HTTP on POST /slack/events. */
@@ -97,6 +99,18 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
 
   const groups = new UserGroups(app.client, options.log, options.now);
 
+  // Listeners keep working after they ack; shutdown waits for them before closing the database.
+  const pending = new Set<Promise<void>>();
+  app.use(async ({ next }) => {
+    const work = next();
+    pending.add(work);
+    try {
+      await work;
+    } finally {
+      pending.delete(work);
+    }
+  });
+
   // Slack retries and repeated deliveries: handle each event or trigger once.
   app.use(async (args) => {
     const body = args.body as { event_id?: string; trigger_id?: string };
@@ -124,7 +138,14 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
     options.log.error({ err: error }, 'Slack listener failed');
     return Promise.resolve();
   });
-  return { app, receiver, groups };
+  return {
+    app,
+    receiver,
+    groups,
+    drain: async () => {
+      await Promise.allSettled([...pending]);
+    },
+  };
 }
 
 function boltLogger(log: Logger): BoltLogger {

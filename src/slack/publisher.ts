@@ -61,48 +61,70 @@ export class Publisher {
     this.loop ??= this.run();
   }
 
-  async stop(): Promise<void> {
+  /** Stops, after one last pass (bounded) so events recorded during shutdown reach Slack now. */
+  async stop(finalPassMs = 5_000): Promise<void> {
     this.stopping.abort();
     await this.loop;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.pass(0), new Promise((resolve) => (timer = setTimeout(resolve, finalPassMs)))]);
+    clearTimeout(timer);
   }
 
   private async run(): Promise<void> {
-    const { waker, log } = this.deps;
     const idle = this.deps.idlePollMs ?? 5_000;
     while (!this.stopping.signal.aborted) {
-      let wait = idle;
-      try {
-        for (const runId of await runsToPublish(this.deps.db, 100)) {
-          if (this.stopping.signal.aborted) break;
-          const backoff = this.backoff.get(runId);
-          if (backoff && backoff.until > Date.now()) {
-            wait = Math.min(wait, backoff.until - Date.now());
-            continue;
-          }
-          if (!(await takePublisherLease(this.deps.db, runId, this.owner, this.deps.leaseMs ?? 30_000)))
-            continue;
-          try {
-            const deferred = await this.publishRun(runId);
-            this.backoff.delete(runId);
-            if (deferred) wait = Math.min(wait, this.nextEditInMs());
-          } catch (error) {
-            // One run Slack refuses (a channel the bot cannot post in) must not hold up the others.
-            const failures = (backoff?.failures ?? 0) + 1;
-            const delay = Math.min(1_000 * 2 ** failures, 300_000);
-            this.backoff.set(runId, { failures, until: Date.now() + delay });
-            log.error(
-              { err: error, run: runId, retryInMs: delay },
-              'publishing a run to Slack failed; will retry',
-            );
-            wait = Math.min(wait, delay);
-          }
-        }
-      } catch (error) {
-        log.error({ err: error }, 'publishing to Slack failed; will retry');
-        wait = Math.min(wait, 2_000);
-      }
-      await waker.wait('publish', wait, this.stopping.signal);
+      const wait = await this.pass(idle);
+      await this.deps.waker.wait('publish', wait, this.stopping.signal);
     }
+  }
+
+  /** One pass over the runs Slack is behind on; returns how long to wait before the next. */
+  private async pass(idle: number): Promise<number> {
+    const { log } = this.deps;
+    let wait = idle;
+    try {
+      for (const runId of await runsToPublish(this.deps.db, 100)) {
+        const backoff = this.backoff.get(runId);
+        if (backoff && backoff.until > Date.now()) {
+          wait = Math.min(wait, backoff.until - Date.now());
+          continue;
+        }
+        if (!(await this.holdLease(runId))) continue;
+        try {
+          const deferred = await this.publishRun(runId);
+          this.backoff.delete(runId);
+          if (deferred) wait = Math.min(wait, this.nextEditInMs());
+        } catch (error) {
+          if (error instanceof LeaseLost) continue; // another replica publishes this run now
+          // One run Slack refuses (a channel the bot cannot post in) must not hold up the others.
+          const failures = (backoff?.failures ?? 0) + 1;
+          const delay = Math.min(1_000 * 2 ** failures, 300_000);
+          this.backoff.set(runId, { failures, until: Date.now() + delay });
+          log.error(
+            { err: error, run: runId, retryInMs: delay },
+            'publishing a run to Slack failed; will retry',
+          );
+          wait = Math.min(wait, delay);
+        }
+      }
+    } catch (error) {
+      log.error({ err: error }, 'publishing to Slack failed; will retry');
+      wait = Math.min(wait, 2_000);
+    }
+    return wait;
+  }
+
+  private holdLease(runId: string): Promise<boolean> {
+    return takePublisherLease(this.deps.db, runId, this.owner, this.deps.leaseMs ?? 30_000);
+  }
+
+  /**
+   * A Slack call on behalf of a run, made only while this publisher still holds the run's lease
+   * (renewed first): a pass slowed by Slack's rate limits must not overlap another replica's.
+   */
+  private async slack<T>(runId: string, call: () => Promise<T>): Promise<T> {
+    if (!(await this.holdLease(runId))) throw new LeaseLost();
+    return call();
   }
 
   /** Brings one run's Slack messages up to date. True when an edit was held back by the rate budget. */
@@ -125,12 +147,14 @@ export class Publisher {
         incidents,
         specs: record.specs,
       });
-      const res = await client.chat.postMessage({
-        channel,
-        ...view,
-        unfurl_links: false,
-        metadata: { event_type: 'ferry_run', event_payload: { run_id: runId } },
-      });
+      const res = await this.slack(state.id, () =>
+        client.chat.postMessage({
+          channel,
+          ...view,
+          unfurl_links: false,
+          metadata: { event_type: 'ferry_run', event_payload: { run_id: runId } },
+        }),
+      );
       status = {
         runId,
         kind: 'status',
@@ -158,7 +182,9 @@ export class Publisher {
           incidents,
           specs: record.specs,
         });
-        await client.chat.update({ channel: status.channel, ts: status.ts, ...view });
+        await this.slack(state.id, () =>
+          client.chat.update({ channel: status.channel, ts: status.ts, ...view }),
+        );
         await markRendered(db, runId, 'status', '', version);
       } else {
         deferred = true;
@@ -205,7 +231,9 @@ export class Publisher {
     const flush = async () => {
       if (batch.length === 0) return;
       const view = renderTimelineReply(batch);
-      const res = await client.chat.postMessage({ channel: status.channel, thread_ts: status.ts, ...view });
+      const res = await this.slack(state.id, () =>
+        client.chat.postMessage({ channel: status.channel, thread_ts: status.ts, ...view }),
+      );
       for (const event of batch) await posted(event, res.ts!);
       batch = [];
     };
@@ -223,7 +251,9 @@ export class Publisher {
               event.at.getTime(),
               nextRequestAt(timeline, step.id, event.seq),
             );
-        const res = await client.chat.postMessage({ channel: status.channel, thread_ts: status.ts, ...view });
+        const res = await this.slack(state.id, () =>
+          client.chat.postMessage({ channel: status.channel, thread_ts: status.ts, ...view }),
+        );
         await posted(event, res.ts!);
         await saveMessage(db, {
           runId: state.id,
@@ -263,7 +293,9 @@ export class Publisher {
         requested.at.getTime(),
         nextRequestAt(timeline, step.id, seq),
       );
-      await this.deps.client.chat.update({ channel: ref.channel, ts: ref.ts, ...view });
+      await this.slack(state.id, () =>
+        this.deps.client.chat.update({ channel: ref.channel, ts: ref.ts, ...view }),
+      );
       await markRendered(this.deps.db, state.id, 'approval', ref.key, 1);
     }
   }
@@ -290,7 +322,9 @@ export class Publisher {
       const view = renderProgress(p.stepId, p.text, p.fraction, outcome);
       const renderedVersion = finished ? p.version + 1_000_000 : p.version;
       if (!ref) {
-        const res = await client.chat.postMessage({ channel: status.channel, thread_ts: status.ts, ...view });
+        const res = await this.slack(state.id, () =>
+          client.chat.postMessage({ channel: status.channel, thread_ts: status.ts, ...view }),
+        );
         await saveMessage(db, {
           runId: state.id,
           kind: 'progress',
@@ -307,7 +341,7 @@ export class Publisher {
           deferred = true;
           continue;
         }
-        await client.chat.update({ channel: ref.channel, ts: ref.ts, ...view });
+        await this.slack(state.id, () => client.chat.update({ channel: ref.channel, ts: ref.ts, ...view }));
         await markRendered(db, state.id, 'progress', p.stepId, renderedVersion);
       }
     }
@@ -320,4 +354,12 @@ function nextRequestAt(timeline: readonly TimelineEvent[], stepId: string, seq: 
   return timeline
     .find((e) => e.type === 'approval_requested' && e.stepId === stepId && e.seq > seq)
     ?.at.getTime();
+}
+
+/** Another publisher took the run's lease: this one stops posting for it. */
+class LeaseLost extends Error {
+  constructor() {
+    super('publisher lease lost');
+    this.name = 'LeaseLost';
+  }
 }

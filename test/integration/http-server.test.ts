@@ -130,7 +130,7 @@ describe('http server', () => {
   });
 
   it('answers /slack/events with 503 and Retry-After while the Slack listener is not wired yet', async () => {
-    const url = await serve({ slack: () => 'starting' });
+    const url = await serve({ slack: () => 'unavailable' });
     const res = await fetch(`${url}/slack/events`, { method: 'POST', body: '{}' });
     expect(res.status).toBe(503);
     expect(res.headers.get('retry-after')).toBe('1');

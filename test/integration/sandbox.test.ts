@@ -250,7 +250,7 @@ async function standaloneSandbox(
 ): Promise<{ sandbox: Sandbox; url: string; close: () => Promise<void> }> {
   const routes: Route[] = [];
   const server: Server = createHttpServer({
-    slack: () => 'starting',
+    slack: () => 'unavailable',
     ready: () => Promise.resolve(true),
     metrics: new Registry(),
     routes: () => routes,
