@@ -476,9 +476,10 @@ export class RunService {
   }
 
   /** `/migrate report --all`: every run, newest first, as one Markdown table. */
-  async reportAll(): Promise<{ reports: RunReport[]; markdown: string }> {
+  async reportAll(channel: string): Promise<{ reports: RunReport[]; markdown: string }> {
+    // Only this channel's runs: a private channel's runs must not surface wherever --all is typed.
     const reports: RunReport[] = [];
-    for (const run of await findRuns(this.deps.db, { limit: 200 }))
+    for (const run of await findRuns(this.deps.db, { channel, limit: 200 }))
       reports.push((await this.report(run.id)).report);
     return { reports, markdown: renderSummaryMarkdown(reports) };
   }
@@ -577,12 +578,19 @@ export class RunService {
   async resolve(
     channel: string,
     ref: string | undefined,
-    opts: { latest?: boolean } = {},
+    opts: { latest?: boolean; here?: boolean } = {},
   ): Promise<RunRecord> {
     if (ref) {
       const record = await readRun(this.deps.db, ref);
       if (!record)
         throw new FerryError('run_not_found', `There is no run ${ref}. \`/migrate list\` shows the runs.`);
+      // Changing a run is for the people in its channel, where its thread tells everyone.
+      if (opts.here && record.channel !== channel) {
+        throw new FerryError(
+          'not_authorized',
+          `${ref} runs in <#${record.channel}>: use \`/migrate\` there.`,
+        );
+      }
       return record;
     }
     const active = await findRuns(this.deps.db, { channel, active: true, limit: 10 });

@@ -119,7 +119,14 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
       : body.trigger_id
         ? `trigger:${body.trigger_id}`
         : undefined;
-    if (key && !(await options.runs.firstDelivery(key))) {
+    // Bounded: a slow database must not make the ack miss Slack's 3 s (a first delivery is assumed).
+    const first = key
+      ? await Promise.race([
+          options.runs.firstDelivery(key).catch(() => true),
+          new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 1_000).unref()),
+        ])
+      : true;
+    if (!first) {
       options.log.info({ key, retry: args.context.retryNum }, 'duplicate Slack delivery ignored');
       if ('ack' in args && typeof args.ack === 'function') await args.ack();
       return;

@@ -11,6 +11,7 @@ import {
   messagesOf,
   progressOf,
   runsToPublish,
+  runVersion,
   saveMessage,
   takePublisherLease,
   type MessageRef,
@@ -83,13 +84,18 @@ export class Publisher {
     const { log } = this.deps;
     let wait = idle;
     try {
-      for (const runId of await runsToPublish(this.deps.db, 100)) {
+      const due = await runsToPublish(this.deps.db, 100);
+      if (due.length > 0) log.debug({ runs: due }, 'publishing');
+      for (const runId of due) {
         const backoff = this.backoff.get(runId);
         if (backoff && backoff.until > Date.now()) {
           wait = Math.min(wait, backoff.until - Date.now());
           continue;
         }
-        if (!(await this.holdLease(runId))) continue;
+        if (!(await this.holdLease(runId))) {
+          log.debug({ run: runId }, 'another publisher holds the lease');
+          continue;
+        }
         try {
           const deferred = await this.publishRun(runId);
           this.backoff.delete(runId);
@@ -130,9 +136,14 @@ export class Publisher {
   /** Brings one run's Slack messages up to date. True when an edit was held back by the rate budget. */
   async publishRun(runId: string): Promise<boolean> {
     const { db, client } = this.deps;
+    // Read in this order. The version first: anything committed after it keeps the run marked as
+    // behind, so it is published next time. Then the timeline, then the state, which is then at
+    // least as new as every event read: an approval request is never judged by a state from before it.
+    const version = await runVersion(db, runId);
+    const timeline = await readTimeline(db, runId);
     const record = await readRun(db, runId);
     if (!record) return false;
-    const { state, channel, version } = record;
+    const { state, channel } = record;
     const now = this.deps.clock.now();
     const messages = await messagesOf(db, runId);
     const progress = await progressOf(db, runId);
@@ -167,7 +178,6 @@ export class Publisher {
       await saveMessage(db, status);
     }
 
-    const timeline = await readTimeline(db, runId);
     const postedSeqs = new Set(messages.filter((m) => m.kind === 'event').map((m) => Number(m.key)));
     const pending = timeline.filter((e) => !postedSeqs.has(e.seq));
     await this.postEvents(state, status, pending, timeline);

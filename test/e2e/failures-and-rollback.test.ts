@@ -152,6 +152,13 @@ describe('failures, rejections and rollbacks', () => {
     await h.waitFor(() => readable(h.statusMessage()).includes('All 1 steps done'), 'the production run');
     expect(h.maintenance.state('billing-prod').enabled).toBe(true);
     const run = (await h.ferry.runs.list()).find((r) => r.environment === 'production')!;
+    // Changing a run is done in its channel, where its thread tells everyone.
+    await h.command(ALICE, `rollback ${run.id}`, { channel: 'C0ELSEWHERE' });
+    await h.waitFor(
+      () => h.responses(ALICE).some((t) => t.includes(`${run.id} runs in <#C0MIGRATIONS>`)),
+      'the other-channel refusal',
+    );
+    expect(h.maintenance.state('billing-prod').enabled).toBe(true);
     await h.command(ALICE, `rollback ${run.id}`);
     await h.waitFor(() => readable(h.statusMessage(run.id)).includes('Rolled back'), 'the rollback');
     expect(h.maintenance.state('billing-prod').enabled).toBe(false);

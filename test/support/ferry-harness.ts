@@ -42,7 +42,7 @@ export interface Harness {
   command(
     user: string,
     text: string,
-    opts?: SendOptions & { triggerId?: string },
+    opts?: SendOptions & { triggerId?: string; channel?: string },
   ): Promise<{ status: number; text: string }>;
   click(
     user: string,
@@ -116,7 +116,10 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   // FERRY_TEST_LOG=debug prints Ferry's log; FERRY_TEST_LOG_DIR keeps one file per harness instead.
   const logDir = process.env.FERRY_TEST_LOG_DIR;
   const log = logDir
-    ? pino({ level: 'info' }, pino.destination({ dest: path.join(logDir, `${schema}.log`), sync: true }))
+    ? pino(
+        { level: process.env.FERRY_TEST_LOG_LEVEL ?? 'info' },
+        pino.destination({ dest: path.join(logDir, `${schema}.log`), sync: true }),
+      )
     : pino({ level: process.env.FERRY_TEST_LOG ?? 'silent' });
   const ferry = await startFerry(config, { log, host: '127.0.0.1' });
 
@@ -128,7 +131,8 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     maintenanceUrl: maintenanceServer.url,
     schema,
     async command(user, text, opts = {}) {
-      const responseUrl = slack.responseUrlFor({ channel: CHANNEL, user });
+      const channel = opts.channel ?? CHANNEL;
+      const responseUrl = slack.responseUrlFor({ channel, user });
       responseUrls.push({ user, url: responseUrl });
       const res = await sendSlashCommand(
         ferry.url,
@@ -138,7 +142,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
           text,
           user_id: user,
           user_name: names[user] ?? user,
-          channel_id: CHANNEL,
+          channel_id: channel,
           team_id: 'T0FERRY',
           response_url: responseUrl,
           trigger_id: opts.triggerId ?? newTriggerId(),
@@ -182,7 +186,14 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
       for (;;) {
         const value = await probe();
         if (value !== undefined && value !== false) return value;
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+        if (Date.now() > deadline) {
+          // What Slack holds, to tell a message Ferry never posted from one the test did not find.
+          const seen = slack
+            .messages(CHANNEL)
+            .map((m) => `${m.ts} thread=${m.thread_ts ?? '-'} ${(m.text ?? '').slice(0, 80)}`)
+            .join('\n  ');
+          throw new Error(`timed out waiting for ${what}; #migrations holds:\n  ${seen}`);
+        }
         await new Promise((r) => setTimeout(r, 20));
       }
     },

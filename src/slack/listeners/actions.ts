@@ -44,6 +44,11 @@ export function registerActions(app: App, deps: ActionDeps): void {
           await tell(`⚠️ There is no run ${target.runId}.`);
           return;
         }
+        // A button outside the run's channel (on a /migrate status reply typed elsewhere) changes nothing.
+        if (channel !== record.channel) {
+          await tell(`🚫 ${target.runId} runs in <#${record.channel}>: use its buttons there.`);
+          return;
+        }
         const groups = await deps.groups.groupsOf(user, record.state.policy.approverGroups);
         const event = toEvent(name, target, { user, groups });
         if (!event) {

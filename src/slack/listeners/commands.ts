@@ -103,7 +103,7 @@ async function execute(
       });
     }
     case 'note': {
-      const record = await runs.resolve(who.channel, command.run);
+      const record = await runs.resolve(who.channel, command.run, { here: true });
       const outcome = await runs.act(record.state.id, {
         type: 'note',
         actor: await actorFor(record.state),
@@ -128,7 +128,7 @@ async function execute(
           text: `⏹️ Cancelled ${cancelled.id}: ${cancelled.service} ${cancelled.environment} will not start.`,
         };
       }
-      const record = await runs.resolve(who.channel, command.run);
+      const record = await runs.resolve(who.channel, command.run, { here: true });
       const outcome = await runs.act(record.state.id, {
         type: command.name,
         actor: await actorFor(record.state),
@@ -151,7 +151,7 @@ async function execute(
     }
     case 'report': {
       if (command.all) {
-        const { reports, markdown } = await runs.reportAll();
+        const { reports, markdown } = await runs.reportAll(who.channel);
         await client.files.uploadV2({
           channel_id: who.channel,
           filename: 'ferry-runs.md',
@@ -200,7 +200,7 @@ async function execute(
       return { text: `🔓 Unlocked ${command.service} ${command.environment}.` };
     }
     case 'incident': {
-      const record = await runs.resolve(who.channel, command.run);
+      const record = await runs.resolve(who.channel, command.run, { here: true });
       await runs.openIncident(
         record.state.id,
         command.severity,
@@ -212,7 +212,7 @@ async function execute(
       };
     }
     case 'incident-resolve': {
-      const record = await runs.resolve(who.channel, command.run);
+      const record = await runs.resolve(who.channel, command.run, { here: true });
       const incident = await runs.resolveIncident(record.state.id, await actorFor(record.state));
       return { text: `🟢 Resolved ${incident.severity} on ${record.state.id}: ${incident.summary}` };
     }
