@@ -142,6 +142,14 @@ export class ConsoleRoutes {
     const path = url.pathname;
     const method = req.method ?? 'GET';
     if (path !== '/' && path !== '/index.html' && !path.startsWith('/sandbox/')) return false;
+    // The console signs requests as anyone: only a page served from this machine may use it. A
+    // Host other than a loopback name is DNS rebinding; an Origin other than the page's own is a
+    // cross-site request.
+    const refusal = foreignRequest(req);
+    if (refusal) {
+      json(res, 403, { ok: false, error: refusal });
+      return true;
+    }
     try {
       if (method === 'GET' && (path === '/' || path === '/index.html')) await this.#asset(res, 'index.html');
       else if (method === 'GET' && path.startsWith('/sandbox/assets/'))
@@ -549,4 +557,16 @@ function parse<T>(schema: z.ZodType<T>, value: unknown): T {
     );
   }
   return parsed.data;
+}
+
+const loopbackHosts = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/** Why a request to the console does not come from a page on this machine, or null. */
+export function foreignRequest(req: IncomingMessage): string | null {
+  const host = req.headers.host ?? '';
+  const hostname = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0]!;
+  if (!loopbackHosts.has(hostname)) return `the sandbox console answers only on localhost, not on "${host}"`;
+  const origin = req.headers.origin;
+  if (origin !== undefined && origin !== `http://${host}`) return `requests from ${origin} are not accepted`;
+  return null;
 }
