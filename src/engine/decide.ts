@@ -160,11 +160,16 @@ export function decide(run: RunState, event: RunEvent, now: number): Decision {
       d.run.finishedAt = null;
       d.timeline({ type: 'rollback_started', actor: event.actor.user });
       d.closeOpenWaits(event.actor.user);
-      // A check or a drain still running changes nothing: stop it rather than wait out its timeout.
+      // A check or a drain still running (or waiting out a retry) changes nothing: stop it now rather
+      // than wait out its timeout. A later attempt number makes its outcome, should one come, stale.
       // A step that changes something finishes, and is then undone.
       for (const step of d.run.steps) {
         if (step.status === 'running' && !step.waitingForPerson && !isReversible(step.kind)) {
           d.effects.push({ type: 'cancel', stepId: step.id });
+          step.status = 'failed';
+          step.attempt += 1;
+          step.error = 'stopped by the rollback';
+          step.finishedAt = now;
         }
       }
       d.continueRollback();

@@ -564,7 +564,13 @@ export class RunService {
         limit: 50,
       })
     )
-      .filter((r) => r.purpose === 'runbook' && r.startedAt.getTime() > record.state.startedAt)
+      // A later run that was rolled back left things as this one did: then this one may roll back.
+      .filter(
+        (r) =>
+          r.purpose === 'runbook' &&
+          r.startedAt.getTime() > record.state.startedAt &&
+          r.status !== 'rolled_back',
+      )
       .at(-1);
     return later
       ? `${runId} was followed by ${later.id} on ${record.state.service} ${record.state.environment}: roll back ${later.id} first, or undo ${runId}'s changes by hand.`
