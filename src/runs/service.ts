@@ -137,25 +137,9 @@ export class RunService {
     const { loaded, plan, env } = this.environment(input.service, input.environment);
     // The lock is checked again inside the transaction that creates the run; this spares the live reads.
     await this.assertMayStart(plan, input.environment, input.user);
-    const previews = await this.preview(env.steps);
-    const policy = this.policyFor(plan, input.environment);
-    const now = this.deps.clock.now();
-    const { state, effects } = await createRun(
-      this.deps.db,
-      {
-        service: plan.service,
-        environment: input.environment,
-        startedBy: input.user,
-        channel: this.channelFor(plan.service, input.environment, input.channel),
-        planFile: loaded.file,
-        policy,
-        steps: env.steps.map((spec, i) => ({ spec, title: previews[i]?.text ?? stepTitle(spec) })),
-        now,
-        ...(input.scheduledStartId ? { scheduledStartId: input.scheduledStartId } : {}),
-      },
-      (initial) => decide(initial, { type: 'start' }, now),
-    );
-    await this.afterDecision(state.id, effects);
+    const state = await this.launch(loaded, input, env.steps, {
+      ...(input.scheduledStartId ? { scheduledStartId: input.scheduledStartId } : {}),
+    });
     this.deps.log.info(
       { run: state.id, service: plan.service, environment: input.environment, by: input.user },
       'run started',
@@ -277,6 +261,38 @@ export class RunService {
       }
     }
     return failures;
+  }
+
+  /**
+   * Creates a run of `steps`, titled by a dry run, and lets the engine take its first decision, in
+   * one transaction; then wakes the executor and the publisher.
+   */
+  private async launch(
+    loaded: LoadedPlan,
+    who: { environment: string; user: string; channel: string },
+    steps: readonly StepSpec[],
+    extra: { purpose?: RunState['purpose']; scheduledStartId?: string },
+  ): Promise<RunState> {
+    const { plan } = loaded;
+    const previews = await this.preview(steps);
+    const now = this.deps.clock.now();
+    const { state, effects } = await createRun(
+      this.deps.db,
+      {
+        service: plan.service,
+        environment: who.environment,
+        startedBy: who.user,
+        channel: this.channelFor(plan.service, who.environment, who.channel),
+        planFile: loaded.file,
+        policy: this.policyFor(plan, who.environment),
+        steps: steps.map((spec, i) => ({ spec, title: previews[i]?.text ?? stepTitle(spec) })),
+        now,
+        ...extra,
+      },
+      (initial) => decide(initial, { type: 'start' }, now),
+    );
+    await this.afterDecision(state.id, effects);
+    return state;
   }
 
   /** What a start needs, checked when it is asked for: a starter, every variable set, no lock. */
@@ -525,24 +541,7 @@ export class RunService {
         `This toggle needs ${missing.map((m) => `\`${m}\``).join(', ')} set in Ferry's environment.`,
       );
     }
-    const [preview] = await this.preview([spec]);
-    const now = this.deps.clock.now();
-    const { state, effects } = await createRun(
-      this.deps.db,
-      {
-        service: plan.service,
-        environment: input.environment,
-        startedBy: input.user,
-        channel: this.channelFor(plan.service, input.environment, input.channel),
-        planFile: loaded.file,
-        policy: this.policyFor(plan, input.environment),
-        steps: [{ spec, title: preview?.text ?? stepTitle(spec) }],
-        now,
-        purpose: 'adhoc',
-      },
-      (initial) => decide(initial, { type: 'start' }, now),
-    );
-    await this.afterDecision(state.id, effects);
+    const state = await this.launch(loaded, input, [spec], { purpose: 'adhoc' });
     this.deps.log.info(
       { run: state.id, service: plan.service, environment: input.environment, toggle: spec.id },
       'ad hoc toggle started',
