@@ -20,31 +20,30 @@ describe('locks and incidents', () => {
     await h?.stop();
   });
 
-  const said = (user: string, text: string) =>
-    h.waitFor(() => h.responses(user).find((t) => t.includes(text)), `"${text}" to ${user}`);
-
   it('refuses to start a run on a locked service until someone unlocks it', async () => {
-    await h.command(MALLORY, 'lock billing staging database maintenance');
-    await said(MALLORY, 'Only the people who may start or approve billing runs can lock or unlock it.');
+    await h.ask(
+      MALLORY,
+      'lock billing staging database maintenance',
+      'Only the people who may start or approve billing runs can lock or unlock it.',
+    );
 
-    await h.command(BOB, 'lock billing staging database maintenance tonight');
-    await said(BOB, '🔒 Locked billing staging');
-    await h.command(BOB, 'lock billing staging again');
-    await said(BOB, 'already locked by <@U02BOB>: database maintenance tonight');
+    await h.ask(BOB, 'lock billing staging database maintenance tonight', '🔒 Locked billing staging');
+    await h.ask(
+      BOB,
+      'lock billing staging again',
+      'already locked by <@U02BOB>: database maintenance tonight',
+    );
 
-    await h.command(ALICE, 'start billing staging');
-    await said(ALICE, 'billing staging is locked by <@U02BOB>');
+    await h.ask(ALICE, 'start billing staging', 'billing staging is locked by <@U02BOB>');
     expect(await h.ferry.runs.list()).toEqual([]);
 
-    await h.command(ALICE, 'unlock billing staging');
-    await said(ALICE, '🔓 Unlocked billing staging.');
+    await h.ask(ALICE, 'unlock billing staging', '🔓 Unlocked billing staging.');
     await h.command(ALICE, 'start billing staging');
     await h.waitFor(() => h.statusMessage(), 'the run');
   });
 
   it('shows an open incident on the status message until it is resolved, and keeps it in the report', async () => {
-    await h.command(BOB, 'incident sev2 random nginx 502s on the admin panel');
-    await said(BOB, '🔴 sev2 opened on r');
+    await h.ask(BOB, 'incident sev2 random nginx 502s on the admin panel', '🔴 sev2 opened on r');
     await h.waitFor(
       () => readable(h.statusMessage()).includes('sev2 open*: random nginx 502s on the admin panel'),
       'the incident on the status message',
@@ -55,14 +54,12 @@ describe('locks and incidents', () => {
       'the incident in the thread',
     );
 
-    await h.command(BOB, 'incident resolve');
-    await said(BOB, '🟢 Resolved sev2');
+    await h.ask(BOB, 'incident resolve', '🟢 Resolved sev2');
     await h.waitFor(
       () => !readable(h.statusMessage()).includes('sev2 open'),
       'the incident to leave the status message',
     );
-    await h.command(BOB, 'incident resolve');
-    await said(BOB, 'has no open incident');
+    await h.ask(BOB, 'incident resolve', 'has no open incident');
 
     await h.command(ALICE, 'report');
     const file = await h.waitFor(

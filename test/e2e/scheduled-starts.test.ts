@@ -31,19 +31,6 @@ describe('scheduled starts (/migrate start … --at)', () => {
     await h?.stop();
   });
 
-  /** Sends a command and waits for the reply to it that matches (not an earlier one). */
-  const ask = async (user: string, command: string, reply: string | RegExp) => {
-    const before = h.responses(user).length;
-    await h.command(user, command);
-    return h.waitFor(
-      () =>
-        h
-          .responses(user)
-          .slice(before)
-          .find((t) => (typeof reply === 'string' ? t.includes(reply) : reply.test(t))),
-      `"${reply}" to ${user}`,
-    );
-  };
   const inAnHour = () => new Date(Date.now() + 3_600_000).toISOString().replace(/\.\d+Z$/, 'Z');
   /** Time passes: the start comes due. */
   const comeDue = (id: string) =>
@@ -53,14 +40,14 @@ describe('scheduled starts (/migrate start … --at)', () => {
     );
 
   it('starts the run on behalf of the person who scheduled it, once, when it comes due', async () => {
-    const reply = await ask(
+    const reply = await h.ask(
       ALICE,
       `start billing staging --at ${inAnHour()}`,
       /^⏰ billing staging will start at .* UTC \(s\d+\), on your behalf/,
     );
     const id = /\((s\d+)\)/.exec(reply)![1]!;
-    await ask(ALICE, 'list', `⏰ \`${id}\` billing staging: starts`);
-    await ask(
+    await h.ask(ALICE, 'list', `⏰ \`${id}\` billing staging: starts`);
+    await h.ask(
       ALICE,
       `start billing staging --at ${inAnHour()}`,
       `billing staging already has a scheduled start (${id}`,
@@ -76,14 +63,14 @@ describe('scheduled starts (/migrate start … --at)', () => {
 
   it('can be cancelled by whoever scheduled it or may approve, but not by anyone else', async () => {
     const id = /\((s\d+)\)/.exec(
-      await ask(ALICE, `start billing production --at ${inAnHour()}`, /billing production will start/),
+      await h.ask(ALICE, `start billing production --at ${inAnHour()}`, /billing production will start/),
     )![1]!;
-    await ask(
+    await h.ask(
       MALLORY,
       `abort ${id}`,
       `Only the person who scheduled ${id}, or someone who may start or approve billing runs, can cancel it.`,
     );
-    await ask(BOB, `abort ${id}`, `⏹️ Cancelled ${id}: billing production will not start.`);
+    await h.ask(BOB, `abort ${id}`, `⏹️ Cancelled ${id}: billing production will not start.`);
     await comeDue(id);
     await h.ferry.scheduler.tick();
     expect((await h.ferry.runs.list()).filter((r) => r.environment === 'production')).toEqual([]);
@@ -91,9 +78,9 @@ describe('scheduled starts (/migrate start … --at)', () => {
 
   it('tells the channel when a due start cannot start, and why', async () => {
     const id = /\((s\d+)\)/.exec(
-      await ask(ALICE, `start billing production --at ${inAnHour()}`, /billing production will start/),
+      await h.ask(ALICE, `start billing production --at ${inAnHour()}`, /billing production will start/),
     )![1]!;
-    await ask(BOB, 'lock billing production change freeze', '🔒 Locked');
+    await h.ask(BOB, 'lock billing production change freeze', '🔒 Locked');
     await comeDue(id);
     await h.ferry.scheduler.tick();
     const warning = await h.waitFor(
@@ -104,7 +91,7 @@ describe('scheduled starts (/migrate start … --at)', () => {
   });
 
   it('refuses a time in the past, and a time that is not an ISO time with a zone', async () => {
-    await ask(ALICE, 'start billing staging --at 2020-01-01T00:00:00Z', 'is not in the future');
+    await h.ask(ALICE, 'start billing staging --at 2020-01-01T00:00:00Z', 'is not in the future');
     const res = await h.command(ALICE, 'start billing staging --at tomorrow');
     expect(res.text).toContain('tomorrow');
   });

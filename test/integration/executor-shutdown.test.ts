@@ -1,17 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StepHandler } from '../../src/adapters/types.ts';
 import { systemClock } from '../../src/clock.ts';
-import { decide } from '../../src/engine/index.ts';
 import { Executor } from '../../src/executor/executor.ts';
 import { Waker } from '../../src/executor/wake.ts';
 import { stepSchema } from '../../src/plan/schema.ts';
-import { createRun, readRun } from '../../src/store/runs.ts';
-import { createTestSchema, silentLog, type TestSchema } from '../support/db.ts';
+import type { Database } from '../../src/store/db.ts';
+import { readRun } from '../../src/store/runs.ts';
+import { createTestSchema, silentLog, startTestRun, type TestSchema } from '../support/db.ts';
 
 // Shutdown and stuck adapters: a SIGTERM lets a step in flight finish within the grace period, and
 // an adapter that ignores its abort signal still cannot hold an attempt past the step's timeout.
 
-const policy = { starters: [], approverUsers: [], approverGroups: [], fourEyes: false };
 const adapterEnv = {
   heroku: { apiUrl: 'http://127.0.0.1:1', token: undefined },
   route53: { endpoint: undefined, region: undefined },
@@ -21,6 +20,33 @@ const adapterEnv = {
   fetch,
 };
 
+/** A run of one flag step (changed by `step`), started: its first attempt is due. */
+async function startRun(db: Database, service: string, step: Record<string, unknown> = {}): Promise<string> {
+  const spec = stepSchema.parse({
+    id: 'slow',
+    kind: 'flag',
+    action: 'on',
+    provider: { type: 'redis', url: 'redis://x', key: 'k' },
+    ...step,
+  });
+  const { state } = await startTestRun(db, { service, steps: [spec] });
+  return state.id;
+}
+
+function executor(db: Database, handler: StepHandler): Executor {
+  return new Executor({
+    db,
+    log: silentLog,
+    clock: systemClock,
+    waker: new Waker(),
+    handlerFor: () => handler,
+    adapterEnv,
+    planEnv: {},
+    leaseMs: 10_000,
+    idlePollMs: 20,
+  });
+}
+
 describe('executor shutdown and stuck adapters', () => {
   let t: TestSchema;
   beforeAll(async () => {
@@ -29,46 +55,6 @@ describe('executor shutdown and stuck adapters', () => {
   afterAll(async () => {
     await t?.dispose();
   });
-
-  async function startRun(service: string, step: Record<string, unknown>): Promise<string> {
-    const spec = stepSchema.parse({
-      id: 'slow',
-      kind: 'flag',
-      action: 'on',
-      provider: { type: 'redis', url: 'redis://x', key: 'k' },
-      ...step,
-    });
-    const now = Date.now();
-    const { state } = await createRun(
-      t.db,
-      {
-        service,
-        environment: 'staging',
-        startedBy: 'U1',
-        channel: 'C1',
-        planFile: 'p.yml',
-        policy,
-        steps: [{ spec, title: 'slow' }],
-        now,
-      },
-      (initial) => decide(initial, { type: 'start' }, now),
-    );
-    return state.id;
-  }
-
-  function executor(handler: StepHandler): Executor {
-    return new Executor({
-      db: t.db,
-      log: silentLog,
-      clock: systemClock,
-      waker: new Waker(),
-      handlerFor: () => handler,
-      adapterEnv,
-      planEnv: {},
-      leaseMs: 10_000,
-      idlePollMs: 20,
-    });
-  }
 
   it('lets a step in flight finish during the shutdown grace period', async () => {
     let started: () => void = () => undefined;
@@ -81,8 +67,8 @@ describe('executor shutdown and stuck adapters', () => {
         return new Promise((done) => setTimeout(() => done({ summary: 'finished during shutdown' }), 100));
       },
     };
-    const runId = await startRun('graceful', {});
-    const exec = executor(handler);
+    const runId = await startRun(t.db, 'graceful', {});
+    const exec = executor(t.db, handler);
     exec.start();
     await running;
     await exec.stop(5_000);
@@ -100,8 +86,8 @@ describe('executor shutdown and stuck adapters', () => {
       capture: () => Promise.resolve(null),
       run: (_step, _captured, ctx) => ctx.sleep(10_000).then(() => ({ summary: 'too late' })),
     };
-    const runId = await startRun('handed-back', {});
-    const exec = executor(handler);
+    const runId = await startRun(t.db, 'handed-back', {});
+    const exec = executor(t.db, handler);
     exec.start();
     for (let i = 0; i < 100 && (await readRun(t.db, runId))!.state.steps[0]!.attempt === 0; i++) {
       await new Promise((r) => setTimeout(r, 10));
@@ -121,8 +107,8 @@ describe('executor shutdown and stuck adapters', () => {
       capture: () => Promise.resolve(null),
       run: () => new Promise(() => undefined), // never settles, never listens
     };
-    const runId = await startRun('stuck', { timeout: '200ms' });
-    const exec = executor(handler);
+    const runId = await startRun(t.db, 'stuck', { timeout: '200ms' });
+    const exec = executor(t.db, handler);
     exec.start();
     try {
       for (let i = 0; i < 100; i++) {
@@ -148,44 +134,6 @@ describe('attempts that must not act', () => {
     await t?.dispose();
   });
 
-  async function startRun(service: string): Promise<string> {
-    const spec = stepSchema.parse({
-      id: 'flip',
-      kind: 'flag',
-      action: 'on',
-      provider: { type: 'redis', url: 'redis://x', key: 'k' },
-    });
-    const now = Date.now();
-    const { state } = await createRun(
-      t.db,
-      {
-        service,
-        environment: 'staging',
-        startedBy: 'U1',
-        channel: 'C1',
-        planFile: 'p.yml',
-        policy,
-        steps: [{ spec, title: 'flip' }],
-        now,
-      },
-      (initial) => decide(initial, { type: 'start' }, now),
-    );
-    return state.id;
-  }
-
-  const executorWith = (handler: StepHandler) =>
-    new Executor({
-      db: t.db,
-      log: silentLog,
-      clock: systemClock,
-      waker: new Waker(),
-      handlerFor: () => handler,
-      adapterEnv,
-      planEnv: {},
-      leaseMs: 10_000,
-      idlePollMs: 20,
-    });
-
   async function until(runId: string, done: (status: string) => boolean): Promise<void> {
     for (let i = 0; i < 200 && !done((await readRun(t.db, runId))!.state.status); i++)
       await new Promise((r) => setTimeout(r, 20));
@@ -202,8 +150,8 @@ describe('attempts that must not act', () => {
         Promise.resolve({ summary: 'ok', figures: { bad: '\u0000'.repeat(3) + '\uD800' } })
       ),
     };
-    const runId = await startRun('unrecordable');
-    const exec = executorWith(handler);
+    const runId = await startRun(t.db, 'unrecordable');
+    const exec = executor(t.db, handler);
     exec.start();
     try {
       await until(runId, (s) => s === 'failed');
@@ -222,10 +170,10 @@ describe('attempts that must not act', () => {
       capture: () => Promise.resolve(null),
       run: () => ((runs += 1), Promise.resolve({ summary: 'changed' })),
     };
-    const runId = await startRun('rolling-back');
+    const runId = await startRun(t.db, 'rolling-back');
     // The run left "running" before its attempt was claimed: a Roll back during a retry's backoff.
     await t.db.pool.query(`update runs set status = 'rolling_back' where id = $1`, [runId]);
-    const exec = executorWith(handler);
+    const exec = executor(t.db, handler);
     exec.start();
     try {
       for (let i = 0; i < 100; i++) {

@@ -58,6 +58,8 @@ export interface Harness {
     timeoutMs?: number,
   ): Promise<T>;
   responses(user: string): string[];
+  /** Sends a command and waits for the reply to it that matches (never an earlier reply). */
+  ask(user: string, command: string, reply: string | RegExp): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -200,6 +202,15 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     responses(user) {
       // What the person reads: each ephemeral's text and its blocks.
       return slack.ephemerals(user).map((e) => readable(e as unknown as SlackMessage));
+    },
+    async ask(user, command, reply) {
+      const before = harness.responses(user).length;
+      await harness.command(user, command);
+      const matches = (t: string) => (typeof reply === 'string' ? t.includes(reply) : reply.test(t));
+      return harness.waitFor(
+        () => harness.responses(user).slice(before).find(matches),
+        `"${String(reply)}" to ${user}`,
+      );
     },
     async stop() {
       await ferry.stop();
