@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseFailpoints } from './failpoints.ts';
 
 // The only module that reads process.env (CONVENTIONS.md): parsed once at start into a typed object
 // that is passed down. A bad value stops start-up with one line per problem.
@@ -70,6 +71,13 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(logLevels, { error: `expected one of ${logLevels.join(', ')}` }).default('info'),
   FERRY_SANDBOX: z.enum(['0', '1'], { error: 'expected 1 (run the local sandbox) or 0' }).optional(),
   NODE_ENV: z.string().optional(),
+  FERRY_FAILPOINTS: z
+    .string()
+    .optional()
+    .superRefine((value, ctx) => {
+      const parsed = value === undefined ? null : parseFailpoints(value);
+      if (parsed && !parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.error });
+    }),
 });
 
 /**
@@ -99,6 +107,10 @@ function crossProblems(env: Readonly<Record<string, string | undefined>>): strin
     problems.push(
       'SLACK_BOT_TOKEN: unset in production (NODE_ENV=production); set the Slack credentials, or FERRY_SANDBOX=1 to run the local sandbox on purpose',
     );
+  }
+  // Failpoints kill the process on purpose: for drills, never for a deployment.
+  if (env.FERRY_FAILPOINTS && env.NODE_ENV === 'production') {
+    problems.push('FERRY_FAILPOINTS: drills only; unset it in production (NODE_ENV=production)');
   }
   return problems;
 }
@@ -132,6 +144,8 @@ export interface Config {
   pollIntervalMs: number;
   httpTimeoutMs: number;
   logLevel: string;
+  /** Failpoint specs (FERRY_FAILPOINTS) where a drill kills the process; empty in normal use. */
+  failpoints: string[];
   /** The environment a plan's `${VAR}`s are read from, snapshotted at start. */
   planEnv: Readonly<Record<string, string | undefined>>;
 }
@@ -194,6 +208,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     pollIntervalMs: e.FERRY_POLL_INTERVAL_MS,
     httpTimeoutMs: e.FERRY_HTTP_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
+    failpoints: e.FERRY_FAILPOINTS ? (parseFailpoints(e.FERRY_FAILPOINTS) as { points: string[] }).points : [],
     // Ferry's own credentials are not for plans to read.
     planEnv: Object.fromEntries(Object.entries(env).filter(([name]) => !ownSecrets.has(name))),
   };
