@@ -40,11 +40,11 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/config.ts', 'test/**', 'bench/**', 'bin/**', '*.config.*'],
+    files: ['src/config.ts', 'test/**', 'bench/**', 'drills/**', 'bin/**', '*.config.*'],
     rules: { 'no-restricted-properties': 'off' },
   },
   {
-    files: ['test/**', 'bench/**'],
+    files: ['test/**', 'bench/**', 'drills/**'],
     rules: {
       '@typescript-eslint/no-non-null-assertion': 'off',
       '@typescript-eslint/no-unsafe-assignment': 'off',

@@ -208,7 +208,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     pollIntervalMs: e.FERRY_POLL_INTERVAL_MS,
     httpTimeoutMs: e.FERRY_HTTP_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
-    failpoints: e.FERRY_FAILPOINTS ? (parseFailpoints(e.FERRY_FAILPOINTS) as { points: string[] }).points : [],
+    failpoints: e.FERRY_FAILPOINTS
+      ? (parseFailpoints(e.FERRY_FAILPOINTS) as { points: string[] }).points
+      : [],
     // Ferry's own credentials are not for plans to read.
     planEnv: Object.fromEntries(Object.entries(env).filter(([name]) => !ownSecrets.has(name))),
   };

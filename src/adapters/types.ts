@@ -28,6 +28,12 @@ export interface StepContext {
    * (enable-crons, resume jobs) re-enables exactly what its opening step disabled.
    */
   earlier: ReadonlyArray<EarlierStep>;
+  /**
+   * One read of the live system shared by `blocker`, `describe` and `capture` of one attempt (or one
+   * dry run): the first call with `key` reads, later calls get the same answer. A step then reads a
+   * record once before it writes, and what it captures is what it checked.
+   */
+  remember<T>(key: string, read: () => Promise<T>): Promise<T>;
 }
 
 export interface EarlierStep {
@@ -57,6 +63,21 @@ export interface StepHandler<S extends StepSpec = StepSpec, C = unknown> {
   run(step: S, captured: C, ctx: StepContext): Promise<StepResult>;
   /** Absent when the step changes nothing (checks, drains, manual steps). */
   undo?(step: S, captured: C, ctx: StepContext): Promise<StepResult>;
+}
+
+/** A fresh `remember` for one attempt or one dry run. */
+export function rememberer(): StepContext['remember'] {
+  const reads = new Map<string, Promise<unknown>>();
+  return <T>(key: string, read: () => Promise<T>): Promise<T> => {
+    let pending = reads.get(key) as Promise<T> | undefined;
+    if (!pending) {
+      pending = read();
+      reads.set(key, pending);
+      // A failed read is not remembered: the next caller reads again.
+      pending.catch(() => reads.delete(key));
+    }
+    return pending;
+  };
 }
 
 /** Settings adapters need, taken from config once at start. */

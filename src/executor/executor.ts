@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { AdapterEnv, EarlierStep, StepContext, StepHandler, StepResult } from '../adapters/types.ts';
+import {
+  rememberer,
+  type AdapterEnv,
+  type EarlierStep,
+  type StepContext,
+  type StepHandler,
+  type StepResult,
+} from '../adapters/types.ts';
 import { decide } from '../engine/index.ts';
 import type { RunEvent } from '../engine/types.ts';
 import { FerryError, StepError, toFerryError } from '../errors.ts';
@@ -340,6 +347,7 @@ export class Executor {
       },
       log,
       earlier,
+      remember: rememberer(),
     };
   }
 }

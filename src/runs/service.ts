@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { StepContext, StepHandler } from '../adapters/types.ts';
+import { rememberer, type StepContext, type StepHandler } from '../adapters/types.ts';
 import type { Clock } from '../clock.ts';
 import { decide, isActive, lockRefusal } from '../engine/index.ts';
 import type { Actor, Effect, Policy, RunEvent, RunState } from '../engine/types.ts';
@@ -450,6 +450,7 @@ export class RunService {
       progress: () => Promise.resolve(),
       log: this.deps.log.child({ dryRun: spec.id }),
       earlier: [],
+      remember: rememberer(),
     };
     try {
       const handler = this.deps.handlerFor(spec);

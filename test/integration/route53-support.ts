@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import { route53DnsHandler, type DnsStep } from '../../src/adapters/route53.ts';
-import type { AdapterEnv, Progress, StepContext } from '../../src/adapters/types.ts';
+import { rememberer, type AdapterEnv, type Progress, type StepContext } from '../../src/adapters/types.ts';
 import { stepSchema } from '../../src/plan/schema.ts';
 import { FakeRoute53 } from '../../src/sandbox/fakes/route53.ts';
 
@@ -43,6 +43,7 @@ export function makeContext(overrides: Partial<StepContext> = {}): TestContext {
     },
     log: pino({ level: 'silent' }),
     earlier: [],
+    remember: rememberer(),
     ...overrides,
     controller,
     reports,

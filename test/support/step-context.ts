@@ -1,5 +1,11 @@
 import { pino } from 'pino';
-import type { AdapterEnv, EarlierStep, Progress, StepContext } from '../../src/adapters/types.ts';
+import {
+  rememberer,
+  type AdapterEnv,
+  type EarlierStep,
+  type Progress,
+  type StepContext,
+} from '../../src/adapters/types.ts';
 
 /** A StepContext for adapter tests: silent logger, real (tiny) sleeps, and a record of what happened. */
 export interface TestStepContext extends StepContext {
@@ -46,6 +52,7 @@ export function makeStepContext(
     },
     log: pino({ level: 'silent' }),
     earlier: [],
+    remember: rememberer(),
     ...overrides,
     controller,
     sleeps,

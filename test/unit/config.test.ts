@@ -54,6 +54,7 @@ describe('loadConfig defaults', () => {
       pollIntervalMs: 2_000,
       httpTimeoutMs: 10_000,
       logLevel: 'info',
+      failpoints: [],
     } satisfies Omit<Config, 'planEnv'>);
   });
 
