@@ -80,6 +80,10 @@ const envSchema = z.object({
     }),
 });
 
+/** Local mode (no Slack credentials) with DATABASE_URL: refused by loadConfig and by startFerry. */
+export const LOCAL_MODE_DATABASE_REFUSAL =
+  'DATABASE_URL: set, but no Slack credentials are; the local sandbox never opens a real database. Set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET to run against it, or unset DATABASE_URL to run the sandbox on its own embedded one';
+
 /**
  * Problems that involve several variables. Checked on the raw values, apart from the schema: zod
  * skips an object's refinements when any field has the wrong type, which would hide these lines
@@ -102,8 +106,13 @@ function crossProblems(env: Readonly<Record<string, string | undefined>>): strin
     );
   }
   if (app && !bot) problems.push('SLACK_APP_TOKEN: Socket Mode also needs SLACK_BOT_TOKEN');
-  // A production deployment whose token went missing must not quietly turn into the sandbox.
-  if (!bot && !secret && !app && env.NODE_ENV === 'production' && env.FERRY_SANDBOX !== '1') {
+  const local = !bot && !secret && !app;
+  // A replica whose Slack secret went missing would otherwise claim real attempts and act on them
+  // through the sandbox's fakes. This line alone: FERRY_SANDBOX=1 would not make it start either.
+  if (local && env.DATABASE_URL !== undefined) {
+    problems.push(LOCAL_MODE_DATABASE_REFUSAL);
+  } else if (local && env.NODE_ENV === 'production' && env.FERRY_SANDBOX !== '1') {
+    // A production deployment whose token went missing must not quietly turn into the sandbox.
     problems.push(
       'SLACK_BOT_TOKEN: unset in production (NODE_ENV=production); set the Slack credentials, or FERRY_SANDBOX=1 to run the local sandbox on purpose',
     );

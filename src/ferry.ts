@@ -7,7 +7,7 @@ import pino, { type Logger } from 'pino';
 import { createRegistry } from './adapters/registry.ts';
 import type { AdapterEnv } from './adapters/types.ts';
 import { systemClock, type Clock } from './clock.ts';
-import type { Config } from './config.ts';
+import { ConfigError, LOCAL_MODE_DATABASE_REFUSAL, type Config } from './config.ts';
 import { Executor } from './executor/executor.ts';
 import { Scheduler } from './executor/scheduler.ts';
 import { FerryMetrics } from './metrics.ts';
@@ -52,6 +52,8 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
   const log = options.log ?? pino({ level: config.logLevel });
   const clock = options.clock ?? systemClock;
   const local = config.mode === 'local';
+  // The sandbox's fakes must never act on a real database's runs, whoever built this Config.
+  if (local && config.databaseUrl) throw new ConfigError([LOCAL_MODE_DATABASE_REFUSAL]);
   log.info(
     config.databaseUrl
       ? `Ferry starting (${local ? 'local sandbox' : 'Slack'} mode) on PostgreSQL`

@@ -61,15 +61,14 @@ describe('the console endpoints, in local mode', () => {
   let ferry: RunningFerry;
   let slack: FakeSlack;
   let dir: string;
-  const schema = `sandbox_${randomBytes(5).toString('hex')}`;
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'ferry-sandbox-'));
     await writeFile(path.join(dir, 'billing.yml'), plan);
+    // The sandbox on its own PGlite under the temporary folder: local mode never opens DATABASE_URL.
     const config = loadConfig({
       PORT: '0',
-      DATABASE_URL: PG_URL,
-      FERRY_DB_SCHEMA: schema,
+      FERRY_DATA_DIR: dir,
       FERRY_PLANS: dir,
       FERRY_POLL_INTERVAL_MS: '50',
       FERRY_SLACK_MIN_EDIT_INTERVAL_MS: '0',
@@ -82,10 +81,6 @@ describe('the console endpoints, in local mode', () => {
   afterAll(async () => {
     await ferry?.stop();
     await rm(dir, { recursive: true, force: true });
-    const client = new pg.Client({ connectionString: PG_URL });
-    await client.connect();
-    await client.query(`drop schema if exists ${schema} cascade`);
-    await client.end();
   });
 
   it('serves the console page, its assets, and nothing outside its folder', async () => {
@@ -383,6 +378,34 @@ describe('plan variables and adapter settings', () => {
       ]);
     } finally {
       await close();
+    }
+  });
+});
+
+describe('local mode and a real database', () => {
+  it('never opens DATABASE_URL, even from a Config built in code: startFerry refuses before connecting', async () => {
+    const schema = `sandbox_refused_${randomBytes(5).toString('hex')}`;
+    const dir = await mkdtemp(path.join(tmpdir(), 'ferry-sandbox-refused-'));
+    // loadConfig refuses DATABASE_URL without Slack credentials; a hand-built Config must fare no better.
+    const config = {
+      ...loadConfig({ PORT: '0', FERRY_DATA_DIR: dir }),
+      databaseUrl: PG_URL,
+      dbSchema: schema,
+    };
+    const client = new pg.Client({ connectionString: PG_URL });
+    await client.connect();
+    try {
+      await expect(startFerry(config, { log, host: '127.0.0.1' })).rejects.toThrow(
+        /DATABASE_URL: set, but no Slack credentials are; the local sandbox never opens a real database/,
+      );
+      const created = await client.query('select 1 from information_schema.schemata where schema_name = $1', [
+        schema,
+      ]);
+      expect(created.rowCount).toBe(0);
+    } finally {
+      await client.query(`drop schema if exists ${schema} cascade`);
+      await client.end();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

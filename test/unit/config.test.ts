@@ -269,6 +269,20 @@ describe('local mode in production', () => {
     );
   });
 
+  it('refuses DATABASE_URL without Slack credentials: local mode never opens a real database', () => {
+    // A replica whose Slack secret went missing, NODE_ENV unset: not the sandbox on production data.
+    const refusal =
+      'DATABASE_URL: set, but no Slack credentials are; the local sandbox never opens a real database. Set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET to run against it, or unset DATABASE_URL to run the sandbox on its own embedded one';
+    expect(problemsOf({ DATABASE_URL: 'postgres://ferry@db.internal:5432/ferry' })).toEqual([refusal]);
+    // One line, not also the production one: FERRY_SANDBOX=1 would not make this start either.
+    for (const env of [{ NODE_ENV: 'production' }, { NODE_ENV: 'production', FERRY_SANDBOX: '1' }]) {
+      expect(problemsOf({ ...env, DATABASE_URL: 'postgres://ferry@db.internal:5432/ferry' })).toEqual([
+        refusal,
+      ]);
+    }
+    expect(loadConfig({ DATABASE_URL: '' }).mode).toBe('local');
+  });
+
   it('runs the sandbox in production only when asked to on purpose', () => {
     expect(loadConfig({ NODE_ENV: 'production', FERRY_SANDBOX: '1' }).mode).toBe('local');
   });
