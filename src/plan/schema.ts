@@ -24,6 +24,24 @@ const stepId = z
 const onOff = z.enum(['on', 'off']);
 const slackUser = z.string().regex(/^[UW][A-Z0-9]+$/, 'expected a Slack user id such as U01ALICE');
 const slackGroup = z.string().regex(/^S[A-Z0-9]+$/, 'expected a Slack user group id such as S0PLATFORM');
+const whereChannelIds = "in Slack, the channel's details show it";
+/**
+ * A public (C…) or private (G…) channel id. Slack takes a `#name` for posting, but buttons come
+ * back with the id, so a plan naming the channel would refuse every click as "another channel".
+ */
+const slackChannel = z.string().superRefine((value, ctx) => {
+  if (/^[CG][A-Z0-9]{2,}$/.test(value) || value.includes('${')) return; // ${…}: reported by the loader
+  const shown = JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
+  const mention = /^<#([CG][A-Z0-9]{2,})(?:\|[^>]*)?>$/.exec(value)?.[1];
+  ctx.addIssue({
+    code: 'custom',
+    message: value.startsWith('#')
+      ? `${shown} is a channel name; use the channel id, e.g. C0123ABCD: ${whereChannelIds}`
+      : mention
+        ? `${shown} is a channel mention; use the id alone: ${mention}`
+        : `expected a channel id such as C0123ABCD (C or G, then capital letters and digits; got ${shown}): ${whereChannelIds}`,
+  });
+});
 
 /** Redis connection options shared by every Redis-backed provider. */
 const redisUrl = {
@@ -185,7 +203,7 @@ export const stepSchema = z.discriminatedUnion('kind', [
 export const environmentSchema = z.strictObject({
   /** Steps that need approval need someone other than the starter. Default: true for "production". */
   four_eyes: z.boolean().optional(),
-  channel: z.string().optional(),
+  channel: slackChannel.optional(),
   steps: z.array(stepSchema).min(1),
 });
 
@@ -195,7 +213,7 @@ const nameMessage = 'expected lowercase letters, digits, dashes and underscores'
 
 export const planSchema = z.strictObject({
   service: z.string().regex(nameRule, nameMessage),
-  channel: z.string().optional(),
+  channel: slackChannel.optional(),
   starters: z.array(slackUser).optional(),
   approvers: z
     .strictObject({ users: z.array(slackUser).default([]), usergroups: z.array(slackGroup).default([]) })

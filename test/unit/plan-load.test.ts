@@ -225,6 +225,32 @@ describe('parsePlan messages', () => {
     ]);
   });
 
+  it('refuses a channel name where a channel id belongs, saying what an id looks like and where to find it', () => {
+    const text =
+      'service: search\nchannel: "#migrations"\nenvironments:\n  staging:\n    channel: migrations\n' +
+      '    steps: [ { id: w, kind: manual, instructions: x } ]\n';
+    expect(lines(text)).toEqual([
+      'p.yml:2:10 channel: "#migrations" is a channel name; use the channel id, e.g. C0123ABCD: in Slack, the channel\'s details show it',
+      'p.yml:5:14 environments.staging.channel: expected a channel id such as C0123ABCD (C or G, then capital letters and digits; got "migrations"): in Slack, the channel\'s details show it',
+    ]);
+  });
+
+  it('accepts public and private channel ids, at the top and per environment', () => {
+    const text =
+      'service: search\nchannel: C0123ABCD\nenvironments:\n  staging:\n    channel: G01PRIVATE9\n' +
+      '    steps: [ { id: w, kind: manual, instructions: x } ]\n';
+    const result = parsePlan(text, 'p.yml');
+    if (!result.ok) throw new Error(result.problems.map(formatProblem).join('\n'));
+    expect(result.plan.channel).toBe('C0123ABCD');
+    expect(result.plan.environments.staging?.channel).toBe('G01PRIVATE9');
+    expect(lines(text.replace('C0123ABCD', '"<#C0123ABCD|migrations>"'))).toEqual([
+      'p.yml:2:10 channel: "<#C0123ABCD|migrations>" is a channel mention; use the id alone: C0123ABCD',
+    ]);
+    for (const bad of ['c0123abcd', 'D0123ABCD', 'C', 'C0123 ABCD', '<#C0123ABCD|migrations>']) {
+      expect(parsePlan(text.replace('C0123ABCD', JSON.stringify(bad)), 'p.yml').ok, bad).toBe(false);
+    }
+  });
+
   it('accepts an escaped $${ and a well-formed reference', () => {
     const text = planWith(
       '      - { id: w, kind: maintenance, action: on, provider: { type: http, url: "$${literal}", token: "${TOKEN}" } }\n',
