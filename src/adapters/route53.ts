@@ -15,8 +15,13 @@ import { redactText } from '../redact.ts';
 import { withRetry } from './retry.ts';
 import { waitForResolvers } from './dns-verify.ts';
 
-// DNS cutover on Route 53 (DESIGN.md, providers table: "UPSERT, wait for INSYNC"). Facts and pitfalls:
-// /work/shared/reference/integrations.md §1; user documentation: docs/adapters/route53.md.
+// DNS cutover on Route 53: replace one record, wait for INSYNC. User documentation:
+// docs/adapters/route53.md.
+//
+// Every change is a compare-and-set: one batch that DELETEs the record exactly as Ferry last read it
+// and CREATEs the new one. Route 53 applies a batch all or nothing and refuses a DELETE whose values
+// differ (and a CREATE of a record that exists), so a change someone made after Ferry's read is
+// never overwritten: the step fails and shows the record as it is now. UPSERT would overwrite it.
 //
 // Retries: the SDK's own retry is switched off (maxAttempts 1) and every call goes through withRetry
 // instead, so exactly one layer retries (no 3 x 5 multiplication), waits are abortable with the run, and
@@ -57,20 +62,23 @@ export interface SubmittedChange {
 
 type CallContext = Pick<StepContext, 'signal' | 'log' | 'now' | 'sleep'>;
 
-/** The three things Ferry needs from Route 53 (plus the delete that undoing a created record needs). */
+/** One record set going from `from` (exactly as Route 53 holds it, or null: none) to `to` (null: none). */
+export interface RecordReplacement {
+  from: DnsRecord | null;
+  to: DnsRecord | null;
+}
+
+/** The three things Ferry needs from Route 53. */
 export interface Route53Records {
   /** The record set with exactly this name and type, or null (ListResourceRecordSets seeks; this checks). */
   readRecord(zoneId: string, name: string, type: string, ctx: CallContext): Promise<DnsRecord | null>;
-  upsertRecord(
+  /**
+   * One batch: DELETE `from` as given, CREATE `to`. Route 53 refuses it (a StepError with reason
+   * InvalidChangeBatch) when `from` is no longer exactly what it holds, or `to` already exists.
+   */
+  replaceRecord(
     zoneId: string,
-    record: DnsRecord,
-    ctx: CallContext,
-    comment?: string,
-  ): Promise<SubmittedChange>;
-  /** DELETE needs the record exactly as it is now: pass what readRecord returned. */
-  deleteRecord(
-    zoneId: string,
-    record: DnsRecord,
+    change: RecordReplacement,
     ctx: CallContext,
     comment?: string,
   ): Promise<SubmittedChange>;
@@ -142,24 +150,73 @@ export function route53DnsHandler(
     retry: { ...DEFAULT_RETRY, ...options.retry },
   });
 
+  /** One read shared by blocker, describe and capture of an attempt (or a dry run). */
+  function readOnce(step: DnsStep, ctx: StepContext): Promise<DnsRecord | null> {
+    const p = step.provider;
+    const key = `route53:${p.hosted_zone_id}:${normaliseName(p.record)}:${p.record_type}`;
+    return ctx.remember(key, () => records.readRecord(p.hosted_zone_id, p.record, p.record_type, ctx));
+  }
+
+  /** A fresh read: run and undo compare against what is there now, not what an earlier call saw. */
+  function readNow(step: DnsStep, ctx: StepContext): Promise<DnsRecord | null> {
+    const p = step.provider;
+    return records.readRecord(p.hosted_zone_id, p.record, p.record_type, ctx);
+  }
+
+  /**
+   * Decides from the record as it is now, submits the batch `plan` calls for, and waits for INSYNC.
+   * When Route 53 refuses the batch it reads once more and decides again, never submitting twice: a
+   * record changed meanwhile fails the step showing it as it is now; a record still as expected
+   * means the refusal had another cause, shown in Route 53's own words.
+   */
+  async function compareAndSet(
+    step: DnsStep,
+    ctx: StepContext,
+    deadline: number,
+    plan: (current: DnsRecord | null) => Plan,
+  ): Promise<{ done: Extract<Plan, { kind: 'done' }> } | { submitted: Submitted }> {
+    const p = step.provider;
+    const what = `${displayName(p.record)} ${p.record_type}`;
+    const first = plan(await readNow(step, ctx));
+    if (first.kind === 'done') return { done: first };
+    if (first.kind === 'changed') throw first.error();
+    await ctx.progress({ text: first.progress });
+    let change: SubmittedChange;
+    try {
+      change = await records.replaceRecord(p.hosted_zone_id, first.change, ctx, first.comment);
+    } catch (error) {
+      if (!(error instanceof StepError) || error.reason !== 'InvalidChangeBatch') throw error;
+      const again = plan(await readNow(step, ctx));
+      if (again.kind === 'done') return { done: again };
+      if (again.kind === 'changed') throw again.error(error);
+      throw error;
+    }
+    ctx.log.info(
+      { changeId: change.id, record: p.record, type: p.record_type, actions: actionsOf(first.change) },
+      'route53 change submitted',
+    );
+    const synced = await records.waitInSync(change, { deadline, what, onPoll: reportPoll(ctx, change) }, ctx);
+    return { submitted: { change, synced, summary: first.summary } };
+  }
+
   return {
     async describe(step, ctx) {
       const p = step.provider;
       const desired = desiredRecord(step);
-      const current = await records.readRecord(p.hosted_zone_id, p.record, p.record_type, ctx);
+      const current = await readOnce(step, ctx);
       const from = current ? valuesText(current) : '(new record)';
       const ttl =
         current?.ttl !== undefined && current.ttl !== p.ttl
           ? `TTL ${current.ttl} -> ${p.ttl}`
           : `TTL ${p.ttl}`;
-      const already = current && sameValues(current, desired) && current.ttl === p.ttl ? ', already set' : '';
+      const already = isDesired(current, step) ? ', already set' : '';
       const verify = p.verify ? `; then wait until ${p.verify.resolvers.length} resolvers see it` : '';
       return `${displayName(p.record)} ${p.record_type} ${from} -> ${valuesText(desired)} (${ttl}${already})${verify}`;
     },
 
     async blocker(step, ctx) {
       const p = step.provider;
-      const current = await records.readRecord(p.hosted_zone_id, p.record, p.record_type, ctx);
+      const current = await readOnce(step, ctx);
       if (!current) return null;
       const routing = routingPolicyProblem(current);
       if (routing) return routing;
@@ -172,8 +229,7 @@ export function route53DnsHandler(
     },
 
     async capture(step, ctx) {
-      const p = step.provider;
-      const current = await records.readRecord(p.hosted_zone_id, p.record, p.record_type, ctx);
+      const current = await readOnce(step, ctx);
       if (!current) return { existed: false };
       const routing = routingPolicyProblem(current);
       if (routing) throw new StepError(routing, { retryable: false, reason: 'RoutingPolicy' });
@@ -182,33 +238,53 @@ export function route53DnsHandler(
 
     async run(step, captured, ctx) {
       const p = step.provider;
-      const started = ctx.now();
-      const deadline = started + (step.timeout ?? DEFAULT_STEP_TIMEOUT_MS);
+      const deadline = ctx.now() + (step.timeout ?? DEFAULT_STEP_TIMEOUT_MS);
       const desired = desiredRecord(step);
       const what = `${displayName(p.record)} ${p.record_type}`;
-      await ctx.progress({ text: `Setting ${what} to ${valuesText(desired)} (TTL ${p.ttl})` });
-      const change = await records.upsertRecord(
-        p.hosted_zone_id,
-        desired,
-        ctx,
-        changeComment(ctx, 'cutover'),
-      );
-      ctx.log.info(
-        { changeId: change.id, record: p.record, type: p.record_type },
-        'route53 UPSERT submitted',
-      );
-      const synced = await records.waitInSync(
-        change,
-        { deadline, what, onPoll: reportPoll(ctx, change) },
-        ctx,
-      );
-      const from = captured.record ? valuesText(captured.record) : '(new record)';
-      const figures: Record<string, number | string> = {
-        change_id: change.id,
-        insync_seconds: Math.round(synced.elapsedMs / 100) / 10,
-        polls: synced.polls,
-      };
-      let summary = `${what} ${from} -> ${valuesText(desired)} (TTL ${p.ttl}), INSYNC after ${formatDuration(synced.elapsedMs)}`;
+      const before = captured.existed ? (captured.record ?? null) : null;
+      // Read fresh: after a crash between the change and its recorded outcome, run is called again
+      // and must find its own change rather than make it twice, or someone else's and keep it.
+      const outcome = await compareAndSet(step, ctx, deadline, (current) => {
+        if (isDesired(current, step)) {
+          return {
+            kind: 'done',
+            summary: `${what} already points at ${recordText(current)}: no change submitted`,
+          };
+        }
+        if (!sameRecord(current, before)) {
+          return {
+            kind: 'changed',
+            error: (cause) =>
+              new StepError(
+                `${what} changed since Ferry read it: Ferry captured ${recordText(before)}, it is now ${recordText(current)}. ` +
+                  `Ferry changed nothing. Find out who changed it and why; to cut over anyway, ` +
+                  (before
+                    ? `set it back to ${recordText(before)} in hosted zone ${p.hosted_zone_id} and Retry`
+                    : `delete it in hosted zone ${p.hosted_zone_id} and Retry`) +
+                  `, or Skip this step to keep it as it is.`,
+                { retryable: false, reason: 'ChangedSinceRead', cause },
+              ),
+          };
+        }
+        return {
+          kind: 'submit',
+          change: { from: before, to: desired },
+          comment: changeComment(ctx, 'cutover'),
+          progress: `Setting ${what} to ${recordText(desired)}`,
+          summary: `${what} ${before ? valuesText(before) : '(new record)'} -> ${valuesText(desired)} (TTL ${p.ttl})`,
+        };
+      });
+      const figures: Record<string, number | string> = {};
+      let summary: string;
+      if ('done' in outcome) {
+        summary = outcome.done.summary;
+      } else {
+        const { change, synced } = outcome.submitted;
+        summary = `${outcome.submitted.summary}, INSYNC after ${formatDuration(synced.elapsedMs)}`;
+        figures.change_id = change.id;
+        figures.insync_seconds = Math.round(synced.elapsedMs / 100) / 10;
+        figures.polls = synced.polls;
+      }
       if (p.verify) {
         const answers = await waitForResolvers(
           {
@@ -220,8 +296,8 @@ export function route53DnsHandler(
             pollIntervalMs: env.pollIntervalMs,
             queryTimeoutMs: env.httpTimeoutMs,
             hint:
-              captured.record?.ttl !== undefined
-                ? `Route 53 is updated (INSYNC); resolvers may keep the old answer for up to its TTL (${formatDuration(captured.record.ttl * 1000)}). `
+              before?.ttl !== undefined
+                ? `Route 53 is updated (INSYNC); resolvers may keep the old answer for up to its TTL (${formatDuration(before.ttl * 1000)}). `
                 : 'Route 53 is updated (INSYNC); resolvers may still hold a cached answer. ',
           },
           ctx,
@@ -229,47 +305,78 @@ export function route53DnsHandler(
         summary += `; ${answers.length} of ${answers.length} resolvers see it`;
         figures.resolvers = answers.length;
       }
-      return { summary, figures };
+      return Object.keys(figures).length > 0 ? { summary, figures } : { summary };
     },
 
     async undo(step, captured, ctx) {
       const p = step.provider;
       const deadline = ctx.now() + (step.timeout ?? DEFAULT_STEP_TIMEOUT_MS);
       const what = `${displayName(p.record)} ${p.record_type}`;
-      let change: SubmittedChange;
-      let summary: string;
-      if (captured.existed && captured.record) {
-        const old = captured.record;
-        const ttl = old.ttl === undefined ? '' : ` (TTL ${old.ttl})`;
-        await ctx.progress({ text: `Restoring ${what} to ${valuesText(old)}${ttl}` });
-        change = await records.upsertRecord(p.hosted_zone_id, old, ctx, changeComment(ctx, 'rollback'));
-        summary = `restored ${readableName(old.name)} ${old.type} ${valuesText(old)}${ttl}`;
-      } else {
-        const current = await records.readRecord(p.hosted_zone_id, p.record, p.record_type, ctx);
-        if (!current) return { summary: `${what} does not exist, as before the cutover: nothing to delete` };
-        const desired = desiredRecord(step);
-        if (!sameValues(current, desired)) {
-          throw new StepError(
-            `${what} did not exist before the cutover, but it now points at ${valuesText(current)}, not ${valuesText(desired)} ` +
-              `as the cutover set it: someone changed it since. Ferry leaves it alone; delete it in Route 53 (hosted zone ${p.hosted_zone_id}) if it should go.`,
-            { retryable: false, reason: 'ChangedSinceCutover' },
-          );
+      const before = captured.existed ? (captured.record ?? null) : null;
+      const desired = desiredRecord(step);
+      const outcome = await compareAndSet(step, ctx, deadline, (current) => {
+        if (sameRecord(current, before)) {
+          return {
+            kind: 'done',
+            summary: before
+              ? `${what} is already ${recordText(before)}, as before the cutover: nothing to restore`
+              : `${what} does not exist, as before the cutover: nothing to delete`,
+          };
         }
-        await ctx.progress({ text: `Deleting ${what}, which the cutover created` });
-        change = await records.deleteRecord(p.hosted_zone_id, current, ctx, changeComment(ctx, 'rollback'));
-        summary = `deleted ${what} (${valuesText(current)}), which the cutover created`;
-      }
-      const synced = await records.waitInSync(
-        change,
-        { deadline, what, onPoll: reportPoll(ctx, change) },
-        ctx,
-      );
+        if (!current || !isDesired(current, step)) {
+          return {
+            kind: 'changed',
+            error: (cause) =>
+              new StepError(
+                before
+                  ? `${what} changed since the cutover: the cutover set ${recordText(desired)}, it is now ${recordText(current)}. ` +
+                      `Ferry did not restore ${recordText(before)}, so as not to overwrite that change. Find out who changed it and why; ` +
+                      `to restore it anyway, set it in hosted zone ${p.hosted_zone_id} by hand and Skip this undo, ` +
+                      `or set it back to ${recordText(desired)} and Retry.`
+                  : `${what} did not exist before the cutover, and it now points at ${recordText(current)}, not ${recordText(desired)} ` +
+                      `as the cutover set it: someone changed it since. Ferry leaves it alone; delete it in hosted zone ` +
+                      `${p.hosted_zone_id} if it should go, then Skip this undo.`,
+                { retryable: false, reason: 'ChangedSinceCutover', cause },
+              ),
+          };
+        }
+        // DELETE the record exactly as read just now: Route 53 refuses it if it changes before the write.
+        return before
+          ? {
+              kind: 'submit',
+              change: { from: current, to: before },
+              comment: changeComment(ctx, 'rollback'),
+              progress: `Restoring ${what} to ${recordText(before)}`,
+              summary: `restored ${what} ${recordText(before)}`,
+            }
+          : {
+              kind: 'submit',
+              change: { from: current, to: null },
+              comment: changeComment(ctx, 'rollback'),
+              progress: `Deleting ${what}, which the cutover created`,
+              summary: `deleted ${what} (${valuesText(current)}), which the cutover created`,
+            };
+      });
+      if ('done' in outcome) return { summary: outcome.done.summary };
+      const { change, synced, summary } = outcome.submitted;
       return {
         summary: `${summary}, INSYNC after ${formatDuration(synced.elapsedMs)}`,
         figures: { change_id: change.id, polls: synced.polls },
       } satisfies StepResult;
     },
   };
+}
+
+/** What run or undo does with the record as it is now. */
+type Plan =
+  | { kind: 'done'; summary: string }
+  | { kind: 'changed'; error: (cause?: unknown) => StepError }
+  | { kind: 'submit'; change: RecordReplacement; comment: string; progress: string; summary: string };
+
+interface Submitted {
+  change: SubmittedChange;
+  synced: InSyncPoll;
+  summary: string;
 }
 
 /** The honest little interface over the SDK, with timeouts, retries and Ferry's errors. */
@@ -333,31 +440,35 @@ export function createRoute53Records(
     }
   }
 
-  async function change(
-    action: 'UPSERT' | 'DELETE',
+  async function replaceRecord(
     zoneId: string,
-    record: DnsRecord,
+    replacement: RecordReplacement,
     ctx: CallContext,
     comment: string | undefined,
   ): Promise<SubmittedChange> {
-    const target = { zoneId, record: record.name, type: record.type };
+    const changes: Change[] = [];
+    if (replacement.from)
+      changes.push({ Action: 'DELETE', ResourceRecordSet: toResourceRecordSet(replacement.from) });
+    if (replacement.to)
+      changes.push({ Action: 'CREATE', ResourceRecordSet: toResourceRecordSet(replacement.to) });
+    const named = replacement.to ?? replacement.from;
+    if (!named) throw new Error('replaceRecord needs a record to delete or to create');
+    const target = { zoneId, record: named.name, type: named.type };
     const out = await send('ChangeResourceRecordSets', target, ctx, (abortSignal) =>
       client.send(
         new ChangeResourceRecordSetsCommand({
           HostedZoneId: zoneId,
-          ChangeBatch: {
-            ...(comment ? { Comment: comment.slice(0, 256) } : {}),
-            Changes: [{ Action: action, ResourceRecordSet: toResourceRecordSet(record) } satisfies Change],
-          },
+          ChangeBatch: { ...(comment ? { Comment: comment.slice(0, 256) } : {}), Changes: changes },
         }),
         { abortSignal },
       ),
     );
     const info = out.ChangeInfo;
     if (!info?.Id)
-      throw new StepError(`Route 53 accepted the ${action} of ${record.name} but returned no change id`, {
-        retryable: true,
-      });
+      throw new StepError(
+        `Route 53 accepted the change to ${displayName(named.name)} ${named.type} but returned no change id`,
+        { retryable: true },
+      );
     return { id: info.Id.replace(/^\/?change\//, ''), status: info.Status ?? 'PENDING' };
   }
 
@@ -380,8 +491,7 @@ export function createRoute53Records(
       return fromResourceRecordSet(found);
     },
 
-    upsertRecord: (zoneId, record, ctx, comment) => change('UPSERT', zoneId, record, ctx, comment),
-    deleteRecord: (zoneId, record, ctx, comment) => change('DELETE', zoneId, record, ctx, comment),
+    replaceRecord: (zoneId, replacement, ctx, comment) => replaceRecord(zoneId, replacement, ctx, comment),
 
     async waitInSync(submitted, options, ctx) {
       const started = ctx.now();
@@ -485,6 +595,37 @@ function sameName(a: string, b: string): boolean {
   return normaliseName(a) === normaliseName(b);
 }
 
+/**
+ * Exactly the same record set, as Route 53 compares a DELETE with what it holds: TTL, every value
+ * (in any order), alias target, set identifier. Null is "no record".
+ */
+function sameRecord(a: DnsRecord | null, b: DnsRecord | null): boolean {
+  if (!a || !b) return a === b;
+  const values = (r: DnsRecord) => JSON.stringify([...r.values].sort());
+  const alias = (r: DnsRecord) =>
+    r.aliasTarget
+      ? JSON.stringify([
+          r.aliasTarget.hostedZoneId.replace(/^\/?hostedzone\//, ''),
+          normaliseName(r.aliasTarget.dnsName),
+          r.aliasTarget.evaluateTargetHealth,
+        ])
+      : '';
+  return (
+    sameName(a.name, b.name) &&
+    a.type === b.type &&
+    a.ttl === b.ttl &&
+    a.setIdentifier === b.setIdentifier &&
+    values(a) === values(b) &&
+    alias(a) === alias(b)
+  );
+}
+
+/** The record the plan asks for: its value (CNAME targets compared as names) and its TTL. */
+function isDesired(current: DnsRecord | null, step: DnsStep): current is DnsRecord {
+  if (!current || current.setIdentifier !== undefined) return false;
+  return current.ttl === step.provider.ttl && sameValues(current, desiredRecord(step));
+}
+
 function sameValues(a: DnsRecord, b: DnsRecord): boolean {
   if (a.aliasTarget || b.aliasTarget) return false;
   const norm = (r: DnsRecord) =>
@@ -493,6 +634,16 @@ function sameValues(a: DnsRecord, b: DnsRecord): boolean {
       .sort()
       .join('\n');
   return norm(a) === norm(b);
+}
+
+/** A record for people: its values and TTL, or "no record". */
+function recordText(record: DnsRecord | null): string {
+  if (!record) return 'no record';
+  return record.ttl === undefined ? valuesText(record) : `${valuesText(record)} (TTL ${record.ttl})`;
+}
+
+function actionsOf(replacement: RecordReplacement): string {
+  return [replacement.from ? 'DELETE' : '', replacement.to ? 'CREATE' : ''].filter(Boolean).join('+');
 }
 
 function valuesText(record: DnsRecord): string {

@@ -120,6 +120,68 @@ describe('FakeRoute53', () => {
     );
   });
 
+  it('keeps, per record, the changes it applied, and nothing of a refused batch', async () => {
+    fake.setRecord(ZONE, { name: 'api.example.com', type: 'CNAME', ttl: 300, values: ['a.example.net'] });
+    const first = await change([
+      { Action: 'DELETE', ResourceRecordSet: cname('api.example.com', 'a.example.net') },
+      { Action: 'CREATE', ResourceRecordSet: cname('api.example.com', 'b.example.net', 60) },
+    ]);
+    const refused = await errorOf(
+      change([
+        { Action: 'CREATE', ResourceRecordSet: cname('www.example.com', 'c.example.net') },
+        { Action: 'CREATE', ResourceRecordSet: cname('www.example.com', 'c.example.net') },
+      ]),
+    );
+    expect(refused.message).toBe(
+      "[The request contains an invalid set of changes for a resource record set 'CNAME www.example.com.']",
+    );
+    await errorOf(
+      change([
+        { Action: 'CREATE', ResourceRecordSet: cname('www.example.com', 'c.example.net') },
+        { Action: 'DELETE', ResourceRecordSet: cname('api.example.com', 'a.example.net') },
+      ]),
+    );
+
+    const id = first.ChangeInfo?.Id?.replace('/change/', '');
+    expect(fake.history(ZONE, 'API.example.com.', 'cname')).toEqual([
+      {
+        changeId: id,
+        action: 'DELETE',
+        record: { name: 'api.example.com.', type: 'CNAME', ttl: 300, values: ['a.example.net'] },
+        comment: undefined,
+      },
+      {
+        changeId: id,
+        action: 'CREATE',
+        record: { name: 'api.example.com.', type: 'CNAME', ttl: 60, values: ['b.example.net'] },
+        comment: undefined,
+      },
+    ]);
+    expect(fake.history(ZONE, 'www.example.com', 'CNAME')).toEqual([]);
+    expect(fake.getRecord(ZONE, 'www.example.com', 'CNAME')).toBeUndefined();
+  });
+
+  it('lets a test act just before the next request of one operation, after its faults', async () => {
+    fake.setRecord(ZONE, { name: 'api.example.com', type: 'CNAME', ttl: 300, values: ['a.example.net'] });
+    fake.throttleNext(1, { operation: 'ChangeResourceRecordSets' });
+    fake.beforeNext('ChangeResourceRecordSets', () =>
+      fake.setRecord(ZONE, { name: 'api.example.com', type: 'CNAME', ttl: 300, values: ['p.example.net'] }),
+    );
+    const replace = () =>
+      change([
+        { Action: 'DELETE', ResourceRecordSet: cname('api.example.com', 'a.example.net') },
+        { Action: 'CREATE', ResourceRecordSet: cname('api.example.com', 'b.example.net') },
+      ]);
+    await client.send(new ListResourceRecordSetsCommand({ HostedZoneId: ZONE }));
+    expect((await errorOf(replace())).name).toBe('Throttling');
+    expect(fake.getRecord(ZONE, 'api.example.com', 'CNAME')?.values).toEqual(['a.example.net']);
+    const stale = await errorOf(replace());
+    expect(stale.message).toContain(
+      "Tried to delete resource record set [name='api.example.com.', type='CNAME'] but the values provided do not match the current values",
+    );
+    expect(fake.getRecord(ZONE, 'api.example.com', 'CNAME')?.values).toEqual(['p.example.net']);
+  });
+
   it('answers a change with PENDING, then GetChange with PENDING until the configured polls, then INSYNC', async () => {
     fake.setPropagation({ polls: 2 });
     const out = await change([

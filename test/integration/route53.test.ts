@@ -27,6 +27,8 @@ const OLD = {
   values: ['billing-prod.herokudns.com'],
 };
 
+const NEW = 'billing.eu-central.example.net.';
+
 function appliedChanges() {
   return fake.callsOf('ChangeResourceRecordSets').filter((c) => c.status === 200);
 }
@@ -80,26 +82,18 @@ describe('route53 dns step', () => {
     const undone = await handler.undo!(step, captured, ctx);
     expect(fake.getRecord(ZONE, OLD.name, 'CNAME')).toEqual(before);
     expect(undone.summary).toMatch(
-      /^restored api\.billing\.example\.com\. CNAME billing-prod\.herokudns\.com \(TTL 120\)/,
+      /^restored api\.billing\.example\.com CNAME billing-prod\.herokudns\.com \(TTL 120\)/,
     );
+    const cutover = { name: 'api.billing.example.com.', type: 'CNAME', ttl: 60, values: [NEW] };
+    const original = { name: 'api.billing.example.com.', type: 'CNAME', ttl: 120, values: [OLD.values[0]] };
     expect(appliedChanges().map((c) => c.changes)).toEqual([
       [
-        {
-          action: 'UPSERT',
-          name: 'api.billing.example.com.',
-          type: 'CNAME',
-          ttl: 60,
-          values: ['billing.eu-central.example.net.'],
-        },
+        { action: 'DELETE', ...original },
+        { action: 'CREATE', ...cutover },
       ],
       [
-        {
-          action: 'UPSERT',
-          name: 'api.billing.example.com.',
-          type: 'CNAME',
-          ttl: 120,
-          values: ['billing-prod.herokudns.com'],
-        },
+        { action: 'DELETE', ...cutover },
+        { action: 'CREATE', ...original },
       ],
     ]);
   });
@@ -121,7 +115,10 @@ describe('route53 dns step', () => {
     expect(fake.getRecord(ZONE, OLD.name, 'CNAME')).toBeUndefined();
     const again = await handler.undo!(step, captured, ctx);
     expect(again.summary).toContain('nothing to delete');
-    expect(appliedChanges().map((c) => c.changes?.[0]?.action)).toEqual(['UPSERT', 'DELETE']);
+    expect(appliedChanges().map((c) => c.changes?.map((change) => change.action))).toEqual([
+      ['CREATE'],
+      ['DELETE'],
+    ]);
   });
 
   it('undo of a created record refuses to delete it when someone has changed it since', async () => {
@@ -134,7 +131,8 @@ describe('route53 dns step', () => {
 
     const error = await stepErrorOf(handler.undo!(step, captured, ctx));
     expect(error.retryable).toBe(false);
-    expect(error.message).toContain('now points at hotfix.example.net');
+    expect(error.reason).toBe('ChangedSinceCutover');
+    expect(error.message).toContain('now points at hotfix.example.net (TTL 60)');
     expect(fake.getRecord(ZONE, OLD.name, 'CNAME')?.values).toEqual(['hotfix.example.net']);
   });
 
@@ -219,18 +217,18 @@ describe('route53 dns step', () => {
   it('blocks the cutover while the current TTL is above max_ttl, and not at it', async () => {
     fake.setRecord(ZONE, { ...OLD, ttl: 3600 });
     const handler = makeHandler(makeEnv(url));
-    const ctx = makeContext();
-    expect(await handler.blocker!(dnsStep({}), ctx)).toBe(
+    // A context per attempt: one attempt reads the record once, so each check here is a new attempt.
+    expect(await handler.blocker!(dnsStep({}), makeContext())).toBe(
       'api.billing.example.com. has TTL 3600 s, above max_ttl 300 s: lower the TTL to 60 first and wait out the old TTL (1h) before the cutover',
     );
     fake.setRecord(ZONE, { ...OLD, ttl: 300 });
-    expect(await handler.blocker!(dnsStep({}), ctx)).toBeNull();
-    expect(await handler.blocker!(dnsStep({ max_ttl: 120 }), ctx)).toMatch(
+    expect(await handler.blocker!(dnsStep({}), makeContext())).toBeNull();
+    expect(await handler.blocker!(dnsStep({ max_ttl: 120 }), makeContext())).toMatch(
       /has TTL 300 s, above max_ttl 120 s/,
     );
   });
 
-  it('blocks a record with a routing policy, which a plain UPSERT would not replace', async () => {
+  it('blocks a record with a routing policy, which a change without its set identifier would not replace', async () => {
     fake.setRecord(ZONE, { ...OLD, ttl: 60, setIdentifier: 'blue', weight: 100 });
     const handler = makeHandler(makeEnv(url));
     expect(await handler.blocker!(dnsStep({}), makeContext())).toMatch(
@@ -238,7 +236,7 @@ describe('route53 dns step', () => {
     );
   });
 
-  it('retries throttling on the change and on GetChange, applying the UPSERT once', async () => {
+  it('retries throttling on the change and on GetChange, applying the change once', async () => {
     fake.setRecord(ZONE, { ...OLD, ttl: 60 });
     const handler = makeHandler(makeEnv(url));
     const step = dnsStep({});
@@ -346,9 +344,12 @@ describe('route53 dns step', () => {
     >;
     await handler.run(step, captured, makeContext());
     const afterFirst = fake.getRecord(ZONE, OLD.name, 'CNAME');
-    await handler.run(step, captured, makeContext({ attempt: 2 }));
+    const replay = await handler.run(step, captured, makeContext({ attempt: 2 }));
+    expect(replay.summary).toContain(
+      'already points at billing.eu-central.example.net (TTL 60): no change submitted',
+    );
     expect(fake.getRecord(ZONE, OLD.name, 'CNAME')).toEqual(afterFirst);
-    expect(new Set(appliedChanges().map((c) => JSON.stringify(c.changes)))).toHaveProperty('size', 1);
+    expect(appliedChanges()).toHaveLength(1);
 
     await handler.undo!(step, captured, makeContext());
     expect(fake.getRecord(ZONE, OLD.name, 'CNAME')).toEqual(original);
@@ -428,6 +429,6 @@ describe('route53 dns step', () => {
     expect(fake.getRecord(ZONE, '_ferry.billing.example.com', 'TXT')?.values).toEqual([
       '"cutover to \\"eu-central\\""',
     ]);
-    expect(await handler.describe(step, ctx)).toMatch(/\(TTL 60, already set\)$/);
+    expect(await handler.describe(step, makeContext())).toMatch(/\(TTL 60, already set\)$/);
   });
 });

@@ -5,9 +5,10 @@ import { isIPv4, isIPv6 } from 'node:net';
 // A local Route 53 that speaks the REST-XML wire protocol the real @aws-sdk/client-route-53 sends, so
 // Ferry's adapter runs unchanged against it (its middleware, retries and error parsing included). Tests
 // and the local sandbox both serve it. It implements what Ferry uses: ChangeResourceRecordSets
-// (transactional, DELETE's exact-match rule, CNAME conflicts), ListResourceRecordSets (the seek, not a
-// filter), GetChange (PENDING for a while, then INSYNC), plus fault injection and a record of calls.
-// Facts and sources: /work/shared/reference/integrations.md §1.
+// (a batch is validated, then applied all or nothing; DELETE's exact-match rule; CREATE of an existing
+// record refused; one change per record set, DELETE then CREATE excepted; CNAME conflicts),
+// ListResourceRecordSets (the seek, not a filter), GetChange (PENDING for a while, then INSYNC), plus
+// fault injection, a record of calls and, per record, the changes applied to it.
 
 const API_PREFIX = '/2013-04-01/';
 const XMLNS = 'https://route53.amazonaws.com/doc/2013-04-01/';
@@ -43,6 +44,15 @@ export interface RecordedChange {
   values: string[];
 }
 
+/** One change Route 53 applied to a record set; the changes of one batch share its `changeId`. */
+export interface AppliedChange {
+  changeId: string;
+  action: ChangeAction;
+  /** The record set as the change named it (name canonical). */
+  record: FakeRecord;
+  comment: string | undefined;
+}
+
 /** One request the fake answered, in arrival order. */
 export interface RecordedCall {
   operation: Route53Operation | 'Unknown';
@@ -74,6 +84,8 @@ interface Zone {
   id: string;
   name: string;
   records: Map<string, FakeRecord>;
+  /** Changes applied through ChangeResourceRecordSets, per record key, oldest first. */
+  history: Map<string, AppliedChange[]>;
 }
 
 interface Change {
@@ -102,11 +114,12 @@ class ApiError extends Error {
 }
 
 export class FakeRoute53 {
-  /** Every request answered, in order. Assert on it (e.g. how many UPSERTs were applied). */
+  /** Every request answered, in order. Assert on it (e.g. how many change batches were applied). */
   readonly calls: RecordedCall[] = [];
   private readonly zones = new Map<string, Zone>();
   private readonly changes = new Map<string, Change>();
   private readonly faults: Fault[] = [];
+  private readonly interceptions: Array<{ operation: Route53Operation; run: () => void }> = [];
   private propagation: Propagation;
   private readonly now: () => number;
 
@@ -121,7 +134,7 @@ export class FakeRoute53 {
   addZone(id: string, name: string): void {
     const zoneId = stripPrefix(id, 'hostedzone');
     const zoneName = canonicalName(name);
-    const zone: Zone = { id: zoneId, name: zoneName, records: new Map() };
+    const zone: Zone = { id: zoneId, name: zoneName, records: new Map(), history: new Map() };
     this.zones.set(zoneId, zone);
     const ns = ['ns-1.awsdns-01.org.', 'ns-2.awsdns-02.co.uk.', 'ns-3.awsdns-03.com.', 'ns-4.awsdns-04.net.'];
     putRecord(zone, { name: zoneName, type: 'NS', ttl: 172_800, values: ns });
@@ -153,6 +166,16 @@ export class FakeRoute53 {
     return this.zone(zoneId).records.delete(
       recordKey(canonicalName(name), type.toUpperCase(), setIdentifier),
     );
+  }
+
+  /**
+   * The changes ChangeResourceRecordSets applied to one record set, oldest first (seed data and
+   * `setRecord` are not changes). A cutover is a DELETE and a CREATE with the same `changeId`, so
+   * counting distinct change ids counts the batches that touched the record.
+   */
+  history(zoneId: string, name: string, type: string, setIdentifier?: string): AppliedChange[] {
+    const key = recordKey(canonicalName(name), type.toUpperCase(), setIdentifier);
+    return (this.zone(zoneId).history.get(key) ?? []).map((c) => ({ ...c, record: copyRecord(c.record) }));
   }
 
   /** The zone's records in Route 53's order (labels reversed, then type). */
@@ -197,6 +220,14 @@ export class FakeRoute53 {
         operation: options.operation,
       });
     }
+  }
+
+  /**
+   * Runs `run` once, just before the next request of `operation` is processed (after its faults):
+   * a person changing the zone at that instant, between a client's read and its write.
+   */
+  beforeNext(operation: Route53Operation, run: () => void): void {
+    this.interceptions.push({ operation, run });
   }
 
   /** Calls of one operation, e.g. the ChangeResourceRecordSets that were applied (`status === 200`). */
@@ -303,9 +334,12 @@ export class FakeRoute53 {
 
   private injectFault(operation: Route53Operation): void {
     const index = this.faults.findIndex((f) => f.operation === undefined || f.operation === operation);
-    if (index < 0) return;
-    const [fault] = this.faults.splice(index, 1);
-    if (fault) throw new ApiError(fault.status, fault.code, fault.message);
+    if (index >= 0) {
+      const [fault] = this.faults.splice(index, 1);
+      if (fault) throw new ApiError(fault.status, fault.code, fault.message);
+    }
+    const hook = this.interceptions.findIndex((i) => i.operation === operation);
+    if (hook >= 0) this.interceptions.splice(hook, 1)[0]?.run();
   }
 
   private zone(id: string): Zone {
@@ -318,6 +352,7 @@ export class FakeRoute53 {
     const zone = this.zone(zoneId);
     const working = new Map(zone.records);
     const problems: string[] = [];
+    const applied: Array<{ key: string; action: ChangeAction; record: FakeRecord }> = [];
     const actionsByKey = new Map<string, ChangeAction[]>();
     for (const { action, record } of batch.changes) {
       const name = canonicalName(record.name);
@@ -345,7 +380,10 @@ export class FakeRoute53 {
           problems.push(
             `Tried to delete resource record set ${shown} but the values provided do not match the current values`,
           );
-        else working.delete(key);
+        else {
+          working.delete(key);
+          applied.push({ key, action, record: candidate });
+        }
         continue;
       }
       if (action === 'CREATE' && working.has(key)) {
@@ -358,6 +396,7 @@ export class FakeRoute53 {
         continue;
       }
       working.set(key, candidate);
+      applied.push({ key, action, record: candidate });
     }
     if (problems.length > 0) throw new ApiError(400, 'InvalidChangeBatch', `[${problems.join(', ')}]`);
     zone.records.clear();
@@ -371,6 +410,10 @@ export class FakeRoute53 {
     };
     this.changes.set(change.id, change);
     call.changeId = change.id;
+    for (const { key, action, record } of applied) {
+      const entry = { changeId: change.id, action, record: copyRecord(record), comment: batch.comment };
+      zone.history.set(key, [...(zone.history.get(key) ?? []), entry]);
+    }
     return xmlDocument('ChangeResourceRecordSetsResponse', changeInfoXml(change));
   }
 
