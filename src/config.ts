@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { parseFailpoints } from './failpoints.ts';
 
@@ -70,6 +71,15 @@ const envSchema = z.object({
   HEROKU_API_URL: url('the Heroku Platform API base').default('https://api.heroku.com'),
   LOG_LEVEL: z.enum(logLevels, { error: `expected one of ${logLevels.join(', ')}` }).default('info'),
   FERRY_SANDBOX: z.enum(['0', '1'], { error: 'expected 1 (run the local sandbox) or 0' }).optional(),
+  // Both go into URLs, cookies and headers as they are, and must not be guessable.
+  FERRY_CONSOLE_TOKEN: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{16,}$/, 'expected at least 16 letters, digits, - or _ (e.g. openssl rand -hex 16)')
+    .optional(),
+  FERRY_METRICS_TOKEN: z
+    .string()
+    .regex(/^[!-~]{16,}$/, 'expected at least 16 characters without spaces (e.g. openssl rand -hex 16)')
+    .optional(),
   NODE_ENV: z.string().optional(),
   FERRY_FAILPOINTS: z
     .string()
@@ -137,8 +147,15 @@ export interface Config {
     editsPerMinute: number;
   };
   port: number;
-  /** Address to listen on: all interfaces, except 127.0.0.1 for the local sandbox (no login). */
+  /** Address to listen on: all interfaces, except 127.0.0.1 for the local sandbox. */
   host: string | undefined;
+  /**
+   * What the sandbox console asks for when Ferry listens beyond loopback (FERRY_CONSOLE_TOKEN, else
+   * random at each start): the printed URL carries it, and its first visit turns it into a cookie.
+   */
+  consoleToken: string;
+  /** FERRY_METRICS_TOKEN: /metrics asks for it as a bearer token when set. */
+  metricsToken: string | undefined;
   databaseUrl: string | undefined;
   dbSchema: string;
   dataDir: string;
@@ -174,6 +191,8 @@ const ownSecrets = new Set([
   'SLACK_SIGNING_SECRET',
   'SLACK_APP_TOKEN',
   'HEROKU_API_TOKEN',
+  'FERRY_CONSOLE_TOKEN',
+  'FERRY_METRICS_TOKEN',
 ]);
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -204,6 +223,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     port: e.PORT,
     host: e.FERRY_HOST ?? (e.SLACK_BOT_TOKEN ? undefined : '127.0.0.1'),
+    consoleToken: e.FERRY_CONSOLE_TOKEN ?? randomBytes(18).toString('base64url'),
+    metricsToken: e.FERRY_METRICS_TOKEN,
     databaseUrl: e.DATABASE_URL,
     dbSchema: e.FERRY_DB_SCHEMA,
     dataDir: e.FERRY_DATA_DIR,

@@ -5,11 +5,20 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 
+/** Where a request came from and how far the server listens, as the TCP connection says. */
+export interface RequestContext {
+  /** The peer is this machine (req.socket.remoteAddress), whatever the Host header claims. */
+  peerIsLoopback: boolean;
+  /** The server listens on more than loopback (0.0.0.0, ::, an interface), so others can reach it. */
+  boundBeyondLoopback: boolean;
+}
+
 /** A route that answers the requests it owns and returns false for the others. */
-export type Route = (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
+export type Route = (req: IncomingMessage, res: ServerResponse, context: RequestContext) => Promise<boolean>;
 
 export interface HttpServerDeps {
   /** Bolt's HTTPReceiver listener for `POST /slack/events`, or why there is none. */
@@ -21,20 +30,75 @@ export interface HttpServerDeps {
   onError?: (error: unknown) => void;
   /** How long /readyz waits for the database before answering 503. */
   readyTimeoutMs?: number;
+  /** FERRY_METRICS_TOKEN: when set, /metrics asks every scraper for `Authorization: Bearer <it>`. */
+  metricsToken?: string | undefined;
+}
+
+/** 127.0.0.0/8, ::1 (also IPv4-mapped) and the name localhost. */
+export function isLoopbackAddress(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  const bare = address.replace(/^\[|\]$/g, '').replace(/^::ffff:/i, '');
+  return bare === '::1' || bare.toLowerCase() === 'localhost' || /^127\.\d+\.\d+\.\d+$/.test(bare);
+}
+
+/** Whether listening on `host` (FERRY_HOST; unset means every interface) lets other machines in. */
+export function listensBeyondLoopback(host: string | undefined): boolean {
+  return !isLoopbackAddress(host);
+}
+
+/** Compares a presented secret with the expected one in constant time, whatever their lengths. */
+export function sameSecret(presented: string | undefined, expected: string): boolean {
+  if (presented === undefined) return false;
+  const digest = (text: string) => createHash('sha256').update(text).digest();
+  return timingSafeEqual(digest(presented), digest(expected));
 }
 
 /** One port for Slack, health, metrics and (in local mode) the sandbox. */
 export function createHttpServer(deps: HttpServerDeps): Server {
-  return createServer((req, res) => {
-    handle(req, res, deps).catch((error: unknown) => {
+  const server = createServer((req, res) => {
+    // Decided from the sockets, never from headers a client writes.
+    const bound = server.address();
+    const context: RequestContext = {
+      peerIsLoopback: isLoopbackAddress(req.socket.remoteAddress),
+      // A unix socket reaches only this machine; no address at all (closing) fails closed.
+      boundBeyondLoopback: bound === null || (typeof bound === 'object' && !isLoopbackAddress(bound.address)),
+    };
+    handle(req, res, deps, context).catch((error: unknown) => {
       deps.onError?.(error);
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
       res.end('internal error'); // the details go to the log, never to the client
     });
   });
+  return server;
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, deps: HttpServerDeps): Promise<void> {
+/** Why /metrics refuses this request (status and a line to read), or null to serve it. */
+function metricsRefusal(
+  req: IncomingMessage,
+  token: string | undefined,
+  context: RequestContext,
+): { status: 401 | 403; text: string } | null {
+  if (token !== undefined) {
+    const presented = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
+    if (sameSecret(presented, token)) return null;
+    return {
+      status: 401,
+      text: `/metrics needs the header "Authorization: Bearer <FERRY_METRICS_TOKEN>"; this request ${presented === undefined ? 'had none' : 'had another token'}. Configure the scraper with the token Ferry was started with.\n`,
+    };
+  }
+  if (!context.boundBeyondLoopback || context.peerIsLoopback) return null;
+  return {
+    status: 403,
+    text: '/metrics answers only this machine: Ferry listens beyond loopback (FERRY_HOST) and FERRY_METRICS_TOKEN is unset. To scrape from elsewhere, set FERRY_METRICS_TOKEN and send "Authorization: Bearer <token>".\n',
+  };
+}
+
+async function handle(
+  req: IncomingMessage,
+  res: ServerResponse,
+  deps: HttpServerDeps,
+  context: RequestContext,
+): Promise<void> {
   const path = (req.url ?? '/').split('?')[0];
   if (path === '/slack/events') {
     const listener = deps.slack();
@@ -72,11 +136,21 @@ async function handle(req: IncomingMessage, res: ServerResponse, deps: HttpServe
     return;
   }
   if (path === '/metrics' && req.method === 'GET') {
+    const refusal = metricsRefusal(req, deps.metricsToken, context);
+    if (refusal) {
+      res
+        .writeHead(refusal.status, {
+          'content-type': 'text/plain; charset=utf-8',
+          ...(refusal.status === 401 ? { 'www-authenticate': 'Bearer realm="ferry metrics"' } : {}),
+        })
+        .end(refusal.text);
+      return;
+    }
     res.writeHead(200, { 'content-type': deps.metrics.contentType }).end(await deps.metrics.metrics());
     return;
   }
   for (const route of deps.routes()) {
-    if (await route(req, res)) return;
+    if (await route(req, res, context)) return;
   }
   res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
 }

@@ -1,4 +1,5 @@
 import type { RequestListener, Server } from 'node:http';
+import { networkInterfaces } from 'node:os';
 import { Counter, Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHttpServer, listen, type Route } from '../../src/http/server.ts';
@@ -12,7 +13,10 @@ interface Started {
   server: Server;
 }
 
-async function start(overrides: Partial<Parameters<typeof createHttpServer>[0]> = {}): Promise<Started> {
+async function start(
+  overrides: Partial<Parameters<typeof createHttpServer>[0]> = {},
+  host = '127.0.0.1',
+): Promise<Started> {
   const metrics = new Registry();
   const server = createHttpServer({
     slack: () => 'socket-mode',
@@ -21,8 +25,17 @@ async function start(overrides: Partial<Parameters<typeof createHttpServer>[0]> 
     routes: () => [],
     ...overrides,
   });
-  const port = await listen(server, 0, '127.0.0.1');
+  const port = await listen(server, 0, host);
   return { url: `http://127.0.0.1:${port}`, server };
+}
+
+/** This machine's address on a network interface: a request to it comes from a non-loopback peer. */
+function externalAddress(): string {
+  const address = Object.values(networkInterfaces())
+    .flat()
+    .find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+  if (!address) throw new Error('this machine has no IPv4 address besides loopback; these tests need one');
+  return address;
 }
 
 const stopServer = (s: Started | undefined) =>
@@ -104,6 +117,82 @@ describe('http server', () => {
     expect(body).toContain('# HELP ferry_test_clicks_total Clicks seen in this test');
     expect(body).toContain('# TYPE ferry_test_clicks_total counter');
     expect(body).toMatch(/^ferry_test_clicks_total 3$/m);
+  });
+
+  describe('/metrics beyond loopback', () => {
+    const metrics = new Registry();
+    new Counter({ name: 'ferry_test_scrapes_total', help: 'Scrapes', registers: [metrics] }).inc();
+
+    /** A server on every interface; `local` reaches it over loopback, `remote` over the network. */
+    async function exposed(metricsToken?: string): Promise<{ local: string; remote: string }> {
+      const s = await start({ metrics, ...(metricsToken ? { metricsToken } : {}) }, '0.0.0.0');
+      servers.push(s);
+      const port = new URL(s.url).port;
+      return { local: s.url, remote: `http://${externalAddress()}:${port}` };
+    }
+
+    it('refuses a scrape from another machine with 403 and how to enable it, when FERRY_METRICS_TOKEN is unset', async () => {
+      const { local, remote } = await exposed();
+      const refused = await fetch(`${remote}/metrics`);
+      expect(refused.status).toBe(403);
+      expect(await refused.text()).toBe(
+        '/metrics answers only this machine: Ferry listens beyond loopback (FERRY_HOST) and FERRY_METRICS_TOKEN is unset. To scrape from elsewhere, set FERRY_METRICS_TOKEN and send "Authorization: Bearer <token>".\n',
+      );
+      // From this machine it still answers, and orchestrators' probes answer from anywhere.
+      expect((await fetch(`${local}/metrics`)).status).toBe(200);
+      expect((await fetch(`${remote}/healthz`)).status).toBe(200);
+      expect((await fetch(`${remote}/readyz`)).status).toBe(200);
+    });
+
+    it('does not take the Host header for a loopback peer', async () => {
+      const { remote } = await exposed();
+      const res = await fetch(`${remote}/metrics`, { headers: { host: 'localhost' } });
+      expect(res.status).toBe(403);
+    });
+
+    it('serves a scrape that brings FERRY_METRICS_TOKEN as a bearer token, and asks every other for it', async () => {
+      const token = 'metrics-token-0123456789';
+      const { local, remote } = await exposed(token);
+      const ok = await fetch(`${remote}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+      expect(ok.status).toBe(200);
+      expect(await ok.text()).toMatch(/^ferry_test_scrapes_total 1$/m);
+      for (const headers of [
+        {} as Record<string, string>,
+        { authorization: 'Bearer metrics-token-wrong' },
+        { authorization: token },
+      ]) {
+        for (const base of [remote, local]) {
+          const res = await fetch(`${base}/metrics`, { headers });
+          expect(res.status).toBe(401);
+          expect(res.headers.get('www-authenticate')).toBe('Bearer realm="ferry metrics"');
+          expect(await res.text()).toMatch(
+            /^\/metrics needs the header "Authorization: Bearer <FERRY_METRICS_TOKEN>"/,
+          );
+        }
+      }
+      expect((await fetch(`${remote}/healthz`)).status).toBe(200);
+    });
+
+    it('tells routes whether the peer and the listening address are loopback', async () => {
+      const seen: unknown[] = [];
+      const route: Route = (_req, res, context) => {
+        seen.push(context);
+        res.writeHead(204).end();
+        return Promise.resolve(true);
+      };
+      const s = await start({ routes: () => [route] }, '0.0.0.0');
+      servers.push(s);
+      const loopbackOnly = await start({ routes: () => [route] });
+      servers.push(loopbackOnly);
+      await fetch(`${s.url}/x`);
+      await fetch(`http://${externalAddress()}:${new URL(s.url).port}/x`);
+      await fetch(`${loopbackOnly.url}/x`);
+      expect(seen).toEqual([
+        { peerIsLoopback: true, boundBeyondLoopback: true },
+        { peerIsLoopback: false, boundBeyondLoopback: true },
+        { peerIsLoopback: true, boundBeyondLoopback: false },
+      ]);
+    });
   });
 
   it('answers an unknown path with 404', async () => {

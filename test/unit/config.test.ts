@@ -55,7 +55,19 @@ describe('loadConfig defaults', () => {
       httpTimeoutMs: 10_000,
       logLevel: 'info',
       failpoints: [],
+      consoleToken: expect.stringMatching(/^[A-Za-z0-9_-]{24}$/) as unknown as string,
+      metricsToken: undefined,
     } satisfies Omit<Config, 'planEnv'>);
+  });
+
+  it('makes a new console token at each start unless FERRY_CONSOLE_TOKEN sets one', () => {
+    expect(loadConfig({}).consoleToken).not.toBe(loadConfig({}).consoleToken);
+    const config = loadConfig({
+      FERRY_CONSOLE_TOKEN: 'console-token-0123456789',
+      FERRY_METRICS_TOKEN: 'metrics/token+0123456789=',
+    });
+    expect(config.consoleToken).toBe('console-token-0123456789');
+    expect(config.metricsToken).toBe('metrics/token+0123456789=');
   });
 
   it('treats a variable set to the empty string as unset', () => {
@@ -189,14 +201,26 @@ describe('loadConfig problems', () => {
     ['SLACK_BOT_TOKEN', 'not-a-token', /expected a bot token starting with xoxb-/],
     ['SLACK_SIGNING_SECRET', 'short', /expected the signing secret/],
     ['SLACK_APP_TOKEN', 'xoxb-wrong-kind', /expected an app-level token starting with xapp-/],
+    ['FERRY_CONSOLE_TOKEN', 'short', /expected at least 16 letters, digits, - or _/],
+    ['FERRY_CONSOLE_TOKEN', 'has spaces and is long enough', /expected at least 16 letters, digits, - or _/],
+    ['FERRY_METRICS_TOKEN', 'short', /expected at least 16 characters without spaces/],
+    [
+      'FERRY_METRICS_TOKEN',
+      'has spaces and is long enough',
+      /expected at least 16 characters without spaces/,
+    ],
   ];
 
   it.each(bad)(
     'stops start-up on %s=%s with one line naming it and what is expected',
     (name, value, expected) => {
-      // Keep the Slack pair complete so that only the value under test is wrong.
+      // Keep the Slack pair complete so that only the value under test is wrong (local mode refuses
+      // any DATABASE_URL).
       const slack =
-        name === 'SLACK_BOT_TOKEN' || name === 'SLACK_SIGNING_SECRET' || name === 'SLACK_APP_TOKEN'
+        name === 'SLACK_BOT_TOKEN' ||
+        name === 'SLACK_SIGNING_SECRET' ||
+        name === 'SLACK_APP_TOKEN' ||
+        name === 'DATABASE_URL'
           ? { SLACK_BOT_TOKEN: BOT, SLACK_SIGNING_SECRET: SIGNING }
           : {};
       const problems = problemsOf({ ...slack, [name]: value });
@@ -292,8 +316,10 @@ describe('local mode in production', () => {
       SLACK_BOT_TOKEN: 'xoxb-1',
       SLACK_SIGNING_SECRET: 'sign-secret',
       HEROKU_API_TOKEN: 'h',
+      FERRY_METRICS_TOKEN: 'metrics-token-0123456789',
       APP: 'billing',
     });
     expect(config.planEnv).toEqual({ APP: 'billing' });
+    expect(loadConfig({ FERRY_CONSOLE_TOKEN: 'console-token-0123456789' }).planEnv).toEqual({});
   });
 });
