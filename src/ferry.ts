@@ -10,8 +10,9 @@ import { systemClock, type Clock } from './clock.ts';
 import { ConfigError, LOCAL_MODE_DATABASE_REFUSAL, type Config } from './config.ts';
 import { Executor } from './executor/executor.ts';
 import { Scheduler } from './executor/scheduler.ts';
+import { killingFailpoints } from './failpoints.ts';
 import { FerryMetrics } from './metrics.ts';
-import { Waker } from './executor/wake.ts';
+import { Waker } from './store/wake.ts';
 import { createHttpServer, listen, type Route } from './http/server.ts';
 import { formatProblem, loadPlans, type LoadedPlan } from './plan/load.ts';
 import { RunService } from './runs/service.ts';
@@ -132,16 +133,17 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
       ...sandbox?.adapterEnv,
     };
     const handlerFor = createRegistry(adapterEnv);
+    const failpoints = killingFailpoints(config.failpoints);
     const executor = new Executor({
       db,
       log: log.child({ component: 'executor' }),
       clock,
       waker,
       handlerFor,
-      adapterEnv,
       planEnv,
       leaseMs: config.leaseMs,
       metrics,
+      failpoints,
     });
     const runs = new RunService({
       db,

@@ -7,6 +7,7 @@
 //     isRetryable: (e) => e instanceof Error && e.name === 'Throttling',
 //     onRetry: ({ attempt, delayMs, error }) => ctx.log.warn({ attempt, delayMs, err: error }, 'retrying'),
 //   });
+import { sleep as abortableSleep } from '../abortable.ts';
 
 export interface RetryInfo {
   /** The attempt that just failed, 1-based. */
@@ -72,23 +73,4 @@ export async function withRetry<T>(fn: (attempt: number) => Promise<T>, options:
       await sleep(delayMs, signal);
     }
   }
-}
-
-/** setTimeout as a promise that rejects with `signal.reason` when the signal aborts. */
-export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason as Error);
-      return;
-    }
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason as Error);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }

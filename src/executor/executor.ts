@@ -1,21 +1,26 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import { sleep, untilAborted } from '../abortable.ts';
 import {
   rememberer,
-  type AdapterEnv,
   type EarlierStep,
   type StepContext,
   type StepHandler,
   type StepResult,
 } from '../adapters/types.ts';
+import type { Clock } from '../clock.ts';
+import { formatDuration } from '../duration.ts';
 import { decide } from '../engine/index.ts';
 import type { RunEvent } from '../engine/types.ts';
 import { FerryError, StepError, toFerryError } from '../errors.ts';
-import { findVarRefs, resolveVars } from '../plan/vars.ts';
+import { noFailpoints, type Failpoints } from '../failpoints.ts';
+import type { FerryMetrics } from '../metrics.ts';
 import type { StepSpec } from '../plan/schema.ts';
+import { findVarRefs, resolveVars } from '../plan/vars.ts';
 import { redactText, secretValues } from '../redact.ts';
 import {
   claimDueAttempts,
+  closeAttempt,
   earlierCaptures,
   findCapture,
   nextDueAt,
@@ -23,17 +28,19 @@ import {
   renewLease,
   saveCapture,
   saveProgress,
-  updateStepTitle,
   type Attempt,
 } from '../store/attempts.ts';
 import type { Database } from '../store/db.ts';
-import { applyToRun, readRun } from '../store/runs.ts';
-import type { Clock } from '../clock.ts';
-import type { FerryMetrics } from '../metrics.ts';
-import type { Waker } from './wake.ts';
+import { applyToRun, readRun, type RunRecord } from '../store/runs.ts';
+import type { Waker } from '../store/wake.ts';
 
 // Durable execution: claims due step attempts from Postgres, captures and commits the undo state,
 // calls the adapter, and records the outcome with the engine's decision in one transaction.
+//
+// Every claim carries a fencing token (`claimId`). Renewing the lease, committing the capture, the
+// check right before acting and recording the outcome all name it, so a claimant whose lease lapsed
+// and was taken over can do none of them: at most the adapter call already under way finishes (and
+// handlers set values rather than toggle them, so a repeat changes nothing).
 
 export interface ExecutorDeps {
   db: Database;
@@ -41,40 +48,49 @@ export interface ExecutorDeps {
   clock: Clock;
   waker: Waker;
   handlerFor: (spec: StepSpec) => StepHandler;
-  adapterEnv: AdapterEnv;
   planEnv: Readonly<Record<string, string | undefined>>;
   leaseMs: number;
   /** Upper bound on sleeping between claims, should a wake-up be missed. */
   idlePollMs?: number;
   concurrency?: number;
   metrics?: FerryMetrics;
+  failpoints?: Failpoints;
 }
+
+/** How often an attempt may be lost (claimed without an outcome or a hand-back) before Ferry stops acting on it. */
+export const MAX_CLAIMS = 5;
 
 const defaultTimeoutMs: Partial<Record<StepSpec['kind'], number>> = { drain: 30 * 60_000, dns: 15 * 60_000 };
 const PROGRESS_MIN_INTERVAL_MS = 1_000;
 
+interface Work {
+  attempt: Attempt;
+  abort: AbortController;
+  done: Promise<void>;
+}
+
 export class Executor {
   readonly owner = `executor-${randomUUID().slice(0, 8)}`;
   private readonly deps: ExecutorDeps;
-  private readonly inFlight = new Map<
-    number,
-    { runId: string; stepId: string; abort: AbortController; done: Promise<void> }
-  >();
+  private readonly failpoints: Failpoints;
+  /** By claim, not by attempt: a re-claim of the same attempt is different work. */
+  private readonly inFlight = new Map<number, Work>();
   private readonly stopping = new AbortController();
   private loop: Promise<void> | undefined;
 
   constructor(deps: ExecutorDeps) {
     this.deps = deps;
+    this.failpoints = deps.failpoints ?? noFailpoints;
   }
 
   start(): void {
     this.loop ??= this.run();
   }
 
-  /** Stops claiming, aborts steps in flight (their leases lapse, so a restart resumes them), waits. */
   /**
    * Stops claiming, gives steps in flight `graceMs` to finish (a rolling deploy should not cut a
-   * DNS change short), then aborts the rest: their leases lapse and a restart resumes them.
+   * DNS change short), then aborts the rest and hands them back, due at once, for the next process
+   * to resume from their committed capture.
    */
   async stop(graceMs = 0): Promise<void> {
     this.stopping.abort();
@@ -91,13 +107,11 @@ export class Executor {
     await Promise.allSettled([this.loop, ...inFlight()]);
   }
 
-  /** Aborts this process's attempt of a step (the run was aborted). */
+  /** Aborts this process's attempt of a step (the run was aborted or rolled back). */
   cancel(runId: string, stepId: string): void {
-    for (const work of this.inFlight.values()) {
-      if (work.runId === runId && work.stepId === stepId)
-        work.abort.abort(
-          new StepError('stopped: the run was aborted', { retryable: false, reason: 'aborted' }),
-        );
+    for (const { attempt, abort } of this.inFlight.values()) {
+      if (attempt.runId === runId && attempt.stepId === stepId)
+        abort.abort(new StepError('stopped: the run was aborted', { retryable: false, reason: 'aborted' }));
     }
   }
 
@@ -108,14 +122,12 @@ export class Executor {
     while (!this.stopping.signal.aborted) {
       try {
         const free = concurrency - this.inFlight.size;
-        const claimed = free > 0 ? await claimDueAttempts(db, this.owner, this.deps.leaseMs, free) : [];
+        const running = [...this.inFlight.values()].map((w) => w.attempt.id);
+        const claimed =
+          free > 0 ? await claimDueAttempts(db, this.owner, this.deps.leaseMs, free, running) : [];
         if (this.stopping.signal.aborted) {
           // stop() came while claiming: hand the work straight back rather than start it untracked.
-          await releaseAttempts(
-            db,
-            claimed.map((a) => a.id),
-            this.owner,
-          );
+          await releaseAttempts(db, claimed);
           break;
         }
         for (const attempt of claimed) this.track(attempt);
@@ -133,19 +145,39 @@ export class Executor {
 
   private track(attempt: Attempt): void {
     const abort = new AbortController();
+    // Armed before anything is awaited: a lease must not lapse while the attempt is being set up.
+    const lease = this.keepLease(attempt, abort);
     const done = this.execute(attempt, abort)
       .catch((error: unknown) =>
         this.deps.log.error({ err: error, attempt }, 'recording a step outcome failed'),
       )
       .finally(() => {
-        this.inFlight.delete(attempt.id);
+        clearInterval(lease);
+        this.inFlight.delete(attempt.claimId);
         this.deps.waker.notify('work');
       });
-    this.inFlight.set(attempt.id, { runId: attempt.runId, stepId: attempt.stepId, abort, done });
+    this.inFlight.set(attempt.claimId, { attempt, abort, done });
+  }
+
+  /** Renews the claim every third of the lease; aborts the work once the claim is no longer ours. */
+  private keepLease(attempt: Attempt, abort: AbortController): NodeJS.Timeout {
+    const { db, leaseMs, log } = this.deps;
+    return setInterval(
+      () => {
+        renewLease(db, attempt, leaseMs)
+          .then((mine) => {
+            if (!mine) abort.abort(lostClaim());
+          })
+          .catch((error: unknown) => log.warn({ err: error, attempt: attempt.id }, 'lease renewal failed'));
+      },
+      Math.max(10, Math.floor(leaseMs / 3)),
+    );
   }
 
   private async execute(attempt: Attempt, abort: AbortController): Promise<void> {
-    const { db, log: baseLog, leaseMs } = this.deps;
+    const { db, log: baseLog } = this.deps;
+    const point = `${attempt.direction}:${attempt.stepId}`;
+    this.failpoints.hit('claim.after', point);
     const log = baseLog.child({
       run: attempt.runId,
       step: attempt.stepId,
@@ -156,22 +188,6 @@ export class Executor {
     const spec = record?.specs.get(attempt.stepId);
     if (!record || !spec) throw new Error(`attempt ${attempt.id} refers to a missing run or step`);
 
-    const lease = setInterval(
-      () => {
-        renewLease(db, attempt.id, this.owner, leaseMs)
-          .then((mine) => {
-            if (!mine)
-              abort.abort(
-                new StepError('stopped: the attempt was cancelled or taken over by another Ferry', {
-                  retryable: false,
-                  reason: 'aborted',
-                }),
-              );
-          })
-          .catch((error: unknown) => log.warn({ err: error }, 'lease renewal failed'));
-      },
-      Math.max(100, Math.floor(leaseMs / 3)),
-    );
     const timeoutMs = spec.timeout ?? defaultTimeoutMs[spec.kind] ?? 5 * 60_000;
     // Secret-looking values of the step's ${VAR}s never reach a message or a log.
     const secrets = secretValues(findVarRefs(spec), this.deps.planEnv);
@@ -183,7 +199,10 @@ export class Executor {
       const refusal = notToRun(attempt, record.state.status);
       if (refusal) throw new StepError(refusal, { retryable: false, reason: 'not_run' });
       // An adapter that ignores its signal still cannot hold the attempt past its timeout or an abort.
-      const result = await untilAborted(this.perform(attempt, spec, signal, log, secrets), signal);
+      const result = await untilAborted(
+        this.perform(attempt, record, spec, { signal, abort, log, secrets }),
+        signal,
+      );
       event = {
         type: 'step_succeeded',
         stepId: attempt.stepId,
@@ -194,48 +213,23 @@ export class Executor {
       };
       log.info({ summary: event.summary }, 'step attempt succeeded');
     } catch (thrown) {
-      const reason: unknown = signal.aborted ? signal.reason : undefined;
-      const error = reason instanceof StepError ? reason : thrown;
-      const timedOut = !abort.signal.aborted && signal.aborted;
-      // The adapter's own words are worth keeping; the signal's "operation was aborted" is not.
-      const said = thrown instanceof FerryError && thrown !== reason ? `: ${thrown.message}` : '';
-      const message = timedOut
-        ? `timed out after ${formatMs(timeoutMs)} (the step's timeout; set \`timeout\` in the plan to allow longer)${said}`
-        : toFerryError(error).message;
-      const retryable = error instanceof StepError && error.retryable && !timedOut;
-      const figures = (error as { figures?: unknown }).figures;
-      event = {
-        type: 'step_failed',
-        stepId: attempt.stepId,
-        attempt: attempt.attempt,
-        direction: attempt.direction,
-        error: redactText(message, secrets),
-        retryable,
-        ...(isFigures(figures) ? { figures } : {}),
-      };
+      event = this.failure(attempt, thrown, { signal, abort, timeoutMs, secrets });
       // Logs are held to the same rule as the timeline: no credentials, so no raw error object.
-      log.warn({ err: redactedError(error, secrets), retryable }, 'step attempt failed');
+      log.warn(
+        { err: redactedError(thrown, secrets), retryable: event.type === 'step_failed' && event.retryable },
+        'step attempt failed',
+      );
     } finally {
-      clearInterval(lease);
       this.deps.metrics?.stepSeconds.inc({ kind: spec.kind }, (Date.now() - startedAt) / 1000);
     }
-    const cutShort = abort.signal.aborted && event.type === 'step_failed';
-    this.deps.metrics?.stepAttempts.inc({
-      kind: spec.kind,
-      direction: attempt.direction,
-      outcome:
-        event.type === 'step_succeeded'
-          ? 'succeeded'
-          : cutShort
-            ? abort.signal.reason instanceof ShutdownError
-              ? 'handed_back'
-              : 'cancelled'
-            : event.retryable
-              ? 'retrying'
-              : 'failed',
-    });
-    if (abort.signal.reason instanceof ShutdownError) return; // the lease lapses and a restart resumes it
+    this.count(attempt, spec, event, abort);
+    if (abort.signal.reason instanceof ShutdownError) {
+      // Handed back, due at once: the next process resumes it from the committed capture.
+      await releaseAttempts(db, [attempt]);
+      return;
+    }
 
+    this.failpoints.hit('record.before', point);
     try {
       await this.record(attempt, event);
     } catch (error) {
@@ -251,42 +245,95 @@ export class Executor {
         retryable: false,
       });
     }
-    await db.pool.query(`select pg_notify('ferry_work', ''), pg_notify('ferry_publish', '')`);
-    this.deps.waker.notify('publish');
+    this.failpoints.hit('record.after', point);
+    await this.deps.waker.announce(db, 'work', 'publish');
+  }
+
+  /** What a thrown error (or the signal's reason) means for the step. */
+  private failure(
+    attempt: Attempt,
+    thrown: unknown,
+    how: { signal: AbortSignal; abort: AbortController; timeoutMs: number; secrets: readonly string[] },
+  ): RunEvent {
+    const reason: unknown = how.signal.aborted ? how.signal.reason : undefined;
+    const error = reason instanceof StepError ? reason : thrown;
+    const timedOut = !how.abort.signal.aborted && how.signal.aborted;
+    // The adapter's own words are worth keeping; the signal's "operation was aborted" is not.
+    const said = thrown instanceof FerryError && thrown !== reason ? `: ${thrown.message}` : '';
+    const message = timedOut
+      ? `timed out after ${formatDuration(how.timeoutMs)} (the step's timeout; set \`timeout\` in the plan to allow longer)${said}`
+      : toFerryError(error).message;
+    const figures = (error as { figures?: unknown }).figures;
+    return {
+      type: 'step_failed',
+      stepId: attempt.stepId,
+      attempt: attempt.attempt,
+      direction: attempt.direction,
+      error: redactText(message, how.secrets),
+      retryable: error instanceof StepError && error.retryable && !timedOut,
+      ...(isFigures(figures) ? { figures } : {}),
+    };
+  }
+
+  private count(attempt: Attempt, spec: StepSpec, event: RunEvent, abort: AbortController): void {
+    const cutShort = abort.signal.aborted && event.type === 'step_failed';
+    this.deps.metrics?.stepAttempts.inc({
+      kind: spec.kind,
+      direction: attempt.direction,
+      outcome:
+        event.type === 'step_succeeded'
+          ? 'succeeded'
+          : cutShort
+            ? abort.signal.reason instanceof ShutdownError
+              ? 'handed_back'
+              : 'cancelled'
+            : event.type === 'step_failed' && event.retryable
+              ? 'retrying'
+              : 'failed',
+    });
   }
 
   /** The outcome and the engine's next decision, in one transaction on the locked run. */
   private async record(attempt: Attempt, event: RunEvent): Promise<void> {
     const now = this.deps.clock.now();
     await applyToRun(this.deps.db, attempt.runId, now, async (current, client) => {
-      const { rowCount } = await client.query(
-        `update step_attempts set status = 'done', finished_at = $3, outcome = $4
-         where id = $1 and claimed_by = $2 and status in ('running', 'cancelled')`,
-        [attempt.id, this.owner, new Date(now), event],
-      );
-      // Another worker took the attempt over after our lease lapsed: its outcome counts, not ours.
-      if (rowCount === 0) return { state: current.state, effects: [] };
+      // A claim taken over after its lease lapsed records nothing: the current claimant's outcome counts.
+      if (!(await closeAttempt(client, attempt, event, new Date(now))))
+        return { state: current.state, effects: [] };
       return decide(current.state, event, now);
     });
   }
 
   private async perform(
     attempt: Attempt,
+    record: RunRecord,
     spec: StepSpec,
-    signal: AbortSignal,
-    log: Logger,
-    secrets: readonly string[],
+    how: { signal: AbortSignal; abort: AbortController; log: Logger; secrets: readonly string[] },
   ): Promise<StepResult> {
-    const { db } = this.deps;
+    const { db, leaseMs } = this.deps;
+    const { signal, abort, log, secrets } = how;
+    const point = `${attempt.direction}:${attempt.stepId}`;
     const handler = this.deps.handlerFor(spec);
     const resolved = resolveVars(spec, this.deps.planEnv);
-    const ctx = await this.context(attempt, signal, log, secrets);
+    const ctx = await this.context(attempt, record, signal, log, secrets);
+    /** The check right before acting: the claim is still ours, renewed for a whole lease. */
+    const confirm = async () => {
+      signal.throwIfAborted();
+      if (!(await renewLease(db, attempt, leaseMs))) {
+        abort.abort(lostClaim());
+        signal.throwIfAborted();
+      }
+    };
 
     if (attempt.direction === 'undo') {
       const capture = await findCapture(db, attempt.runId, attempt.stepId);
       if (!capture.found) return { summary: 'nothing to undo: the step changed nothing' };
       if (!handler.undo) return { summary: 'nothing to undo' };
-      return handler.undo(resolved, capture.captured, ctx);
+      await confirm();
+      this.failpoints.hit('act.before', point);
+      const result = await handler.undo(resolved, capture.captured, ctx);
+      this.failpoints.hit('act.after', point);
+      return result;
     }
 
     const blocked = await handler.blocker?.(resolved, ctx);
@@ -296,33 +343,40 @@ export class Executor {
       : await findCapture(db, attempt.runId, attempt.stepId);
     let captured = existing.captured;
     if (!existing.found) {
+      this.failpoints.hit('capture.before', point);
       // The title was read when the run started, before earlier steps changed things ("maintenance
       // off -> off"); read it again now, with what earlier steps captured, before anything changes.
       const title = await handler.describe(resolved, ctx).catch((error: unknown) => {
         log.debug({ err: redactedError(error, secrets) }, 'could not refresh the step title');
         return null;
       });
-      if (title) await updateStepTitle(db, attempt.runId, attempt.stepId, redactText(title, secrets));
       captured = await handler.capture(resolved, ctx);
-      await saveCapture(db, attempt.id, captured);
+      if (!(await saveCapture(db, attempt, captured, title === null ? null : redactText(title, secrets)))) {
+        abort.abort(lostClaim());
+        signal.throwIfAborted();
+      }
+      this.failpoints.hit('capture.after', point);
     }
-    signal.throwIfAborted();
-    return handler.run(resolved, captured, ctx);
+    await confirm();
+    this.failpoints.hit('act.before', point);
+    const result = await handler.run(resolved, captured, ctx);
+    this.failpoints.hit('act.after', point);
+    return result;
   }
 
   private async context(
     attempt: Attempt,
+    record: RunRecord,
     signal: AbortSignal,
     log: Logger,
     secrets: readonly string[],
   ): Promise<StepContext> {
     const { db, waker } = this.deps;
-    const record = await readRun(db, attempt.runId);
     const captures = await earlierCaptures(db, attempt.runId, attempt.stepId);
     const earlier: EarlierStep[] = [];
-    for (const step of record?.state.steps ?? []) {
+    for (const step of record.state.steps) {
       if (step.id === attempt.stepId) break;
-      const spec = record?.specs.get(step.id);
+      const spec = record.specs.get(step.id);
       if (spec && step.status === 'succeeded' && captures.has(step.id)) {
         earlier.push({ step: resolveVars(spec, this.deps.planEnv), captured: captures.get(step.id) });
       }
@@ -352,31 +406,6 @@ export class Executor {
   }
 }
 
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
-      return;
-    }
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-/** "40 ms", "90 s", "30 min": a timeout as the plan would write it. */
-function formatMs(ms: number): string {
-  if (ms < 1_000) return `${ms} ms`;
-  if (ms % 60_000 === 0) return `${ms / 60_000} min`;
-  return `${Math.round(ms / 100) / 10} s`;
-}
-
 function redactedError(error: unknown, secrets: readonly string[]): Record<string, unknown> {
   if (!(error instanceof Error)) return { message: redactText(String(error), secrets) };
   return {
@@ -403,17 +432,12 @@ class ShutdownError extends Error {
   }
 }
 
-export function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
-    if (signal.aborted) onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+function lostClaim(): StepError {
+  return new StepError('stopped: the attempt was cancelled or taken over by another Ferry', {
+    retryable: false,
+    reason: 'aborted',
   });
 }
-
-/** How often an attempt may be claimed before Ferry stops acting on it: each claim after a crash acts again. */
-export const MAX_CLAIMS = 5;
 
 /**
  * Why a claimed attempt must not act, or null. A forward attempt acts only while its run runs: one

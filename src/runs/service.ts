@@ -4,8 +4,9 @@ import type { Clock } from '../clock.ts';
 import { decide, isActive, lockRefusal } from '../engine/index.ts';
 import type { Actor, Effect, Policy, RunEvent, RunState } from '../engine/types.ts';
 import { FerryError, toFerryError } from '../errors.ts';
-import { untilAborted, type Executor } from '../executor/executor.ts';
-import type { Waker } from '../executor/wake.ts';
+import { untilAborted } from '../abortable.ts';
+import type { Executor } from '../executor/executor.ts';
+import type { Waker } from '../store/wake.ts';
 import { openingStep, stepTitle } from '../plan/describe.ts';
 import type { LoadedPlan } from '../plan/load.ts';
 import type { Plan, PlanEnvironment, StepSpec } from '../plan/schema.ts';
@@ -653,8 +654,6 @@ export class RunService {
     for (const effect of effects) {
       if (effect.type === 'cancel') this.deps.executor?.cancel(runId, effect.stepId);
     }
-    await this.deps.db.pool.query(`select pg_notify('ferry_work', ''), pg_notify('ferry_publish', '')`);
-    this.deps.waker.notify('work');
-    this.deps.waker.notify('publish');
+    await this.deps.waker.announce(this.deps.db, 'work', 'publish');
   }
 }

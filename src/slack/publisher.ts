@@ -3,7 +3,7 @@ import type { WebClient } from '@slack/web-api';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
 import type { RunState } from '../engine/types.ts';
-import type { Waker } from '../executor/wake.ts';
+import type { Waker } from '../store/wake.ts';
 import type { Database } from '../store/db.ts';
 import { readRun, readTimeline, type TimelineEvent } from '../store/runs.ts';
 import {

@@ -7,6 +7,9 @@ import { migrate } from './migrate.ts';
 // timestamptz as Date, bigint ids as numbers (ours stay far below 2^53).
 pg.types.setTypeParser(20, (v) => Number(v));
 
+/** A pool or a client inside a transaction: what a named query needs. */
+export type Queryable = Pick<pg.PoolClient, 'query'>;
+
 export interface Database {
   pool: pg.Pool;
   schema: string;

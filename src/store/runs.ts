@@ -11,7 +11,7 @@ import type {
   TimelineEntry,
 } from '../engine/types.ts';
 import type { StepSpec } from '../plan/schema.ts';
-import type { Database } from './db.ts';
+import type { Database, Queryable } from './db.ts';
 import { findLock, lockedError, openIncidents, type Incident } from './locks-and-incidents.ts';
 import { markScheduledStarted } from './scheduled-starts.ts';
 
@@ -34,8 +34,6 @@ export interface TimelineEvent extends TimelineEntry {
   seq: number;
   at: Date;
 }
-
-type Queryable = Pick<pg.PoolClient, 'query'>;
 
 export async function inTransaction<T>(db: Database, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await db.pool.connect();

@@ -220,7 +220,7 @@ describe('a step timeout', () => {
     rig.startExecutor();
     const failed = await until(state.id, (s) => s.status === 'failed', 'the step to time out');
     expect(failed.steps[0]!.error).toMatch(
-      /^timed out after 30 ms \(the step's timeout; set `timeout` in the plan/,
+      /^timed out after 30ms \(the step's timeout; set `timeout` in the plan/,
     );
     expect(await rig.attempts(state.id)).toHaveLength(1);
     const [run] = handlers.of('run');

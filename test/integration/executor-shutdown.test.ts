@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StepHandler } from '../../src/adapters/types.ts';
 import { systemClock } from '../../src/clock.ts';
 import { Executor } from '../../src/executor/executor.ts';
-import { Waker } from '../../src/executor/wake.ts';
+import { Waker } from '../../src/store/wake.ts';
 import { stepSchema } from '../../src/plan/schema.ts';
 import type { Database } from '../../src/store/db.ts';
 import { readRun } from '../../src/store/runs.ts';
@@ -10,15 +10,6 @@ import { createTestSchema, silentLog, startTestRun, type TestSchema } from '../s
 
 // Shutdown and stuck adapters: a SIGTERM lets a step in flight finish within the grace period, and
 // an adapter that ignores its abort signal still cannot hold an attempt past the step's timeout.
-
-const adapterEnv = {
-  heroku: { apiUrl: 'http://127.0.0.1:1', token: undefined },
-  route53: { endpoint: undefined, region: undefined },
-  sidekiqHeartbeatMs: 10,
-  pollIntervalMs: 10,
-  httpTimeoutMs: 1000,
-  fetch,
-};
 
 /** A run of one flag step (changed by `step`), started: its first attempt is due. */
 async function startRun(db: Database, service: string, step: Record<string, unknown> = {}): Promise<string> {
@@ -40,7 +31,6 @@ function executor(db: Database, handler: StepHandler): Executor {
     clock: systemClock,
     waker: new Waker(),
     handlerFor: () => handler,
-    adapterEnv,
     planEnv: {},
     leaseMs: 10_000,
     idlePollMs: 20,
@@ -95,10 +85,14 @@ describe('executor shutdown and stuck adapters', () => {
     await new Promise((r) => setTimeout(r, 50));
     await exec.stop(50);
     const record = await readRun(t.db, runId);
-    // Nothing recorded: the attempt stays claimed until its lease lapses, then a restart resumes it.
+    // No outcome recorded: the attempt is handed back, due at once for the next process (no lease
+    // to wait out), and the hand-back is not counted as a lost claim.
     expect(record!.state.steps[0]).toMatchObject({ status: 'running', attempt: 1 });
-    const { rows } = await t.db.pool.query(`select status from step_attempts where run_id = $1`, [runId]);
-    expect(rows).toEqual([{ status: 'running' }]);
+    const { rows } = await t.db.pool.query(
+      `select status, claims, claimed_by, not_before <= now() as due_now from step_attempts where run_id = $1`,
+      [runId],
+    );
+    expect(rows).toEqual([{ status: 'due', claims: 0, claimed_by: null, due_now: true }]);
   });
 
   it('fails a step whose adapter ignores its signal once the step times out', async () => {

@@ -211,6 +211,6 @@ describe('executing a due attempt', () => {
     const { state } = await startTestRun(pg.db, { steps: [spec] });
     rig.startExecutor();
     const failed = await until(state.id, 'failed');
-    expect(failed.steps[0]!.error).toMatch(/^timed out after 40 ms/);
+    expect(failed.steps[0]!.error).toMatch(/^timed out after 40ms/);
   });
 });

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import {
   claimDueAttempts,
+  closeAttempt,
   earlierCaptures,
   findCapture,
-  isAttemptCurrent,
   nextDueAt,
+  releaseAttempts,
   renewLease,
   saveCapture,
   saveProgress,
@@ -42,6 +43,23 @@ async function addAttempt(
   return rows[0]!.id;
 }
 
+/** Claims one attempt by id, whatever its status, as an executor would (a fresh fencing token). */
+async function claimById(id: number): Promise<{ id: number; claimId: number }> {
+  const { rows } = await t.db.pool.query<{ claim_id: number }>(
+    `update step_attempts set status = 'running', claim_id = nextval('step_claim_seq') where id = $1 returning claim_id`,
+    [id],
+  );
+  return { id, claimId: rows[0]!.claim_id };
+}
+
+/** Commits a capture for an attempt the way the executor does: under a claim of its own. */
+async function capture(id: number, captured: unknown): Promise<boolean> {
+  const claim = await claimById(id);
+  const saved = await saveCapture(t.db, claim, captured, null);
+  await finish([id]);
+  return saved;
+}
+
 async function finish(ids: readonly number[]): Promise<void> {
   await t.db.pool.query(`update step_attempts set status = 'done' where id = any($1)`, [ids]);
 }
@@ -61,6 +79,7 @@ describe('claimDueAttempts', () => {
         captured: null,
         hasCapture: false,
         claims: 1,
+        claimId: expect.any(Number) as number,
       },
     ] satisfies Attempt[]);
     const { rows } = await t.db.pool.query(
@@ -69,9 +88,7 @@ describe('claimDueAttempts', () => {
     );
     expect(rows[0]).toEqual({ status: 'running', claimed_by: 'worker-a', leased: true });
     expect(await claimDueAttempts(t.db, 'worker-b', 30_000, 10)).toEqual([]);
-    expect(await isAttemptCurrent(t.db, id)).toBe(true);
     await finish([id]);
-    expect(await isAttemptCurrent(t.db, id)).toBe(false);
   });
 
   it('never hands the same attempt to two concurrent claimers', async () => {
@@ -97,22 +114,24 @@ describe('claimDueAttempts', () => {
   it('reclaims an attempt whose lease ran out (its claimant died), and the old claimant loses it', async () => {
     const runId = await newRun();
     const id = await addAttempt(runId, 'flag', 2);
-    expect((await claimDueAttempts(t.db, 'dead-worker', 30, 10)).map((a) => a.id)).toEqual([id]);
+    const [dead] = await claimDueAttempts(t.db, 'dead-worker', 30, 10);
+    expect(dead?.id).toBe(id);
     expect(await claimDueAttempts(t.db, 'new-worker', 30_000, 10)).toEqual([]);
     await new Promise((r) => setTimeout(r, 60));
-    expect((await claimDueAttempts(t.db, 'new-worker', 30_000, 10)).map((a) => a.id)).toEqual([id]);
-    expect(await renewLease(t.db, id, 'dead-worker', 30_000)).toBe(false);
-    expect(await renewLease(t.db, id, 'new-worker', 30_000)).toBe(true);
+    const [fresh] = await claimDueAttempts(t.db, 'new-worker', 30_000, 10);
+    expect(fresh?.id).toBe(id);
+    expect(await renewLease(t.db, dead!, 30_000)).toBe(false);
+    expect(await renewLease(t.db, fresh!, 30_000)).toBe(true);
     await finish([id]);
   });
 
   it('keeps a claim alive while its owner renews the lease', async () => {
     const runId = await newRun();
     const id = await addAttempt(runId, 'flag', 2);
-    await claimDueAttempts(t.db, 'worker', 40, 10);
+    const [claim] = await claimDueAttempts(t.db, 'worker', 40, 10);
     for (let i = 0; i < 3; i++) {
       await new Promise((r) => setTimeout(r, 20));
-      expect(await renewLease(t.db, id, 'worker', 40)).toBe(true);
+      expect(await renewLease(t.db, claim!, 40)).toBe(true);
     }
     expect(await claimDueAttempts(t.db, 'other', 30_000, 10)).toEqual([]);
     await finish([id]);
@@ -121,9 +140,9 @@ describe('claimDueAttempts', () => {
   it('does not renew a lease on a cancelled attempt', async () => {
     const runId = await newRun();
     const id = await addAttempt(runId, 'flag', 2);
-    await claimDueAttempts(t.db, 'worker', 30_000, 10);
+    const [claim] = await claimDueAttempts(t.db, 'worker', 30_000, 10);
     await t.db.pool.query(`update step_attempts set status = 'cancelled' where id = $1`, [id]);
-    expect(await renewLease(t.db, id, 'worker', 30_000)).toBe(false);
+    expect(await renewLease(t.db, claim!, 30_000)).toBe(false);
   });
 
   it('skips attempts whose not_before is in the future, and says when the next one falls due', async () => {
@@ -151,8 +170,8 @@ describe('claimDueAttempts', () => {
   it('hands back a committed capture with the claim, so a resumed attempt does not capture again', async () => {
     const runId = await newRun();
     const id = await addAttempt(runId, 'flag', 2);
-    await claimDueAttempts(t.db, 'dead-worker', 1, 10);
-    await saveCapture(t.db, id, { previous: '0' });
+    const [claim] = await claimDueAttempts(t.db, 'dead-worker', 1, 10);
+    expect(await saveCapture(t.db, claim!, { previous: '0' }, null)).toBe(true);
     await new Promise((r) => setTimeout(r, 10));
     const [again] = await claimDueAttempts(t.db, 'new-worker', 30_000, 10);
     expect(again).toMatchObject({ id, captured: { previous: '0' }, hasCapture: true });
@@ -169,9 +188,9 @@ describe('captures', () => {
     await finish([first, second, undo]);
     expect(await findCapture(t.db, runId, 'flag')).toEqual({ found: false, captured: undefined });
     // Saved in the "wrong" order: the later attempt commits first.
-    await saveCapture(t.db, second, { value: 'already changed' });
-    await saveCapture(t.db, first, { value: 'original' });
-    await saveCapture(t.db, undo, { value: 'from the undo' });
+    await capture(second, { value: 'already changed' });
+    await capture(first, { value: 'original' });
+    await capture(undo, { value: 'from the undo' });
     expect(await findCapture(t.db, runId, 'flag')).toEqual({ found: true, captured: { value: 'original' } });
   });
 
@@ -179,8 +198,8 @@ describe('captures', () => {
     const runId = await newRun();
     const id = await addAttempt(runId, 'flag', 2);
     await finish([id]);
-    await saveCapture(t.db, id, { enabled: ['a', 'b'] });
-    await saveCapture(t.db, id, { enabled: [] });
+    expect(await capture(id, { enabled: ['a', 'b'] })).toBe(true);
+    expect(await capture(id, { enabled: [] })).toBe(false);
     expect(await findCapture(t.db, runId, 'flag')).toEqual({
       found: true,
       captured: { enabled: ['a', 'b'] },
@@ -191,7 +210,7 @@ describe('captures', () => {
     const runId = await newRun();
     const id = await addAttempt(runId, 'flag', 2);
     await finish([id]);
-    await saveCapture(t.db, id, undefined);
+    await capture(id, undefined);
     expect(await findCapture(t.db, runId, 'flag')).toEqual({ found: true, captured: null });
   });
 
@@ -204,7 +223,7 @@ describe('captures', () => {
       list: [1, 'two', null],
       s: 'it\'s "quoted"',
     };
-    await saveCapture(t.db, id, captured);
+    await capture(id, captured);
     expect((await findCapture(t.db, runId, 'flag')).captured).toEqual(captured);
   });
 
@@ -221,10 +240,10 @@ describe('captures', () => {
       await addAttempt(runId, 'dns', 2),
     ];
     await finish(ids);
-    await saveCapture(t.db, ids[0]!, { enabled: false });
-    await saveCapture(t.db, ids[1]!, { jobs: ['a', 'b'] });
-    await saveCapture(t.db, ids[2]!, { jobs: [] });
-    await saveCapture(t.db, ids[3]!, { old: 'x' });
+    await capture(ids[0]!, { enabled: false });
+    await capture(ids[1]!, { jobs: ['a', 'b'] });
+    await capture(ids[2]!, { jobs: [] });
+    await capture(ids[3]!, { old: 'x' });
     expect(await earlierCaptures(t.db, runId, 'dns')).toEqual(
       new Map<string, unknown>([
         ['maint', { enabled: false }],
@@ -245,5 +264,70 @@ describe('saveProgress', () => {
       { stepId: 'drain', text: '3 jobs left', fraction: 0.9, version: 2 },
     ]);
     expect((await readRun(t.db, runId))!.version).toBe(before + 2);
+  });
+});
+
+describe('fencing: every write names the claim that makes it', () => {
+  it('refuses a capture, a renewal and an outcome from a claim that was taken over, even by the same owner', async () => {
+    const runId = await newRun();
+    const id = await addAttempt(runId, 'flag', 2);
+    const [old] = await claimDueAttempts(t.db, 'worker', 1, 10);
+    await new Promise((r) => setTimeout(r, 10));
+    const [again] = await claimDueAttempts(t.db, 'worker', 30_000, 10);
+    expect(again).toMatchObject({ id, claims: 2 });
+    expect(again!.claimId).not.toBe(old!.claimId);
+    expect(await renewLease(t.db, old!, 30_000)).toBe(false);
+    expect(await saveCapture(t.db, old!, { stale: true }, null)).toBe(false);
+    const client = await t.db.pool.connect();
+    try {
+      expect(await closeAttempt(client, old!, { stale: true }, new Date())).toBe(false);
+      expect(await saveCapture(t.db, again!, { fresh: true }, null)).toBe(true);
+      expect(await closeAttempt(client, again!, { fresh: true }, new Date())).toBe(true);
+    } finally {
+      client.release();
+    }
+    expect(await findCapture(t.db, runId, 'flag')).toEqual({ found: true, captured: { fresh: true } });
+  });
+
+  it('never takes back an attempt its own process is still running, even once its lease lapsed', async () => {
+    const runId = await newRun();
+    const id = await addAttempt(runId, 'flag', 2);
+    await claimDueAttempts(t.db, 'worker', 1, 10);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(await claimDueAttempts(t.db, 'worker', 30_000, 10, [id])).toEqual([]);
+    expect((await claimDueAttempts(t.db, 'other', 30_000, 10)).map((a) => a.id)).toEqual([id]);
+    await finish([id]);
+  });
+
+  it('hands an attempt back due at once without counting the claim, for its own claim only', async () => {
+    const runId = await newRun();
+    const id = await addAttempt(runId, 'flag', 2);
+    const [claim] = await claimDueAttempts(t.db, 'worker', 30_000, 10);
+    await releaseAttempts(t.db, [{ id, claimId: claim!.claimId + 1000 }]);
+    expect(await claimDueAttempts(t.db, 'other', 30_000, 10)).toEqual([]);
+    await releaseAttempts(t.db, [claim!]);
+    const { rows } = await t.db.pool.query(
+      `select status, claims, claimed_by, claim_id from step_attempts where id = $1`,
+      [id],
+    );
+    expect(rows[0]).toEqual({ status: 'due', claims: 0, claimed_by: null, claim_id: null });
+    const [next] = await claimDueAttempts(t.db, 'other', 30_000, 10);
+    expect(next).toMatchObject({ id, claims: 1 });
+    await finish([id]);
+  });
+
+  it('commits the refreshed title with the capture, and tells the publisher only when it changed', async () => {
+    const runId = await newRun();
+    const id = await addAttempt(runId, 'flag', 2);
+    const before = (await readRun(t.db, runId))!;
+    const [claim] = await claimDueAttempts(t.db, 'worker', 30_000, 10);
+    expect(await saveCapture(t.db, claim!, { on: false }, before.state.steps[0]!.title)).toBe(true);
+    expect((await readRun(t.db, runId))!.version).toBe(before.version);
+    await t.db.pool.query(`update step_attempts set captured_at = null where id = $1`, [id]);
+    expect(await saveCapture(t.db, claim!, { on: false }, 'flag on -> off, read just now')).toBe(true);
+    const after = (await readRun(t.db, runId))!;
+    expect(after.state.steps[0]!.title).toBe('flag on -> off, read just now');
+    expect(after.version).toBe(before.version + 1);
+    await finish([id]);
   });
 });

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Waker } from '../../src/executor/wake.ts';
+import { Waker } from '../../src/store/wake.ts';
 import { firstDelivery, pruneDeliveries } from '../../src/store/runs.ts';
 import { createTestSchema, TEST_DATABASE_URL, type TestSchema } from '../support/db.ts';
 

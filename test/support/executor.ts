@@ -1,14 +1,13 @@
 import type { StepContext, StepHandler, StepResult } from '../../src/adapters/types.ts';
 import { systemClock, type Clock } from '../../src/clock.ts';
 import { Executor } from '../../src/executor/executor.ts';
-import { Waker } from '../../src/executor/wake.ts';
+import { Waker } from '../../src/store/wake.ts';
 import type { RunState } from '../../src/engine/types.ts';
 import type { StepSpec } from '../../src/plan/schema.ts';
 import { RunService } from '../../src/runs/service.ts';
 import type { Database } from '../../src/store/db.ts';
 import { readRun, readTimeline } from '../../src/store/runs.ts';
 import { silentLog } from './db.ts';
-import { makeAdapterEnv } from './step-context.ts';
 
 // A rig for executor tests: real Postgres, real Executor and RunService, and step handlers written
 // in the test that record what the executor asked of them. (Adapters have their own tests.)
@@ -123,7 +122,6 @@ export class ExecutorRig {
       clock: options.clock ?? systemClock,
       waker: this.waker,
       handlerFor: this.handlers.handlerFor,
-      adapterEnv: makeAdapterEnv(),
       planEnv: options.planEnv ?? {},
       leaseMs: options.leaseMs ?? 30_000,
       idlePollMs: options.idlePollMs ?? 50,

@@ -1,12 +1,13 @@
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import type { Logger } from 'pino';
+import type { Database } from './db.ts';
 
 export type WakeTopic = 'work' | 'publish';
 
 /**
- * Wakes the executor and the Slack publisher the moment a decision commits (DESIGN.md: not on a
- * polling interval). In-process wake-ups are immediate; on Postgres a LISTEN connection carries
+ * Wakes the executor and the Slack publisher the moment a decision commits, rather than on a
+ * polling interval. In-process wake-ups are immediate; on Postgres a LISTEN connection carries
  * NOTIFYs from other replicas. Embedded PGlite has one process, so in-process is all there is.
  */
 export class Waker {
@@ -57,6 +58,17 @@ export class Waker {
     }
     this.listener = client;
     attempt = 0;
+  }
+
+  /**
+   * After a commit: tells every replica (NOTIFY, heard by their LISTEN connections) and this process
+   * that there is work or something to publish. Sent after the commit, never inside it: a replica
+   * woken early would find nothing yet.
+   */
+  async announce(db: Database, ...topics: WakeTopic[]): Promise<void> {
+    for (const topic of topics) this.notify(topic);
+    if (db.listenUrl)
+      await db.pool.query(`select ${topics.map((t) => `pg_notify('ferry_${t}', '')`).join(', ')}`);
   }
 
   /** Wakes local waiters; other replicas hear the NOTIFY sent once the deciding transaction has committed. */
