@@ -48,9 +48,11 @@ const envSchema = z.object({
     .string()
     .regex(/^[a-z_][a-z0-9_]*$/, 'expected a lowercase SQL identifier')
     .default('public'),
+  // A lease shorter than a plausible stall (a GC pause, a slow database) would hand a step that is
+  // still running to another process; fencing keeps that from counting twice, but not from acting.
   FERRY_LEASE_SECONDS: z.coerce
-    .number({ error: 'expected seconds > 0' })
-    .positive('expected seconds > 0')
+    .number({ error: 'expected seconds >= 5' })
+    .min(5, 'expected seconds >= 5 (shorter leases lapse under load while a step still runs)')
     .default(30),
   FERRY_SHUTDOWN_GRACE_SECONDS: z.coerce
     .number({ error: 'expected seconds >= 0' })

@@ -122,7 +122,7 @@ describe('a crash at any instant resumes where it stopped', () => {
       DATABASE_URL: PG_URL,
       FERRY_DB_SCHEMA: schema,
       FERRY_PLANS: dir,
-      FERRY_LEASE_SECONDS: '1',
+      FERRY_LEASE_SECONDS: '5',
       FERRY_SLACK_MIN_EDIT_INTERVAL_MS: '0',
       FERRY_SLACK_EDITS_PER_MINUTE: '100000',
       FERRY_HTTP_TIMEOUT_MS: '60000',
