@@ -155,6 +155,7 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
       defaultChannel: config.defaultChannel,
       executor,
       handlerFor,
+      failpoints,
     });
 
     const botToken = config.slack.botToken ?? 'xoxb-ferry-sandbox';
@@ -186,7 +187,7 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
       log: log.child({ component: 'publisher' }),
       minEditIntervalMs: config.slack.minEditIntervalMs,
       editsPerMinute: config.slack.editsPerMinute,
-      leaseMs: config.leaseMs,
+      failpoints,
     });
     const client = slackListener.app.client;
     const scheduler = new Scheduler({

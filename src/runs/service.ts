@@ -4,6 +4,7 @@ import type { Clock } from '../clock.ts';
 import { decide, isActive, lockRefusal } from '../engine/index.ts';
 import type { Actor, Effect, Policy, RunEvent, RunState } from '../engine/types.ts';
 import { FerryError, toFerryError } from '../errors.ts';
+import { noFailpoints, type Failpoints } from '../failpoints.ts';
 import { untilAborted } from '../abortable.ts';
 import type { Executor } from '../executor/executor.ts';
 import type { Waker } from '../store/wake.ts';
@@ -75,6 +76,7 @@ export interface RunServiceDeps {
   handlerFor?: (spec: StepSpec) => StepHandler;
   /** How long one step's dry-run read may take before its plan-only title is shown instead. */
   describeTimeoutMs?: number;
+  failpoints?: Failpoints;
 }
 
 /** One step of a dry run. */
@@ -92,9 +94,11 @@ export interface StepPreview {
 
 export class RunService {
   private readonly deps: RunServiceDeps;
+  private readonly failpoints: Failpoints;
 
   constructor(deps: RunServiceDeps) {
     this.deps = deps;
+    this.failpoints = deps.failpoints ?? noFailpoints;
   }
 
   /** Finds a plan's environment, or a specific error naming what is known. */
@@ -157,7 +161,7 @@ export class RunService {
     const { decision } = await applyToRun(this.deps.db, runId, now, (record) =>
       decide(record.state, event, now),
     );
-    await this.afterDecision(runId, decision.effects);
+    await this.afterDecision(runId, decision.effects, event.type);
     return {
       state: decision.state,
       refusals: decision.effects.flatMap((e) => (e.type === 'refuse' ? [e.message] : [])),
@@ -292,7 +296,7 @@ export class RunService {
       },
       (initial) => decide(initial, { type: 'start' }, now),
     );
-    await this.afterDecision(state.id, effects);
+    await this.afterDecision(state.id, effects, 'start');
     return state;
   }
 
@@ -377,7 +381,7 @@ export class RunService {
       });
       return decide(record.state, { type: 'incident_opened', actor, severity, summary }, now);
     });
-    await this.afterDecision(runId, decision.effects);
+    await this.afterDecision(runId, decision.effects, 'incident_opened');
   }
 
   /** Resolves the run's most recent open incident; returns it. */
@@ -391,7 +395,7 @@ export class RunService {
       resolved = { severity: incident.severity, summary: incident.summary };
       return decide(record.state, { type: 'incident_resolved', actor, ...resolved }, now);
     });
-    await this.afterDecision(runId, decision.effects);
+    await this.afterDecision(runId, decision.effects, 'incident_resolved');
     return resolved!;
   }
 
@@ -650,7 +654,8 @@ export class RunService {
     return isActive(state.status);
   }
 
-  private async afterDecision(runId: string, effects: readonly Effect[]): Promise<void> {
+  private async afterDecision(runId: string, effects: readonly Effect[], what: string): Promise<void> {
+    this.failpoints.hit('decision.after', what);
     for (const effect of effects) {
       if (effect.type === 'cancel') this.deps.executor?.cancel(runId, effect.stepId);
     }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { WebClient } from '@slack/web-api';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
+import { noFailpoints, type Failpoints } from '../failpoints.ts';
 import type { RunState } from '../engine/types.ts';
 import type { Waker } from '../store/wake.ts';
 import type { Database } from '../store/db.ts';
@@ -10,6 +11,8 @@ import {
   markRendered,
   messagesOf,
   progressOf,
+  releasePublisherLeases,
+  renewPublisherLeases,
   runsToPublish,
   runVersion,
   saveMessage,
@@ -36,9 +39,19 @@ export interface PublisherDeps {
   minEditIntervalMs: number;
   /** Status and progress edits a minute across all runs: Slack's Tier 3 allows about 50 per workspace. */
   editsPerMinute?: number;
+  /** How long a run's publisher lease lasts without a heartbeat: what a crash costs the thread. */
   leaseMs?: number;
   idlePollMs?: number;
+  failpoints?: Failpoints;
 }
+
+/**
+ * A publisher's lease on a run is short and renewed every second while it works on the run, apart
+ * from the step leases: a crashed replica's runs move on within seconds of another being ready,
+ * while a live one keeps its lease through a long Slack call (a 429 pause).
+ */
+export const PUBLISHER_LEASE_MS = 3_000;
+const HEARTBEAT_MS = 1_000;
 
 /** Beyond this many unposted events, they go out together in one reply. */
 const COALESCE_BACKLOG = 3;
@@ -51,15 +64,29 @@ export class Publisher {
   private readonly stopping = new AbortController();
   private loop: Promise<void> | undefined;
   private readonly backoff = new Map<string, { failures: number; until: number }>();
+  /** Runs this publisher is publishing right now, whose leases the heartbeat keeps alive. */
+  private readonly publishing = new Set<string>();
+  private heartbeat: NodeJS.Timeout | undefined;
+  private readonly failpoints: Failpoints;
   /** When recent chat.update calls were made: Slack's Tier 3 budget is per workspace, not per message. */
   private readonly edits: number[] = [];
 
   constructor(deps: PublisherDeps) {
     this.deps = deps;
+    this.failpoints = deps.failpoints ?? noFailpoints;
   }
 
   start(): void {
+    this.heartbeat ??= setInterval(() => {
+      renewPublisherLeases(this.deps.db, this.owner, [...this.publishing], this.leaseMs()).catch(
+        (error: unknown) => this.deps.log.warn({ err: error }, 'renewing publisher leases failed'),
+      );
+    }, HEARTBEAT_MS);
     this.loop ??= this.run();
+  }
+
+  private leaseMs(): number {
+    return this.deps.leaseMs ?? PUBLISHER_LEASE_MS;
   }
 
   /** Stops, after one last pass (bounded) so events recorded during shutdown reach Slack now. */
@@ -69,6 +96,11 @@ export class Publisher {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.pass(0), new Promise((resolve) => (timer = setTimeout(resolve, finalPassMs)))]);
     clearTimeout(timer);
+    clearInterval(this.heartbeat);
+    // The next process need not wait for these to lapse.
+    await releasePublisherLeases(this.deps.db, this.owner).catch((error: unknown) =>
+      this.deps.log.warn({ err: error }, 'releasing publisher leases failed'),
+    );
   }
 
   private async run(): Promise<void> {
@@ -92,10 +124,14 @@ export class Publisher {
           wait = Math.min(wait, backoff.until - Date.now());
           continue;
         }
-        if (!(await this.holdLease(runId))) {
+        const lease = await this.takeLease(runId);
+        if (!lease.taken) {
+          // Another replica publishes it; should that replica have died, come back as its lease lapses.
           log.debug({ run: runId }, 'another publisher holds the lease');
+          wait = Math.min(wait, Math.max(10, lease.until.getTime() - Date.now() + 10));
           continue;
         }
+        this.publishing.add(runId);
         try {
           const deferred = await this.publishRun(runId);
           this.backoff.delete(runId);
@@ -111,6 +147,8 @@ export class Publisher {
             'publishing a run to Slack failed; will retry',
           );
           wait = Math.min(wait, delay);
+        } finally {
+          this.publishing.delete(runId);
         }
       }
     } catch (error) {
@@ -120,17 +158,20 @@ export class Publisher {
     return wait;
   }
 
-  private holdLease(runId: string): Promise<boolean> {
-    return takePublisherLease(this.deps.db, runId, this.owner, this.deps.leaseMs ?? 30_000);
+  private takeLease(runId: string) {
+    return takePublisherLease(this.deps.db, runId, this.owner, this.leaseMs());
   }
 
   /**
    * A Slack call on behalf of a run, made only while this publisher still holds the run's lease
    * (renewed first): a pass slowed by Slack's rate limits must not overlap another replica's.
    */
-  private async slack<T>(runId: string, call: () => Promise<T>): Promise<T> {
-    if (!(await this.holdLease(runId))) throw new LeaseLost();
-    return call();
+  private async slack<T>(runId: string, kind: SlackCall, call: () => Promise<T>): Promise<T> {
+    if (!(await this.takeLease(runId)).taken) throw new LeaseLost();
+    this.failpoints.hit('post.before', kind);
+    const result = await call();
+    this.failpoints.hit('post.after', kind);
+    return result;
   }
 
   /** Brings one run's Slack messages up to date. True when an edit was held back by the rate budget. */
@@ -158,7 +199,7 @@ export class Publisher {
         incidents,
         specs: record.specs,
       });
-      const res = await this.slack(state.id, () =>
+      const res = await this.slack(state.id, 'status', () =>
         client.chat.postMessage({
           channel,
           ...view,
@@ -192,7 +233,7 @@ export class Publisher {
           incidents,
           specs: record.specs,
         });
-        await this.slack(state.id, () =>
+        await this.slack(state.id, 'edit', () =>
           client.chat.update({ channel: status.channel, ts: status.ts, ...view }),
         );
         await markRendered(db, runId, 'status', '', version);
@@ -241,7 +282,7 @@ export class Publisher {
     const flush = async () => {
       if (batch.length === 0) return;
       const view = renderTimelineReply(batch);
-      const res = await this.slack(state.id, () =>
+      const res = await this.slack(state.id, 'event', () =>
         client.chat.postMessage({ channel: status.channel, thread_ts: status.ts, ...view }),
       );
       for (const event of batch) await posted(event, res.ts!);
@@ -261,7 +302,7 @@ export class Publisher {
               event.at.getTime(),
               nextRequestAt(timeline, step.id, event.seq),
             );
-        const res = await this.slack(state.id, () =>
+        const res = await this.slack(state.id, 'approval', () =>
           client.chat.postMessage({ channel: status.channel, thread_ts: status.ts, ...view }),
         );
         await posted(event, res.ts!);
@@ -303,7 +344,7 @@ export class Publisher {
         requested.at.getTime(),
         nextRequestAt(timeline, step.id, seq),
       );
-      await this.slack(state.id, () =>
+      await this.slack(state.id, 'edit', () =>
         this.deps.client.chat.update({ channel: ref.channel, ts: ref.ts, ...view }),
       );
       await markRendered(this.deps.db, state.id, 'approval', ref.key, 1);
@@ -332,7 +373,7 @@ export class Publisher {
       const view = renderProgress(p.stepId, p.text, p.fraction, outcome);
       const renderedVersion = finished ? p.version + 1_000_000 : p.version;
       if (!ref) {
-        const res = await this.slack(state.id, () =>
+        const res = await this.slack(state.id, 'progress', () =>
           client.chat.postMessage({ channel: status.channel, thread_ts: status.ts, ...view }),
         );
         await saveMessage(db, {
@@ -351,7 +392,9 @@ export class Publisher {
           deferred = true;
           continue;
         }
-        await this.slack(state.id, () => client.chat.update({ channel: ref.channel, ts: ref.ts, ...view }));
+        await this.slack(state.id, 'edit', () =>
+          client.chat.update({ channel: ref.channel, ts: ref.ts, ...view }),
+        );
         await markRendered(db, state.id, 'progress', p.stepId, renderedVersion);
       }
     }
@@ -365,6 +408,9 @@ function nextRequestAt(timeline: readonly TimelineEvent[], stepId: string, seq: 
     .find((e) => e.type === 'approval_requested' && e.stepId === stepId && e.seq > seq)
     ?.at.getTime();
 }
+
+/** What a Slack call does, as failpoints name it: a post of one kind of message, or an edit. */
+type SlackCall = 'status' | 'event' | 'approval' | 'progress' | 'edit';
 
 /** Another publisher took the run's lease: this one stops posting for it. */
 class LeaseLost extends Error {

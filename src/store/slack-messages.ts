@@ -26,19 +26,52 @@ export async function runsToPublish(db: Database, limit = 20): Promise<string[]>
   return rows.map((r: { id: string }) => r.id);
 }
 
+/**
+ * Takes the run's publisher lease when it is free, lapsed, or already ours (a renewal). When another
+ * publisher holds it, says until when, so the caller can come back the moment it lapses.
+ */
 export async function takePublisherLease(
   db: Database,
   runId: string,
   owner: string,
   leaseMs: number,
-): Promise<boolean> {
-  const { rowCount } = await db.pool.query(
-    `insert into publisher_leases (run_id, owner, lease_until) values ($1, $2, now() + ($3 || ' milliseconds')::interval)
-     on conflict (run_id) do update set owner = excluded.owner, lease_until = excluded.lease_until
-     where publisher_leases.lease_until < now() or publisher_leases.owner = excluded.owner`,
+): Promise<{ taken: true } | { taken: false; until: Date }> {
+  const { rows } = await db.pool.query<{ owner: string; lease_until: Date }>(
+    `with taken as (
+       insert into publisher_leases (run_id, owner, lease_until)
+       values ($1, $2, clock_timestamp() + ($3 || ' milliseconds')::interval)
+       on conflict (run_id) do update set owner = excluded.owner, lease_until = excluded.lease_until
+       where publisher_leases.lease_until < clock_timestamp() or publisher_leases.owner = excluded.owner
+       returning owner, lease_until)
+     select owner, lease_until from taken
+     union all
+     select owner, lease_until from publisher_leases where run_id = $1 and not exists (select 1 from taken)`,
     [runId, owner, String(leaseMs)],
   );
-  return rowCount === 1;
+  const row = rows[0];
+  // No row seen: another publisher took the lease in the same instant; look again shortly.
+  if (!row) return { taken: false, until: new Date(Date.now() + 100) };
+  return row.owner === owner ? { taken: true } : { taken: false, until: row.lease_until };
+}
+
+/** Keeps this publisher's leases on `runIds` alive while it works on them (a heartbeat). */
+export async function renewPublisherLeases(
+  db: Database,
+  owner: string,
+  runIds: readonly string[],
+  leaseMs: number,
+): Promise<void> {
+  if (runIds.length === 0) return;
+  await db.pool.query(
+    `update publisher_leases set lease_until = clock_timestamp() + ($3 || ' milliseconds')::interval
+     where owner = $1 and run_id = any($2)`,
+    [owner, runIds, String(leaseMs)],
+  );
+}
+
+/** Gives up this publisher's leases (a graceful stop), so the next process publishes at once. */
+export async function releasePublisherLeases(db: Database, owner: string): Promise<void> {
+  await db.pool.query(`delete from publisher_leases where owner = $1`, [owner]);
 }
 
 export async function messagesOf(db: Database, runId: string): Promise<MessageRef[]> {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import type { Logger } from 'pino';
@@ -11,6 +12,8 @@ export type WakeTopic = 'work' | 'publish';
  * NOTIFYs from other replicas. Embedded PGlite has one process, so in-process is all there is.
  */
 export class Waker {
+  /** What the LISTEN connection calls itself in pg_stat_activity: one per process. */
+  readonly applicationName = `ferry-listen-${randomUUID().slice(0, 8)}`;
   private readonly events = new EventEmitter();
   private listener: pg.Client | undefined;
   private closed = false;
@@ -26,7 +29,7 @@ export class Waker {
     const client = new pg.Client({
       connectionString: url,
       connectionTimeoutMillis: 5_000,
-      application_name: 'ferry-listen',
+      application_name: this.applicationName,
     });
     client.on('notification', (msg) => {
       if (msg.channel === 'ferry_work' || msg.channel === 'ferry_publish') {

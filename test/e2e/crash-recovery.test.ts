@@ -269,4 +269,47 @@ describe('a crash at any instant resumes where it stopped', () => {
     expect(positions.every((p) => p >= 0)).toBe(true);
     expect([...positions].sort((a, b) => a - b)).toEqual(positions);
   });
+
+  it('moves the thread on within seconds of a restart, not after the 30 s step lease', async () => {
+    // The default step lease: the publisher's own lease is short and apart from it.
+    env = { ...env, FERRY_LEASE_SECONDS: '30' };
+    ferry = await startFerryProcess();
+    const before = slack.messages(CHANNEL).length;
+    await sendSlashCommand(ferry.url, secret, {
+      command: '/migrate',
+      text: 'start billing staging',
+      user_id: ALICE,
+      user_name: 'alice',
+      channel_id: CHANNEL,
+      team_id: 'T0FERRY',
+      response_url: slack.responseUrlFor({ channel: CHANNEL, user: ALICE }),
+      trigger_id: newTriggerId(),
+    });
+    await until(() => slack.messages(CHANNEL).length > before, "the second run's status message");
+    const approval = await until(
+      () => thread().find((t) => hasButton(t, ActionId.approve)),
+      'the approval request',
+    );
+    await kill(); // while the approval waits, holding the run's publisher lease
+    ferry = await startFerryProcess();
+    const button = findButton(approval, ActionId.approve);
+    await sendBlockAction(
+      ferry.url,
+      secret,
+      buildBlockActionPayload({
+        user: BOB,
+        channel: CHANNEL,
+        message: { ts: approval.ts, blocks: approval.blocks, text: approval.text },
+        action: { action_id: ActionId.approve, block_id: button.blockId, value: button.value },
+        response_url: slack.responseUrlFor({ channel: CHANNEL, user: BOB, messageTs: approval.ts }),
+      }),
+    );
+    // A ceiling far below the step lease: the killed process's publisher lease lapses in seconds.
+    await until(
+      () => thread().map(readable).join('\n').includes('`cutover` approved by'),
+      'the approval to reach the thread',
+      10_000,
+    );
+    await until(() => readable(statusMessage()).includes('All 3 steps done'), 'the run to finish');
+  });
 });

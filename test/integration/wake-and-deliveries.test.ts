@@ -30,15 +30,18 @@ describe('LISTEN/NOTIFY wake-ups and delivery bookkeeping', () => {
       };
       expect(await woke()).toBe(true);
 
+      // Only this waker's connection: other tests' Ferry processes listen on the same server.
       await admin.query(
-        `select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'ferry-listen' and pid <> pg_backend_pid()`,
+        `select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1 and pid <> pg_backend_pid()`,
+        [waker.applicationName],
       );
       // The reconnect comes back within its first backoff step (1 s).
       let listening = 0;
       for (let i = 0; i < 50 && listening === 0; i++) {
         await new Promise((r) => setTimeout(r, 100));
         const { rows } = await admin.query(
-          `select count(*)::int as n from pg_stat_activity where application_name = 'ferry-listen' and query like 'listen%'`,
+          `select count(*)::int as n from pg_stat_activity where application_name = $1 and query like 'listen%'`,
+          [waker.applicationName],
         );
         listening = (rows[0] as { n: number }).n;
       }
