@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { FakeSlack, type SlackMessage } from '../../src/sandbox/fake-slack.ts';
+import { listenFake } from '../../src/sandbox/fakes/fake-http.ts';
 import { FakeMaintenance } from '../../src/sandbox/fakes/maintenance.ts';
 import {
   buildBlockActionPayload,
@@ -71,6 +72,8 @@ export interface DrillFerry {
   schema: string;
   slack: FakeSlack;
   maintenance: FakeMaintenance;
+  /** The maintenance endpoint applies each PUT to `app` at once but answers `ms` later (0: at once). */
+  holdAnswers(app: string, ms: number): void;
   /** `/migrate <text>` from `user`, as Slack sends it. */
   command(user: string, text: string, opts?: ClickOptions): Promise<SignedResponse>;
   /** The slash command's form fields, to send again as Slack's retry would. */
@@ -117,7 +120,21 @@ export async function startDrillFerry(options: DrillFerryOptions): Promise<Drill
   });
   const slackServer = await slack.listen();
   const maintenance = new FakeMaintenance({ token: 'maint-secret' });
-  const maintenanceServer = await maintenance.listen();
+  const heldAnswers = new Map<string, number>();
+  const maintenanceServer = await listenFake((req, res) => {
+    // A change applied whose answer is slow to come back: the window in which Ferry has changed
+    // the system but not yet recorded that it did.
+    const app = decodeURIComponent((req.url ?? '').split('/').at(-1) ?? '');
+    const holdMs = req.method === 'PUT' ? heldAnswers.get(app) : undefined;
+    if (holdMs) {
+      const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
+      res.end = ((...args: unknown[]) => {
+        setTimeout(() => end(...args), holdMs);
+        return res;
+      }) as typeof res.end;
+    }
+    return maintenance.handle(req, res);
+  });
   const dir = await mkdtemp(path.join(tmpdir(), `ferry-drill-${options.name}-`));
   for (const [i, plan] of options.plans.entries()) await writeFile(path.join(dir, `plan-${i + 1}.yml`), plan);
 
@@ -167,7 +184,7 @@ export async function startDrillFerry(options: DrillFerryOptions): Promise<Drill
     const button = findButton(message, actionId);
     return buildBlockActionPayload({
       user: { id: user, username: NAMES[user] ?? user, name: NAMES[user] ?? user, team_id: 'T0FERRY' },
-      channel: CHANNEL,
+      channel: message.channel,
       message: {
         ts: message.ts,
         blocks: message.blocks,
@@ -175,18 +192,19 @@ export async function startDrillFerry(options: DrillFerryOptions): Promise<Drill
         ...(message.thread_ts ? { thread_ts: message.thread_ts } : {}),
       },
       action: { action_id: actionId, block_id: button.blockId, value: button.value, text: button.text },
-      response_url: slack.responseUrlFor({ channel: CHANNEL, user, messageTs: message.ts }),
+      response_url: slack.responseUrlFor({ channel: message.channel, user, messageTs: message.ts }),
       trigger_id: triggerId ?? newTriggerId(),
     });
   };
   const query = async <T extends pg.QueryResultRow>(sql: string, params: unknown[] = []) =>
     (await pool.query<T>(sql, params)).rows;
-  const statusTs = async (runId: string) =>
+  const statusRef = async (runId: string) =>
     (
-      await query<{ ts: string }>(`select ts from slack_messages where run_id = $1 and kind = 'status'`, [
-        runId,
-      ])
-    )[0]?.ts;
+      await query<{ ts: string; channel: string }>(
+        `select ts, channel from slack_messages where run_id = $1 and kind = 'status'`,
+        [runId],
+      )
+    )[0];
 
   let stopped = false;
   const ferry: DrillFerry = {
@@ -195,6 +213,7 @@ export async function startDrillFerry(options: DrillFerryOptions): Promise<Drill
     schema,
     slack,
     maintenance,
+    holdAnswers: (app, ms) => void (ms > 0 ? heldAnswers.set(app, ms) : heldAnswers.delete(app)),
     command: (user, text, opts = {}) =>
       sendSlashCommand(url, secret, fields(user, text, opts.triggerId), opts),
     commandFields: fields,
@@ -216,12 +235,12 @@ export async function startDrillFerry(options: DrillFerryOptions): Promise<Drill
       }),
     sendEvent: (envelope, opts = {}) => sendEvent(url, secret, envelope, opts),
     async statusMessage(runId) {
-      const ts = await statusTs(runId);
-      return ts ? slack.message(CHANNEL, ts) : undefined;
+      const ref = await statusRef(runId);
+      return ref ? slack.message(ref.channel, ref.ts) : undefined;
     },
     async thread(runId) {
-      const ts = await statusTs(runId);
-      return ts ? slack.thread(CHANNEL, ts).filter((m) => m.ts !== ts) : [];
+      const ref = await statusRef(runId);
+      return ref ? slack.thread(ref.channel, ref.ts).filter((m) => m.ts !== ref.ts) : [];
     },
     // chat.postEphemeral and response_url replies alike: what the person sees.
     ephemerals: (user, sinceSeq = 0) =>
@@ -252,6 +271,9 @@ export async function startDrillFerry(options: DrillFerryOptions): Promise<Drill
       if (stopped) return;
       stopped = true;
       await stopChild(child);
+      // FERRY_DRILL_LOG_DIR keeps each Ferry's log, to read what it did after a finding.
+      const logDir = process.env.FERRY_DRILL_LOG_DIR;
+      if (logDir) await writeFile(path.join(logDir, `${schema}.log`), `${logLines.join('\n')}\n`);
       await slackServer.close();
       await maintenanceServer.close();
       await pool.query(`drop schema if exists ${schema} cascade`).catch(() => undefined);
