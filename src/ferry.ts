@@ -19,6 +19,9 @@ import { RunService } from './runs/service.ts';
 import type { FakeSlack } from './sandbox/fake-slack.ts';
 import { createSandbox, type Sandbox } from './sandbox/index.ts';
 import { createSlackApp, verifyBotToken } from './slack/app.ts';
+import { redactingFetch } from './slack/redacting-fetch.ts';
+import { redactingLogger } from './log.ts';
+import { ferryCredentials, planSecrets, Redactor } from './redact.ts';
 import { Publisher } from './slack/publisher.ts';
 import { escapeMrkdwn } from './slack/views/format.ts';
 import { openDatabase, type Database } from './store/db.ts';
@@ -43,6 +46,8 @@ export interface RunningFerry {
 
 export interface StartOptions {
   log?: Logger;
+  /** The one redactor for logs and Slack; Ferry adds its credentials and the plans' secrets. */
+  redactor?: Redactor;
   clock?: Clock;
   host?: string;
   /** Extra routes on Ferry's port (the sandbox console and protocol fakes). */
@@ -50,7 +55,8 @@ export interface StartOptions {
 }
 
 export async function startFerry(config: Config, options: StartOptions = {}): Promise<RunningFerry> {
-  const log = options.log ?? pino({ level: config.logLevel });
+  const redactor = (options.redactor ?? new Redactor()).add(ferryCredentials(config));
+  const log = redactingLogger(options.log ?? pino({ level: config.logLevel }), redactor);
   const clock = options.clock ?? systemClock;
   const local = config.mode === 'local';
   // The sandbox's fakes must never act on a real database's runs, whoever built this Config.
@@ -122,6 +128,13 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
     }
     const fakeSlack = sandbox?.fakeSlack;
     const planEnv = { ...sandbox?.planEnv, ...config.planEnv };
+    const secrets = planSecrets(plans, planEnv);
+    redactor.add([signingSecret, ...secrets.values]);
+    if (secrets.shortNames.length > 0)
+      log.warn(
+        { variables: secrets.shortNames },
+        'secret plan variables shorter than 4 characters are hidden only where they stand as a word of their own; use longer secrets',
+      );
 
     const adapterEnv: AdapterEnv = {
       heroku: config.heroku,
@@ -165,6 +178,7 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
       : undefined;
     slackListener = createSlackApp({
       identity: await verifyBotToken(botToken, slackApiUrl, slackRetries),
+      fetch: redactingFetch(redactor),
       botToken,
       signingSecret,
       appToken: config.slack.appToken,

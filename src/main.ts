@@ -1,6 +1,7 @@
-import pino from 'pino';
 import { ConfigError, loadConfig } from './config.ts';
 import { startFerry } from './ferry.ts';
+import { createLogger } from './log.ts';
+import { ferryCredentials, Redactor } from './redact.ts';
 
 // The process: configuration from the environment, Ferry, and a graceful shutdown on SIGTERM.
 
@@ -15,8 +16,9 @@ try {
   throw error;
 }
 
-const log = pino({ level: config.logLevel });
-const ferry = await startFerry(config, { log }).catch((error: unknown) => {
+const redactor = new Redactor(ferryCredentials(config));
+const log = createLogger({ level: config.logLevel, redactor });
+const ferry = await startFerry(config, { log, redactor }).catch((error: unknown) => {
   log.fatal({ err: error }, 'Ferry could not start');
   process.exit(1);
 });

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { StepError } from '../errors.ts';
 import type { StepSpec } from '../plan/schema.ts';
-import { maskValue } from '../redact.ts';
+import { fingerprint } from '../redact.ts';
 import { herokuClientFor } from './heroku.ts';
 import type { HerokuClient } from './heroku.ts';
 import { httpCall } from './http-client.ts';
@@ -12,8 +12,9 @@ import type { RedisTarget } from './redis-url.ts';
 import type { AdapterEnv, StepHandler, StepResult } from './types.ts';
 
 // The `env-diff` kind: the Heroku app's config vars against what the new platform will run with (a
-// dotenv or JSON file, or a Qovery application). Values are secrets: every value in the output is
-// masked, and Redis URLs are compared by what matters (host, port, TLS, db), not by password.
+// dotenv or JSON file, or a Qovery application). Values are secrets: no character of a value is
+// shown, only its length and a fingerprint, and Redis URLs are compared by what matters (host, port,
+// TLS, db), not by password.
 
 export type EnvDiffStep = Extract<StepSpec, { kind: 'env-diff' }>;
 
@@ -35,7 +36,10 @@ export interface MissingKey {
 }
 
 export interface ChangedKey extends MissingKey {
-  /** What differs, with values masked: "host differs, db 0 vs 1" or "ab******yz vs cd******wx". */
+  /**
+   * What differs, without any character of either value: "host differs, db 0 vs 1", or each value's
+   * length and SHA-256 fingerprint ("24 chars, sha256 3f2a9c1e vs 31 chars, sha256 0b7d44a2").
+   */
   detail: string;
 }
 
@@ -79,7 +83,7 @@ function compareValues(source: string, target: string): string | undefined {
     return parts.length === 0 ? undefined : parts.join(', ');
   }
   if (source === target) return undefined;
-  return `${maskValue(source)} vs ${maskValue(target)}`;
+  return `${fingerprint(source)} vs ${fingerprint(target)}`;
 }
 
 /** Pure: compares source config with target config under rename and ignore rules. */
@@ -140,7 +144,7 @@ function named(entry: MissingKey): string {
   return entry.key === entry.sourceKey ? entry.key : `${entry.key} (${entry.sourceKey} in the source)`;
 }
 
-/** Lines for the timeline: counts first, then the keys. Values appear only masked. */
+/** Lines for the timeline: counts first, then the keys. No value appears, only fingerprints. */
 export function formatDiff(diff: EnvDiff, sourceLabel: string, targetLabel: string): string {
   const head =
     `${sourceLabel} vs ${targetLabel}: ${diff.missing.length} missing, ${diff.extra.length} extra, ` +

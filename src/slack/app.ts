@@ -1,5 +1,5 @@
 import { App, HTTPReceiver, LogLevel, type Logger as BoltLogger } from '@slack/bolt';
-import { WebClient, type RetryOptions } from '@slack/web-api';
+import { WebClient, type FetchFunction, type RetryOptions } from '@slack/web-api';
 import { FerryError } from '../errors.ts';
 import type { Logger } from 'pino';
 import type { RunService } from '../runs/service.ts';
@@ -18,6 +18,8 @@ export interface SlackAppOptions {
   retryConfig?: RetryOptions;
   /** Who the bot is, from `verifyBotToken`. */
   identity: BotIdentity;
+  /** Every Web API call and respond() goes through it (`redactingFetch`: bodies redacted). */
+  fetch?: FetchFunction;
 }
 
 export interface BotIdentity {
@@ -74,6 +76,7 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
     // Bounded: a listener must not hang for half an hour on Slack's default retry policy.
     retryConfig: options.retryConfig ?? { retries: 5, factor: 2, minTimeout: 500, maxTimeout: 30_000 },
     timeout: 10_000,
+    ...(options.fetch ? { fetch: options.fetch } : {}),
   };
   const receiver = options.appToken
     ? undefined
