@@ -280,7 +280,11 @@ async function play(
 
   await sleep(500);
   const changed = differences(overall, await counts());
-  if (changed.length > 0) findings.push(`after all forged requests: ${changed.join(', ')}`);
+  if (changed.length > 0) {
+    // An effect that came too late to be pinned on one request still means one got through.
+    if (figures.forged_accepted === 0) figures.forged_accepted = 1;
+    findings.push(`after all forged requests: ${changed.join(', ')}`);
+  }
   if ((await f.count(`select count(*) as n from runs where environment = 'production'`)) > 0)
     findings.push('a forged /migrate start started a production run');
   if (f.maintenance.state('billing').writes > 0) findings.push('a forged Approve let maintenance-on run');
