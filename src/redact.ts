@@ -455,12 +455,15 @@ export function planSecrets(
 }
 
 /**
- * Ferry's own credentials: the Slack tokens and signing secret, the Heroku token, the password of
- * DATABASE_URL, and the AWS keys the SDK reads from the environment.
+ * Ferry's own credentials: the Slack tokens and signing secret, the Heroku token, the sandbox
+ * console's and /metrics' tokens, the password of DATABASE_URL, and the AWS keys the SDK reads from
+ * the environment.
  */
 export function ferryCredentials(config: {
   slack: { botToken?: string | undefined; signingSecret?: string | undefined; appToken?: string | undefined };
   heroku: { token?: string | undefined };
+  consoleToken?: string | undefined;
+  metricsToken?: string | undefined;
   databaseUrl?: string | undefined;
   planEnv: Readonly<Record<string, string | undefined>>;
 }): string[] {
@@ -469,6 +472,8 @@ export function ferryCredentials(config: {
     config.slack.signingSecret,
     config.slack.appToken,
     config.heroku.token,
+    config.consoleToken,
+    config.metricsToken,
     ...(config.databaseUrl ? urlCredentials(config.databaseUrl) : []),
     config.planEnv.AWS_SECRET_ACCESS_KEY,
     config.planEnv.AWS_SESSION_TOKEN,

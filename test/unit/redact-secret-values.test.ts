@@ -87,14 +87,16 @@ describe('planSecrets', () => {
 });
 
 describe('ferryCredentials', () => {
-  it("takes Ferry's Slack, Heroku, database and AWS credentials, and nothing unset", () => {
+  it("takes Ferry's Slack, Heroku, console, metrics, database and AWS credentials, and nothing unset", () => {
     expect(
       ferryCredentials({
         slack: { botToken: 'xoxb-1', signingSecret: 'sign-secret', appToken: undefined },
         heroku: { token: 'heroku-token' },
+        consoleToken: 'console-token',
+        metricsToken: undefined,
         databaseUrl: 'postgres://ferry:db-pa55@db.internal/ferry',
         planEnv: { AWS_SECRET_ACCESS_KEY: 'aws-secret', PATH: '/usr/bin' },
       }).sort(),
-    ).toEqual(['aws-secret', 'db-pa55', 'heroku-token', 'sign-secret', 'xoxb-1']);
+    ).toEqual(['aws-secret', 'console-token', 'db-pa55', 'heroku-token', 'sign-secret', 'xoxb-1']);
   });
 });
