@@ -63,6 +63,8 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
   if (local && config.databaseUrl) throw new ConfigError([LOCAL_MODE_DATABASE_REFUSAL]);
   // The sandbox's fakes must never act on a real database's runs, whoever built this Config.
   if (local && config.databaseUrl) throw new ConfigError([LOCAL_MODE_DATABASE_REFUSAL]);
+  // The sandbox's fakes must never act on a real database's runs, whoever built this Config.
+  if (local && config.databaseUrl) throw new ConfigError([LOCAL_MODE_DATABASE_REFUSAL]);
   log.info(
     config.databaseUrl
       ? `Ferry starting (${local ? 'local sandbox' : 'Slack'} mode) on PostgreSQL`
@@ -108,6 +110,7 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
       ready: async () => (await db.pool.query('select 1')).rowCount === 1,
       metrics: metrics.registry,
       metricsToken: config.metricsToken,
+      metricsToken: config.metricsToken,
       routes: () => routes,
       onError: (error) => log.error({ err: error }, 'HTTP request failed'),
     });
@@ -122,6 +125,7 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
         signingSecret,
         log: log.child({ component: 'sandbox' }),
         env: config.planEnv,
+        consoleToken: config.consoleToken,
       });
       stops.push(() => sandbox!.stop());
       routes.push(...sandbox.routes);

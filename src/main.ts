@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig } from './config.ts';
 import { startFerry } from './ferry.ts';
+import { sandboxBanner } from './sandbox/index.ts';
 import { createLogger } from './log.ts';
 import { ferryCredentials, Redactor } from './redact.ts';
 
@@ -22,7 +23,9 @@ const ferry = await startFerry(config, { log, redactor }).catch((error: unknown)
   log.fatal({ err: error }, 'Ferry could not start');
   process.exit(1);
 });
-if (config.mode === 'local') process.stdout.write(`Ferry sandbox: http://localhost:${ferry.port}\n`);
+if (config.mode === 'local') {
+  process.stdout.write(sandboxBanner(config.host, config.consoleToken, ferry.port));
+}
 
 let stopping = false;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { Route } from '../http/server.ts';
+import { sameSecret, type RequestContext, type Route } from '../http/server.ts';
 import type { FakeSlack, FakeSlackEvent, SlackMessage } from './fake-slack.ts';
 import { isFaultName, type Faults } from './faults.ts';
 import {
@@ -55,6 +55,11 @@ export interface ConsoleDeps {
   world: () => AppSnapshot[];
   redis: () => RedisStatus;
   log: Logger;
+  /**
+   * What a page must bring when Ferry listens beyond loopback or the peer is another machine: as
+   * `?token=` on its first visit, then as the cookie that visit sets.
+   */
+  token: string;
   /** How often the systems panel is refreshed while a page is open (default 500 ms). */
   worldIntervalMs?: number;
 }
@@ -127,7 +132,7 @@ export class ConsoleRoutes {
   }
 
   /** The route to mount on Ferry's port. */
-  readonly route: Route = (req, res) => this.#handle(req, res);
+  readonly route: Route = (req, res, context) => this.#handle(req, res, context);
 
   /** Ends every open event stream (before the HTTP server closes) and stops the timers. */
   close(): void {
@@ -137,11 +142,12 @@ export class ConsoleRoutes {
     this.#clients.clear();
   }
 
-  async #handle(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+  async #handle(req: IncomingMessage, res: ServerResponse, context: RequestContext): Promise<boolean> {
     const url = new URL(req.url ?? '/', 'http://sandbox.invalid');
     const path = url.pathname;
     const method = req.method ?? 'GET';
-    if (path !== '/' && path !== '/index.html' && !path.startsWith('/sandbox/')) return false;
+    const page = path === '/' || path === '/index.html';
+    if (!page && !path.startsWith('/sandbox/')) return false;
     // The console signs requests as anyone: only a page served from this machine may use it. A
     // Host other than a loopback name is DNS rebinding; an Origin other than the page's own is a
     // cross-site request.
@@ -149,6 +155,11 @@ export class ConsoleRoutes {
     if (refusal) {
       json(res, 403, { ok: false, error: refusal });
       return true;
+    }
+    // Headers can be forged; the TCP peer and the address Ferry listens on cannot. Beyond loopback
+    // (the Docker image), a page must bring the token Ferry printed at start.
+    if (context.boundBeyondLoopback || !context.peerIsLoopback) {
+      if (!this.#admitted(req, res, url, page && method === 'GET')) return true;
     }
     try {
       if (method === 'GET' && (path === '/' || path === '/index.html')) await this.#asset(res, 'index.html');
@@ -170,6 +181,35 @@ export class ConsoleRoutes {
       else res.end();
     }
     return true;
+  }
+
+  /**
+   * Whether the request brings the console token. A page visit with `?token=` gets it as an
+   * HttpOnly, SameSite=Strict cookie and is sent on without it (out of the address bar and history);
+   * anything else is answered here with a line that says what to open.
+   */
+  #admitted(req: IncomingMessage, res: ServerResponse, url: URL, pageVisit: boolean): boolean {
+    const { token } = this.#deps;
+    const cookieName = consoleCookieName(req);
+    const presented = url.searchParams.get('token');
+    if (pageVisit && presented !== null) {
+      if (!sameSecret(presented, token)) {
+        this.#deps.log.warn('sandbox console: a page came with a wrong token');
+        refuse(res, 403, true, WRONG_TOKEN);
+        return false;
+      }
+      url.searchParams.delete('token');
+      res.writeHead(303, {
+        location: `${url.pathname}${url.search}`,
+        'set-cookie': `${cookieName}=${token}; Path=/; HttpOnly; SameSite=Strict`,
+        'cache-control': 'no-store',
+      });
+      res.end();
+      return false;
+    }
+    if (sameSecret(readCookie(req, cookieName), token)) return true;
+    refuse(res, 401, pageVisit, NO_TOKEN);
+    return false;
   }
 
   async #asset(res: ServerResponse, name: string): Promise<void> {
@@ -557,6 +597,35 @@ function parse<T>(schema: z.ZodType<T>, value: unknown): T {
     );
   }
   return parsed.data;
+}
+
+const NO_TOKEN =
+  "The sandbox console needs its token here, because Ferry listens beyond this machine's loopback (FERRY_HOST). Open the address Ferry printed at start, the one ending in ?token=…; a restart makes a new token unless FERRY_CONSOLE_TOKEN is set.";
+const WRONG_TOKEN =
+  "That is not this Ferry's console token. Open the address Ferry printed at its last start (each start makes a new token unless FERRY_CONSOLE_TOKEN is set).";
+
+/** A refusal a person reads: plain text for a page, the console's JSON for its own calls. */
+function refuse(res: ServerResponse, status: 401 | 403, page: boolean, line: string): void {
+  if (!page) return json(res, status, { ok: false, error: line });
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
+  res.end(`${line}\n`);
+}
+
+/**
+ * One cookie per port as the browser sees it (Host), since cookies ignore ports: two sandboxes on
+ * one machine would otherwise overwrite each other's.
+ */
+export function consoleCookieName(req: IncomingMessage): string {
+  const port = /:(\d+)$/.exec(req.headers.host ?? '')?.[1] ?? '80';
+  return `ferry_console_${port}`;
+}
+
+function readCookie(req: IncomingMessage, name: string): string | undefined {
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
 }
 
 const loopbackHosts = new Set(['localhost', '127.0.0.1', '[::1]']);

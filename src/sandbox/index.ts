@@ -1,6 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AdapterEnv } from '../adapters/types.ts';
-import type { Route } from '../http/server.ts';
+import { listensBeyondLoopback, type Route } from '../http/server.ts';
 import { ConsoleRoutes, type ConsoleUser, type ConsoleUsergroup } from './console-routes.ts';
 import { FakeSlack, type RateLimitOptions } from './fake-slack.ts';
 import { Faults } from './faults.ts';
@@ -50,6 +51,8 @@ export interface SandboxOptions {
   rateLimits?: boolean | number | RateLimitOptions;
   /** Sidekiq heartbeat of the simulated workers and Ferry's drain settle window (default 2 s). */
   sidekiqHeartbeatMs?: number;
+  /** The console's token when Ferry listens beyond loopback (config.consoleToken; default random). */
+  consoleToken?: string;
 }
 
 /** Database 15 of a local Redis: the last of the 16 a default Redis has, where no app's data usually lives. */
@@ -73,6 +76,21 @@ export const SANDBOX_USERS: readonly ConsoleUser[] = [
 export const SANDBOX_USERGROUPS: readonly ConsoleUsergroup[] = [
   { id: 'S0PLATFORM', handle: 'platform', name: 'Platform team', users: ['U02BOB'] },
 ];
+
+/**
+ * What Ferry prints at start in local mode: the console's address, with its token when Ferry
+ * listens beyond loopback (`host` is FERRY_HOST; unset means every interface), since the console
+ * then asks for it.
+ */
+export function sandboxBanner(host: string | undefined, token: string, port: number): string {
+  const url = `http://localhost:${port}`;
+  if (!listensBeyondLoopback(host)) return `Ferry sandbox: ${url}\n`;
+  return (
+    `Ferry sandbox: ${url}/?token=${token}\n` +
+    `  Ferry listens on ${host ?? 'every interface'}, beyond this machine's loopback, so the console asks for ` +
+    'this token: open this address (it leaves the token in a cookie). A restart makes a new one unless FERRY_CONSOLE_TOKEN is set.\n'
+  );
+}
 
 export function createSandbox(options: SandboxOptions): Promise<Sandbox> {
   const url = options.url.replace(/\/+$/, '');
@@ -124,6 +142,7 @@ export function createSandbox(options: SandboxOptions): Promise<Sandbox> {
     world: worldSnapshot,
     redis: () => simulation.status(),
     log,
+    token: options.consoleToken ?? randomBytes(18).toString('base64url'),
   });
 
   log.info(

@@ -21,6 +21,7 @@ if (process.env.FERRY_UPDATE_SCREENSHOTS === '1') SHOTS.push(path.join(ROOT, 'do
 const STEP_TIMEOUT = 30_000;
 
 let ferry: RunningFerry;
+let consoleToken: string;
 let browser: Browser;
 let page: Page;
 let dataDir: string;
@@ -80,9 +81,11 @@ describe('the sandbox console in Chromium', () => {
       LOG_LEVEL: 'silent',
     });
     expect(config.mode).toBe('local');
+    consoleToken = config.consoleToken;
+    // Every interface, as in the Docker image, so the console asks for the token Ferry prints.
     ferry = await startFerry(config, {
       log: pino({ level: process.env.FERRY_TEST_LOG ?? 'silent' }),
-      host: '127.0.0.1',
+      host: '0.0.0.0',
     });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -105,6 +108,21 @@ describe('the sandbox console in Chromium', () => {
     await browser?.close();
     await ferry?.stop();
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('asks for the token Ferry printed, and opens with it, leaving it out of the address bar', async () => {
+    const refused = await page.goto(ferry.url);
+    expect(refused?.status()).toBe(401);
+    expect(await page.locator('body').textContent()).toContain('Open the address Ferry printed at start');
+    await page.goto(`${ferry.url}/?token=${consoleToken}`);
+    expect(page.url()).toBe(`${ferry.url}/`);
+    // The cookie carries it from here: the event stream and the console's own calls.
+    await page.locator('#connection.live').waitFor();
+    const cookies = await page.context().cookies();
+    expect(cookies.find((c) => c.name.startsWith('ferry_console_'))).toMatchObject({
+      httpOnly: true,
+      sameSite: 'Strict',
+    });
   });
 
   it('opens on #migrations as Alice, with the faults panel and the systems the plan changes', async () => {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import type { Server } from 'node:http';
-import { tmpdir } from 'node:os';
+import { request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
+import { networkInterfaces, tmpdir } from 'node:os';
 import path from 'node:path';
 import { ListResourceRecordSetsCommand, Route53Client } from '@aws-sdk/client-route-53';
 import pg from 'pg';
@@ -12,7 +12,7 @@ import { loadConfig } from '../../src/config.ts';
 import { startFerry, type RunningFerry } from '../../src/ferry.ts';
 import { createHttpServer, listen, type Route } from '../../src/http/server.ts';
 import type { FakeSlack } from '../../src/sandbox/fake-slack.ts';
-import { createSandbox, type Sandbox } from '../../src/sandbox/index.ts';
+import { createSandbox, sandboxBanner, type Sandbox } from '../../src/sandbox/index.ts';
 import { HOSTED_ZONE, SANDBOX_MAINTENANCE_TOKEN } from '../../src/sandbox/world.ts';
 import { ActionId } from '../../src/slack/action-ids.ts';
 
@@ -242,7 +242,8 @@ describe('the console endpoints, in local mode', () => {
 /** A sandbox on its own port, without Ferry: for the fakes, the faults and the Redis status. */
 async function standaloneSandbox(
   env: Record<string, string>,
-): Promise<{ sandbox: Sandbox; url: string; close: () => Promise<void> }> {
+  options: { host?: string; consoleToken?: string } = {},
+): Promise<{ sandbox: Sandbox; url: string; port: number; close: () => Promise<void> }> {
   const routes: Route[] = [];
   const server: Server = createHttpServer({
     slack: () => 'unavailable',
@@ -250,13 +251,20 @@ async function standaloneSandbox(
     metrics: new Registry(),
     routes: () => routes,
   });
-  const port = await listen(server, 0, '127.0.0.1');
+  const port = await listen(server, 0, options.host ?? '127.0.0.1');
   const url = `http://127.0.0.1:${port}`;
-  const sandbox = await createSandbox({ url, signingSecret: 'not-used-here', log, env });
+  const sandbox = await createSandbox({
+    url,
+    signingSecret: 'not-used-here',
+    log,
+    env,
+    ...(options.consoleToken ? { consoleToken: options.consoleToken } : {}),
+  });
   routes.push(...sandbox.routes);
   return {
     sandbox,
     url,
+    port,
     close: async () => {
       await sandbox.stop();
       server.closeAllConnections();
@@ -406,6 +414,144 @@ describe('local mode and a real database', () => {
       await client.query(`drop schema if exists ${schema} cascade`);
       await client.end();
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** A request through node:http, which sends the Host header given (fetch would not). */
+function rawRequest(
+  address: string,
+  port: number,
+  path: string,
+  options: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      { host: address, port, path, method: options.method ?? 'GET', headers: options.headers ?? {} },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        // An event stream never ends: its first chunk is enough.
+        res.on('data', (chunk: string) => {
+          body += chunk;
+          if (String(res.headers['content-type']).startsWith('text/event-stream')) res.destroy();
+        });
+        res.on('close', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      },
+    );
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
+function externalAddress(): string {
+  const address = Object.values(networkInterfaces())
+    .flat()
+    .find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+  if (!address) throw new Error('this machine has no IPv4 address besides loopback; this test needs one');
+  return address;
+}
+
+describe('the console beyond loopback', () => {
+  const TOKEN = 'console-token-0123456789';
+  let sandbox: Awaited<ReturnType<typeof standaloneSandbox>>;
+  let cookieName: string;
+  const host = () => `localhost:${sandbox.port}`;
+
+  beforeAll(async () => {
+    // As in the Docker image: every interface. Nothing listens on port 1, so no Redis is needed.
+    sandbox = await standaloneSandbox(
+      { SANDBOX_REDIS_URL: 'redis://127.0.0.1:1/0' },
+      { host: '0.0.0.0', consoleToken: TOKEN },
+    );
+    cookieName = `ferry_console_${sandbox.port}`;
+  });
+  afterAll(() => sandbox?.close());
+
+  it('turns away every console route without the token, with a line that says what to open', async () => {
+    const page = await rawRequest('127.0.0.1', sandbox.port, '/', { headers: { host: host() } });
+    expect(page.status).toBe(401);
+    expect(page.headers['content-type']).toContain('text/plain');
+    expect(page.body).toBe(
+      "The sandbox console needs its token here, because Ferry listens beyond this machine's loopback (FERRY_HOST). Open the address Ferry printed at start, the one ending in ?token=…; a restart makes a new token unless FERRY_CONSOLE_TOKEN is set.\n",
+    );
+    for (const [method, path] of [
+      ['GET', '/sandbox/assets/console.js'],
+      ['GET', '/sandbox/state'],
+      ['GET', '/sandbox/events'],
+      ['POST', '/sandbox/command'],
+      ['POST', '/sandbox/action'],
+      ['POST', '/sandbox/message'],
+      ['POST', '/sandbox/faults'],
+    ] as const) {
+      const res = await rawRequest('127.0.0.1', sandbox.port, path, {
+        method,
+        headers: { host: host(), 'content-type': 'application/json', cookie: `${cookieName}=not-it` },
+        ...(method === 'POST' ? { body: JSON.stringify({ name: 'health-check', armed: true }) } : {}),
+      });
+      expect(res.status, `${method} ${path}`).toBe(401);
+      expect(JSON.parse(res.body)).toMatchObject({ ok: false, error: expect.stringContaining('?token=') });
+    }
+    expect(sandbox.sandbox.faults.list().every((f) => !f.armed)).toBe(true);
+  });
+
+  it("refuses a wrong token in the address with 403, saying it is not this Ferry's", async () => {
+    const res = await rawRequest('127.0.0.1', sandbox.port, '/?token=console-token-guessed', {
+      headers: { host: host() },
+    });
+    expect(res.status).toBe(403);
+    expect(res.headers['set-cookie']).toBeUndefined();
+    expect(res.body).toMatch(/^That is not this Ferry's console token\./);
+  });
+
+  it('turns the printed address into an HttpOnly, SameSite=Strict cookie, which then opens every route', async () => {
+    const first = await rawRequest('127.0.0.1', sandbox.port, `/?token=${TOKEN}`, {
+      headers: { host: host() },
+    });
+    expect(first.status).toBe(303);
+    expect(first.headers.location).toBe('/');
+    expect(first.headers['set-cookie']).toEqual([
+      `${cookieName}=${TOKEN}; Path=/; HttpOnly; SameSite=Strict`,
+    ]);
+    const headers = { host: host(), cookie: `other=1; ${cookieName}=${TOKEN}` };
+    const page = await rawRequest('127.0.0.1', sandbox.port, '/', { headers });
+    expect(page.status).toBe(200);
+    expect(page.body).toContain('/sandbox/assets/console.js');
+    expect((await rawRequest('127.0.0.1', sandbox.port, '/sandbox/state', { headers })).status).toBe(200);
+    const events = await rawRequest('127.0.0.1', sandbox.port, '/sandbox/events', { headers });
+    expect(events.status).toBe(200);
+    const armed = await rawRequest('127.0.0.1', sandbox.port, '/sandbox/faults', {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'health-check', armed: false }),
+    });
+    expect(armed.status).toBe(200);
+  });
+
+  it('takes the TCP peer, not the Host header, for this machine: another machine claiming localhost needs the token', async () => {
+    const address = externalAddress();
+    const forged = await rawRequest(address, sandbox.port, '/sandbox/state', { headers: { host: host() } });
+    expect(forged.status).toBe(401);
+    const withCookie = await rawRequest(address, sandbox.port, '/sandbox/state', {
+      headers: { host: host(), cookie: `${cookieName}=${TOKEN}` },
+    });
+    expect(withCookie.status).toBe(200);
+    // The Host check still stops DNS rebinding, token or not.
+    const rebound = await rawRequest(address, sandbox.port, '/sandbox/state', {
+      headers: { host: `${address}:${sandbox.port}`, cookie: `${cookieName}=${TOKEN}` },
+    });
+    expect(rebound.status).toBe(403);
+  });
+
+  it('prints the address with the token only when Ferry listens beyond loopback', () => {
+    expect(sandboxBanner('127.0.0.1', TOKEN, 3000)).toBe('Ferry sandbox: http://localhost:3000\n');
+    expect(sandboxBanner('::1', TOKEN, 3000)).toBe('Ferry sandbox: http://localhost:3000\n');
+    for (const host of ['0.0.0.0', undefined, '192.0.2.7']) {
+      const banner = sandboxBanner(host, TOKEN, 3000);
+      expect(banner.split('\n')[0]).toBe(`Ferry sandbox: http://localhost:3000/?token=${TOKEN}`);
+      expect(banner).toContain(
+        `Ferry listens on ${host ?? 'every interface'}, beyond this machine's loopback`,
+      );
     }
   });
 });
