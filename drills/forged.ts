@@ -288,6 +288,25 @@ async function play(
   if ((await f.count(`select count(*) as n from runs where environment = 'production'`)) > 0)
     findings.push('a forged /migrate start started a production run');
   if (f.maintenance.state('billing').writes > 0) findings.push('a forged Approve let maintenance-on run');
+
+  // The control: the same start, signed as Slack signs it, must be seen by these counts, or a
+  // forged request that got through would not have been either.
+  const before = await counts();
+  const body = command('start billing production');
+  const status = await post(f.url, body, FORM, signed(body));
+  await f
+    .waitFor(
+      async () => differences(before, await counts()).some((d) => d.startsWith('runs rows')),
+      'the signed start to be recorded',
+      5_000,
+    )
+    .catch(() => undefined);
+  const seen = differences(before, await counts());
+  if (status !== 200 || !seen.some((d) => d.startsWith('runs rows')))
+    findings.push(
+      `the control (a properly signed /migrate start) was answered ${status} and changed ${seen.join(', ') || 'nothing'}: these counts cannot be trusted`,
+    );
+  ctx.log(`control, signed as Slack signs: ${status}, ${seen.join(', ')}`);
 }
 
 async function post(
