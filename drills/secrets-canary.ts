@@ -225,6 +225,9 @@ function findButton(message: SlackMessage | undefined, actionId: string) {
 
 interface World {
   ferry: RunningFerry;
+  /** Ferry's tables, read the way the search reads them: the drill needs no API of Ferry's but Slack. */
+  db: pg.Pool;
+  schema: string;
   slack: FakeSlack;
   secret: string;
   /** What Ferry answered to each request Slack sent it (acks are a path out too). */
@@ -266,9 +269,31 @@ async function click(world: World, runId: string, actionId: string): Promise<voi
   world.acks.push(`${actionId} -> ${res.status} ${res.text}`);
 }
 
-async function runStatus(world: World, runId: string) {
-  const record = await world.ferry.runs.get(runId);
-  return record?.state;
+/** The run's status and each step's, from Ferry's tables. */
+async function runState(
+  world: World,
+  runId: string,
+): Promise<{ status: string; steps: Map<string, string> }> {
+  const run = await world.db.query<{ status: string }>(
+    `select status from ${world.schema}.runs where id = $1`,
+    [runId],
+  );
+  const steps = await world.db.query<{ step_id: string; status: string }>(
+    `select step_id, status from ${world.schema}.steps where run_id = $1`,
+    [runId],
+  );
+  return {
+    status: run.rows[0]?.status ?? 'missing',
+    steps: new Map(steps.rows.map((r) => [r.step_id, r.status])),
+  };
+}
+
+async function timelineHas(world: World, runId: string, type: string, stepId: string): Promise<boolean> {
+  const found = await world.db.query(
+    `select 1 from ${world.schema}.timeline_events where run_id = $1 and type = $2 and step_id = $3`,
+    [runId, type, stepId],
+  );
+  return (found.rowCount ?? 0) > 0;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -392,15 +417,16 @@ environments:
         await ferry.stop();
       };
       cleanup.push(stopFerry);
+      const dbPool = new pg.Pool({ connectionString: ctx.pgUrl, max: 2 });
       cleanup.push(async () => {
-        const client = new pg.Client({ connectionString: ctx.pgUrl });
-        await client.connect();
-        await client.query(`drop schema if exists ${schema} cascade`);
-        await client.end();
+        await dbPool.query(`drop schema if exists ${schema} cascade`);
+        await dbPool.end();
       });
 
       const world: World = {
         ferry,
+        db: dbPool,
+        schema,
         slack,
         secret: c('the Slack signing secret'),
         acks: [],
@@ -421,31 +447,28 @@ environments:
       await command(world, 'plan billing staging');
       await world.until(() => slack.ephemerals(ALICE).length > 0, 'the dry run');
       await command(world, 'start billing staging');
-      const runId = await world.until(async () => (await ferry.runs.list())[0]?.id, 'the run to start');
+      const runId = await world.until(
+        async () => (await dbPool.query<{ id: string }>(`select id from ${schema}.runs`)).rows[0]?.id,
+        'the run to start',
+      );
 
       // The first attempt of maintenance-on meets the 500; the endpoint recovers once it is retrying.
       await world.until(
-        async () =>
-          (await ferry.runs.timeline(runId)).some(
-            (e) => e.type === 'step_retrying' && e.stepId === 'maintenance-on',
-          ),
+        () => timelineHas(world, runId, 'step_retrying', 'maintenance-on'),
         'maintenance-on to be retried after the 500',
       );
       leaky.failBilling = false;
       await world.until(async () => {
-        const state = await runStatus(world, runId);
-        return state?.status === 'failed' && state.steps.find((s) => s.id === 'cache')?.status === 'failed';
+        const state = await runState(world, runId);
+        return state.status === 'failed' && state.steps.get('cache') === 'failed';
       }, 'the cache check to fail on the refused password');
       await click(world, runId, ActionId.skip);
       await world.until(async () => {
-        const state = await runStatus(world, runId);
-        return state?.status === 'failed' && state.steps.find((s) => s.id === 'cutover')?.status === 'failed';
+        const state = await runState(world, runId);
+        return state.status === 'failed' && state.steps.get('cutover') === 'failed';
       }, 'the cutover to fail on the 403');
       await click(world, runId, ActionId.rollback);
-      await world.until(
-        async () => (await runStatus(world, runId))?.status === 'rolled_back',
-        'the rollback',
-      );
+      await world.until(async () => (await runState(world, runId)).status === 'rolled_back', 'the rollback');
       // The publisher posts each timeline event as a thread reply; the last one closes the run.
       await world.until(
         () =>
@@ -461,7 +484,9 @@ environments:
         () => slack.ephemerals(ALICE).some((e) => JSON.stringify(e).includes(`${runId}:`)),
         'the status reply',
       );
-      const { report, markdown } = await ferry.runs.report(runId);
+      // The report as Ferry built it: the uploaded JSON (its Markdown twin is searched with the files).
+      const reportFile = slack.files().find((f) => f.name.endsWith('-report.json'));
+      const report = JSON.parse(reportFile?.content?.toString('utf8') ?? '{}') as { status?: string };
       await stopFerry();
 
       // -- did the canaries go where they could leak? --------------------------------------------
@@ -475,7 +500,7 @@ environments:
         [wire.some((w) => w.path.includes('/upload/')), 'no file upload reached Slack'],
         [wire.some((w) => w.path.includes('/response-url/')), 'no response_url post reached Slack'],
         [logLines.length >= 20, `only ${logLines.length} log lines were written`],
-        [report.status === 'rolled_back', `the run ended ${report.status}, not rolled back`],
+        [report.status === 'rolled_back', `the report says the run ended ${report.status}, not rolled back`],
       ];
       for (const [ok, gap] of coverage) if (!ok) findings.push(`the drill did not exercise a path: ${gap}`);
 
@@ -506,30 +531,22 @@ environments:
         const msg = (JSON.parse(line) as { msg?: string }).msg ?? '';
         search(`log line ${i + 1} ("${msg.slice(0, 60)}")`, line);
       }
-      search(`the report of ${runId} (JSON)`, JSON.stringify(report));
-      search(`the report of ${runId} (Markdown)`, markdown);
-      const client = new pg.Client({ connectionString: ctx.pgUrl });
-      await client.connect();
-      try {
-        const tables = await client.query<{ table_name: string }>(
-          `select table_name from information_schema.tables where table_schema = $1 order by table_name`,
-          [schema],
+      const tables = await dbPool.query<{ table_name: string }>(
+        `select table_name from information_schema.tables where table_schema = $1 order by table_name`,
+        [schema],
+      );
+      for (const { table_name: table } of tables.rows) {
+        const rows = await dbPool.query<{ row: string }>(
+          `select row_to_json(t)::text as row from ${schema}.${table} t`,
         );
-        for (const { table_name: table } of tables.rows) {
-          const rows = await client.query<{ row: string }>(
-            `select row_to_json(t)::text as row from ${schema}.${table} t`,
-          );
-          for (const [i, { row }] of rows.rows.entries()) search(`the ${table} table, row ${i + 1}`, row);
-        }
-      } finally {
-        await client.end();
+        for (const [i, { row }] of rows.rows.entries()) search(`the ${table} table, row ${i + 1}`, row);
       }
       // The search itself works: the endpoint did receive the token.
       if (!leaky.authorizations.some((a) => contains(a, c('the maintenance token (BILLING_ADMIN_TOKEN)')))) {
         findings.push('the search found no canary where one was sent on purpose; its result means nothing');
       }
       ctx.log(
-        `secrets canary: ${Object.keys(canaries).length} canaries searched in ${places} places (${wire.length} Slack requests, ${logLines.length} log lines, the database, the report): ${leaks} leak(s), ${((Date.now() - started) / 1000).toFixed(1)} s`,
+        `secrets canary: ${Object.keys(canaries).length} canaries searched in ${places} places (${wire.length} Slack requests, ${logLines.length} log lines, every row of Ferry's tables, the uploaded report): ${leaks} leak(s), ${((Date.now() - started) / 1000).toFixed(1)} s`,
       );
     } catch (error) {
       findings.push(
