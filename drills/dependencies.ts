@@ -31,7 +31,8 @@ import type { Drill, DrillContext, DrillResult } from './types.ts';
 // shared ones (127.0.0.1:5432, :6379) are never touched.
 
 const ZONE = 'Z0DRILL';
-const LEASE_SECONDS = 10;
+// As short as the kill drill's: an outcome lost while Postgres is down costs one lease.
+const LEASE_SECONDS = 5;
 
 const dnsStep = (name: string, approval: boolean) =>
   `{ id: cutover, kind: dns${approval ? ', approval: required' : ''},
@@ -121,6 +122,8 @@ interface World {
   findings: string[];
   scenarios: Scenario[];
   restarts: { count: number; completed: number; readyz503: number };
+  /** Status messages beyond one per run, and thread replies posted twice. */
+  duplicatePosts: number;
 }
 
 export const drill: Drill = {
@@ -131,6 +134,7 @@ export const drill: Drill = {
     const restarts = { count: 0, completed: 0, readyz503: 0 };
     const closers: Array<() => Promise<unknown>> = [];
     let ferry: DrillFerry | undefined;
+    let worldRef: World | undefined;
     try {
       const pg = await startPrivatePostgres();
       closers.push(() => pg.destroy());
@@ -184,7 +188,9 @@ export const drill: Drill = {
         findings,
         scenarios,
         restarts,
+        duplicatePosts: 0,
       };
+      worldRef = world;
       await play(world);
     } catch (error) {
       findings.push(`the drill stopped early: ${(error as Error).message}`);
@@ -206,6 +212,7 @@ export const drill: Drill = {
         dependency_faults: scenarios.length,
         dependency_faults_recovered: scenarios.filter((s) => s.recovered).length,
         dependency_extra_effects: scenarios.reduce((n, s) => n + s.extraEffects, 0),
+        slack_duplicate_posts: worldRef?.duplicatePosts ?? 0,
       },
       findings,
     };
@@ -557,7 +564,11 @@ function slackDuplicates(w: World): void {
     const run = m.metadata?.event_payload.run_id;
     if (typeof run === 'string') perRun.set(run, (perRun.get(run) ?? 0) + 1);
   }
-  for (const [run, n] of perRun) if (n > 1) w.findings.push(`${run} has ${n} status messages in Slack`);
+  for (const [run, n] of perRun) {
+    if (n <= 1) continue;
+    w.duplicatePosts += n - 1;
+    w.findings.push(`${run} has ${n} status messages in Slack`);
+  }
   for (const m of top) {
     const texts = w.f.slack
       .thread(m.channel, m.ts)
@@ -566,6 +577,7 @@ function slackDuplicates(w: World): void {
     const twice = texts.filter((t, i) => texts.indexOf(t) !== i);
     const runId = m.metadata?.event_payload.run_id;
     const run = typeof runId === 'string' ? runId : m.ts;
+    w.duplicatePosts += twice.length;
     for (const t of new Set(twice))
       w.findings.push(`${run}'s thread holds this reply twice: "${t.split('\n')[0]!.slice(0, 120)}"`);
   }
