@@ -6,6 +6,7 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { parse as parseForm } from 'node:querystring';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 
@@ -113,9 +114,24 @@ async function handle(
         .end('Ferry is not taking requests right now');
       return;
     }
-    if (req.method === 'POST') return void listener(req, res);
-    res.writeHead(405, { 'content-type': 'text/plain', allow: 'POST' }).end('POST only');
-    return;
+    if (req.method !== 'POST') {
+      res.writeHead(405, { 'content-type': 'text/plain', allow: 'POST' }).end('POST only');
+      return;
+    }
+    const body = await readBody(req, SLACK_BODY_LIMIT);
+    if (body === 'too large') {
+      res.writeHead(413, { 'content-type': 'text/plain' }).end('request body too large');
+      return;
+    }
+    if (!parsesToObject(body, req.headers['content-type'])) {
+      res
+        .writeHead(400, { 'content-type': 'text/plain' })
+        .end('not a Slack request: the body must be a JSON object or a form');
+      return;
+    }
+    // Bolt reads a request it is handed already buffered from `rawBody` (and still checks its signature).
+    Object.assign(req, { rawBody: body });
+    return void listener(req, res);
   }
   if (path === '/healthz' && req.method === 'GET') {
     res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
@@ -153,6 +169,42 @@ async function handle(
     if (await route(req, res, context)) return;
   }
   res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
+}
+
+/** Bolt's own limit on a request body. */
+const SLACK_BODY_LIMIT = 4 * 1024 * 1024;
+
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 'too large'> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) return 'too large';
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Whether the body parses, as Bolt's receiver parses it, to an object (or does not parse at all,
+ * which Bolt answers with 400 once the signature holds). Bolt reads `body.ssl_check` on whatever
+ * JSON.parse returns, so a `null` or a number throws inside its unawaited handler: an unhandled
+ * rejection and a request never answered. Slack sends neither.
+ */
+function parsesToObject(body: Buffer, contentType: string | undefined): boolean {
+  let parsed: unknown;
+  try {
+    if (contentType === 'application/x-www-form-urlencoded') {
+      const { payload } = parseForm(body.toString());
+      if (typeof payload !== 'string') return true;
+      parsed = JSON.parse(payload);
+    } else {
+      parsed = JSON.parse(body.toString());
+    }
+  } catch {
+    return true;
+  }
+  return typeof parsed === 'object' && parsed !== null;
 }
 
 export function listen(server: Server, port: number, host?: string): Promise<number> {

@@ -212,6 +212,52 @@ describe('http server', () => {
     expect(slackCalls).toEqual(['POST /slack/events']);
   });
 
+  it('answers 400 to a body that parses to no object, which would leave Bolt with an unhandled rejection and no answer', async () => {
+    const seen: string[] = [];
+    const bolt: RequestListener = (req, res) => {
+      seen.push((req as { rawBody?: Buffer }).rawBody?.toString() ?? 'not buffered');
+      res.writeHead(200).end();
+    };
+    const url = await serve({ slack: () => bolt });
+    const form = { 'content-type': 'application/x-www-form-urlencoded' };
+    const json = { 'content-type': 'application/json' };
+    for (const [headers, body] of [
+      [form, 'payload=null'],
+      [form, 'payload=5'],
+      [json, 'null'],
+      [json, '"text"'],
+      [json, '12'],
+    ] as const) {
+      const res = await fetch(`${url}/slack/events`, { method: 'POST', headers, body });
+      expect(res.status, body).toBe(400);
+      expect(await res.text()).toBe('not a Slack request: the body must be a JSON object or a form');
+    }
+    expect(seen).toEqual([]);
+    // Objects, forms without a payload and text that does not parse go to Bolt, already read.
+    for (const [headers, body] of [
+      [form, 'payload=%7B%22type%22%3A%22block_actions%22%7D'],
+      [form, 'command=%2Fmigrate&text=help'],
+      [json, '{"type":"event_callback"}'],
+      [json, '{"type":'],
+    ] as const) {
+      expect((await fetch(`${url}/slack/events`, { method: 'POST', headers, body })).status).toBe(200);
+    }
+    expect(seen).toEqual([
+      'payload=%7B%22type%22%3A%22block_actions%22%7D',
+      'command=%2Fmigrate&text=help',
+      '{"type":"event_callback"}',
+      '{"type":',
+    ]);
+  });
+
+  it("answers 413 to a body past Bolt's 4 MB without handing it on", async () => {
+    let called = false;
+    const url = await serve({ slack: () => () => void (called = true) });
+    const res = await fetch(`${url}/slack/events`, { method: 'POST', body: 'x'.repeat(4 * 1024 * 1024 + 1) });
+    expect(res.status).toBe(413);
+    expect(called).toBe(false);
+  });
+
   it('answers /slack/events with 404 in Socket Mode, where Slack sends nothing over HTTP', async () => {
     const url = await serve({ slack: () => 'socket-mode' });
     const res = await fetch(`${url}/slack/events`, { method: 'POST', body: '{}' });
