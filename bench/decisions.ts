@@ -1,5 +1,5 @@
 // Benchmark: what durability costs per decision. A decision locks the run row, runs decide(), writes
-// the state and timeline and commits (DESIGN.md: one transaction per decision). Baselines measured
+// the state and timeline and commits: one transaction per decision. Baselines measured
 // in the same run: the pure decide() alone and a bare `select 1` round trip, on Postgres and PGlite.
 // Run: npm run bench:decisions. Writes bench/results/decisions.json and .md.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';

@@ -52,7 +52,7 @@ async function main(): Promise<void> {
     ],
   });
   const slackServer = await slack.listen();
-  const route53 = new FakeRoute53({ propagation: { pendingMs: 0 } });
+  const route53 = new FakeRoute53({ propagation: { polls: 0, ms: 0 } });
   route53.addZone('Z0FERRY', 'example.com.');
   route53.setRecord('Z0FERRY', {
     name: 'api.example.com.',

@@ -1,3 +1,5 @@
+import { plain, type Words } from './words.ts';
+
 // Coded errors, after bolt-js's errors.ts: a stable `code`, a message a person can act on, and the
 // original kept as `cause`. `toFerryError` turns anything thrown into one.
 
@@ -20,10 +22,13 @@ export type ErrorCode =
 
 export class FerryError extends Error {
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  /** The message with the people, groups and channels it names kept apart, for each surface to render. */
+  readonly words: Words;
+  constructor(code: ErrorCode, message: string | Words, options?: { cause?: unknown }) {
+    super(plain(message), options);
     this.name = 'FerryError';
     this.code = code;
+    this.words = typeof message === 'string' ? [message] : message;
   }
 }
 

@@ -9,21 +9,21 @@ import type { AdapterEnv } from './adapters/types.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { ConfigError, LOCAL_MODE_DATABASE_REFUSAL, type Config } from './config.ts';
 import { Executor } from './executor/executor.ts';
-import { Scheduler } from './executor/scheduler.ts';
+import { Scheduler } from './runs/scheduler.ts';
 import { killingFailpoints } from './failpoints.ts';
 import { FerryMetrics } from './metrics.ts';
 import { Waker } from './store/wake.ts';
 import { createHttpServer, listen, type Route } from './http/server.ts';
 import { formatProblem, loadPlans, type LoadedPlan } from './plan/load.ts';
-import { RunService } from './runs/service.ts';
+import type { RunsDeps } from './runs/deps.ts';
 import type { FakeSlack } from './sandbox/fake-slack.ts';
 import { createSandbox, type Sandbox } from './sandbox/index.ts';
 import { createSlackApp, verifyBotToken } from './slack/app.ts';
 import { redactingFetch } from './slack/redacting-fetch.ts';
 import { redactingLogger } from './log.ts';
 import { ferryCredentials, planSecrets, Redactor } from './redact.ts';
-import { Publisher } from './slack/publisher.ts';
-import { escapeMrkdwn } from './slack/views/format.ts';
+import { Publisher } from './publisher/publisher.ts';
+import { mrkdwn } from './slack/views/format.ts';
 import { openDatabase, type Database } from './store/db.ts';
 import { countActiveRuns, pruneDeliveries } from './store/runs.ts';
 
@@ -34,7 +34,8 @@ export interface RunningFerry {
   url: string;
   port: number;
   db: Database;
-  runs: RunService;
+  /** The use cases' deps: what tests and the sandbox call `startRun`, `act`, … with. */
+  runs: RunsDeps;
   executor: Executor;
   scheduler: Scheduler;
   plans: readonly LoadedPlan[];
@@ -162,7 +163,7 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
       metrics,
       failpoints,
     });
-    const runs = new RunService({
+    const useCases = {
       db,
       clock,
       waker,
@@ -170,10 +171,10 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
       plans: () => plans,
       planEnv,
       defaultChannel: config.defaultChannel,
-      executor,
+      cancel: (runId: string, stepId: string) => executor.cancel(runId, stepId),
       handlerFor,
       failpoints,
-    });
+    };
 
     const botToken = config.slack.botToken ?? 'xoxb-ferry-sandbox';
     const slackApiUrl = fakeSlack ? `${url}/api/` : config.slack.apiUrl;
@@ -188,7 +189,7 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
       appToken: config.slack.appToken,
       apiUrl: slackApiUrl,
       log,
-      runs,
+      runs: useCases,
       now: () => clock.now(),
       ...(slackRetries ? { retryConfig: slackRetries } : {}),
     });
@@ -207,14 +208,14 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
       editsPerMinute: config.slack.editsPerMinute,
       failpoints,
     });
+    const { runs } = slackListener;
     const client = slackListener.app.client;
     const scheduler = new Scheduler({
       runs,
-      log: log.child({ component: 'scheduler' }),
-      onFailure: async (scheduled, message) => {
+      onFailure: async (scheduled, error) => {
         await client.chat.postMessage({
           channel: scheduled.channel,
-          text: `⚠️ The scheduled start ${scheduled.id} of ${scheduled.service} ${scheduled.environment} (for <@${scheduled.requestedBy}>) did not start: ${escapeMrkdwn(message)}`,
+          text: `⚠️ The scheduled start ${scheduled.id} of ${scheduled.service} ${scheduled.environment} (for <@${scheduled.requestedBy}>) did not start: ${mrkdwn(error.words)}`,
         });
       },
     });

@@ -51,7 +51,7 @@ export interface StepResult {
  * One (kind, provider) pair. `S` is the plan step with `${VAR}`s already substituted; `C` is the
  * JSON-serialisable state captured before acting, which undo restores exactly.
  *
- * Contract (DESIGN.md, "Guarantees"): `capture` only reads and is committed before `run`; `run` and
+ * Contract: `capture` only reads and is committed before `run`; `run` and
  * `undo` set values (never toggle), so running either twice has the effect of running it once.
  */
 export interface StepHandler<S extends StepSpec = StepSpec, C = unknown> {

@@ -1,8 +1,10 @@
 import type { StepKind } from '../plan/schema.ts';
-import { approvalRefusal, isApprover, operateRefusal } from './policy.ts';
-import type { Decision, Effect, RunEvent, RunState, RunStatus, StepState, TimelineEntry } from './types.ts';
+import { person, words, type Words } from '../words.ts';
+import { approvalRefusal, isActive, isApprover, operateRefusal } from './policy.ts';
+import type { Decision, Effect, RunEvent, RunState, StepState, TimelineEntry } from './types.ts';
 
-// The whole run and step state machine as one pure function (CONVENTIONS.md, "A pure core").
+// The whole run and step state machine as one pure function: given a run, an event and the time,
+// the new state and the effects to carry out. No clock, no database, no Slack.
 // Refused events return the state unchanged with a `refuse` effect; stale outcomes (an attempt that
 // is no longer current) change nothing, which is what makes replays and double deliveries harmless.
 
@@ -14,9 +16,6 @@ const RETRY_MAX_MS = 60_000;
 const irreversible: ReadonlySet<StepKind> = new Set(['check', 'drain', 'manual', 'env-diff']);
 export const isReversible = (kind: StepKind): boolean => !irreversible.has(kind);
 
-export const terminalStatuses: ReadonlySet<RunStatus> = new Set(['succeeded', 'rolled_back', 'aborted']);
-export const isActive = (status: RunStatus): boolean => !terminalStatuses.has(status);
-
 export function retryDelayMs(attempt: number): number {
   return Math.min(RETRY_BASE_MS * 2 ** (attempt - 1), RETRY_MAX_MS);
 }
@@ -26,7 +25,7 @@ export function decide(run: RunState, event: RunEvent, now: number): Decision {
   switch (event.type) {
     case 'start':
       if (run.status !== 'running' || run.steps.some((s) => s.status !== 'pending')) {
-        return d.refuse(run.startedBy, `${run.id} has already started.`);
+        return d.refuse(run.startedBy, [`${run.id} has already started.`]);
       }
       d.timeline({ type: 'run_started', actor: run.startedBy });
       d.advance();
@@ -35,12 +34,12 @@ export function decide(run: RunState, event: RunEvent, now: number): Decision {
     case 'approve':
     case 'reject': {
       const step = d.step(event.stepId);
-      if (!step) return d.refuse(event.actor.user, `${run.id} has no step ${event.stepId}.`);
+      if (!step) return d.refuse(event.actor.user, [`${run.id} has no step ${event.stepId}.`]);
       if (step.status !== 'awaiting_approval' || !isActive(d.run.status)) {
         const already = step.approval
-          ? `was ${step.approval.decision} by <@${step.approval.by}>`
-          : `is ${step.status}`;
-        return d.refuse(event.actor.user, `${step.id} no longer waits for approval: it ${already}.`);
+          ? words`was ${step.approval.decision} by ${person(step.approval.by)}`
+          : [`is ${step.status.replace('_', ' ')}`];
+        return d.refuse(event.actor.user, words`${step.id} no longer waits for approval: it ${already}.`);
       }
       const refusal = approvalRefusal(run, event.actor);
       if (refusal) {
@@ -58,6 +57,7 @@ export function decide(run: RunState, event: RunEvent, now: number): Decision {
         decision: event.type === 'approve' ? ('approved' as const) : ('rejected' as const),
         by: event.actor.user,
         at: now,
+        ...(event.type === 'reject' && event.reason ? { reason: event.reason } : {}),
       };
       step.approval = approval;
       d.effects.push({ type: 'close_approval', stepId: step.id, approval });
@@ -65,9 +65,10 @@ export function decide(run: RunState, event: RunEvent, now: number): Decision {
         d.timeline({ type: 'approved', stepId: step.id, actor: event.actor.user });
         d.begin(step);
       } else {
-        const reason = event.reason ? `: ${event.reason}` : '';
         step.status = 'failed';
-        step.error = `Rejected by <@${event.actor.user}>${reason}`;
+        // Who rejected it is the approval's `by`; the text stays free of people.
+        step.error = event.reason ? `Rejected: ${event.reason}` : 'Rejected';
+        step.actedBy = event.actor.user;
         step.finishedAt = now;
         d.run.status = 'failed';
         d.timeline({ type: 'rejected', stepId: step.id, actor: event.actor.user, detail: event.reason });
@@ -80,10 +81,11 @@ export function decide(run: RunState, event: RunEvent, now: number): Decision {
       const refusal = d.operateRefusal(event.actor);
       if (refusal) return d.refuse(event.actor.user, refusal);
       if (!step || step.status !== 'running' || !step.waitingForPerson || !isActive(d.run.status)) {
-        return d.refuse(event.actor.user, `${event.stepId} is not waiting for Done.`);
+        return d.refuse(event.actor.user, [`${event.stepId} is not waiting for Done.`]);
       }
       step.waitingForPerson = false;
-      d.succeed(step, `Done, confirmed by <@${event.actor.user}>`);
+      step.actedBy = event.actor.user;
+      d.succeed(step, 'Done');
       d.timeline({ type: 'step_done', stepId: step.id, actor: event.actor.user });
       d.advance();
       return d.result();
@@ -95,8 +97,9 @@ export function decide(run: RunState, event: RunEvent, now: number): Decision {
       const refusal = d.operateRefusal(event.actor);
       if (refusal) return d.refuse(event.actor.user, refusal);
       if (!step || d.run.status !== 'failed') {
-        return d.refuse(event.actor.user, `${run.id} has no failed step ${event.stepId} to ${event.type}.`);
+        return d.refuse(event.actor.user, [`${run.id} has no failed step ${event.stepId} to ${event.type}.`]);
       }
+      step.actedBy = event.actor.user;
       if (step.undo === 'failed') {
         if (event.type === 'retry') {
           d.run.status = 'rolling_back';
@@ -105,7 +108,7 @@ export function decide(run: RunState, event: RunEvent, now: number): Decision {
         } else {
           step.undo = null;
           step.status = 'skipped';
-          step.error = `Undo skipped by <@${event.actor.user}>: its change may still be in place`;
+          step.error = 'Undo skipped: its change may still be in place';
           d.timeline({ type: 'undo_skipped', stepId: step.id, actor: event.actor.user });
           d.run.status = 'rolling_back';
           d.continueRollback();
@@ -115,13 +118,14 @@ export function decide(run: RunState, event: RunEvent, now: number): Decision {
       const stuckUndo = d.run.steps.find((s) => s.undo === 'failed');
       if (stuckUndo) {
         // The run is rolling back: going forward again would leave half the rollback in place.
-        return d.refuse(
-          event.actor.user,
+        return d.refuse(event.actor.user, [
           `${run.id} is rolling back: Retry or Skip the failed undo of ${stuckUndo.id}, or Abort.`,
-        );
+        ]);
       }
       if (step.status !== 'failed') {
-        return d.refuse(event.actor.user, `${step.id} has not failed, so there is nothing to ${event.type}.`);
+        return d.refuse(event.actor.user, [
+          `${step.id} has not failed, so there is nothing to ${event.type}.`,
+        ]);
       }
       if (event.type === 'retry') {
         d.timeline({ type: 'step_retried', stepId: step.id, actor: event.actor.user });
@@ -145,16 +149,14 @@ export function decide(run: RunState, event: RunEvent, now: number): Decision {
       const refusal = d.operateRefusal(event.actor);
       if (refusal) return d.refuse(event.actor.user, refusal);
       if (!['running', 'waiting', 'failed', 'succeeded'].includes(d.run.status)) {
-        return d.refuse(
-          event.actor.user,
+        return d.refuse(event.actor.user, [
           `${run.id} is ${d.run.status.replace('_', ' ')}: there is nothing to roll back.`,
-        );
+        ]);
       }
       if (d.run.status === 'failed' && d.run.steps.some((s) => s.undo === 'failed')) {
-        return d.refuse(
-          event.actor.user,
+        return d.refuse(event.actor.user, [
           `${run.id} is already rolling back: Retry or Skip the failed undo.`,
-        );
+        ]);
       }
       d.run.status = 'rolling_back';
       d.run.finishedAt = null;
@@ -180,7 +182,9 @@ export function decide(run: RunState, event: RunEvent, now: number): Decision {
       const refusal = d.operateRefusal(event.actor);
       if (refusal) return d.refuse(event.actor.user, refusal);
       if (!isActive(d.run.status))
-        return d.refuse(event.actor.user, `${run.id} has already ended (${d.run.status}).`);
+        return d.refuse(event.actor.user, [
+          `${run.id} has already ended (${d.run.status.replace('_', ' ')}).`,
+        ]);
       for (const step of d.run.steps) {
         if (step.status === 'running' && !step.waitingForPerson)
           d.effects.push({ type: 'cancel', stepId: step.id });
@@ -244,7 +248,7 @@ class Draft {
     return { state: this.run, effects: this.effects };
   }
 
-  refuse(user: string, message: string): Decision {
+  refuse(user: string, message: Words): Decision {
     // A refusal changes nothing but the timeline entries already collected (an unauthorized approval).
     return {
       state: this.original,
@@ -256,7 +260,7 @@ class Draft {
     return this.run.steps.find((s) => s.id === id);
   }
 
-  operateRefusal(actor: { user: string; groups: readonly string[] }): string | null {
+  operateRefusal(actor: { user: string; groups: readonly string[] }): Words | null {
     return operateRefusal(this.run, actor);
   }
 

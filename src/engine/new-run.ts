@@ -1,7 +1,7 @@
 import type { StepSpec } from '../plan/schema.ts';
 import type { Policy, RunState } from './types.ts';
 
-/** A fresh run, before its `start` event. */
+/** A fresh run, before its `start` event: how the store creates one, and how engine tests begin. */
 export function newRunState(input: {
   id: string;
   service: string;
@@ -34,6 +34,7 @@ export function newRunState(input: {
       undo: null,
       waitingForPerson: false,
       approval: null,
+      actedBy: null,
       approvalRequestedAt: null,
       summary: null,
       error: null,

@@ -1,26 +1,51 @@
-import type { Actor, Policy, RunState } from './types.ts';
+import type { Plan, PlanEnvironment } from '../plan/schema.ts';
+import { channelOf, oneOf, person, userGroup, words, type Words } from '../words.ts';
+import {
+  terminalStatuses,
+  type Actor,
+  type Direction,
+  type Policy,
+  type RunState,
+  type RunStatus,
+} from './types.ts';
 
-// Who may do what. Pure: user-group membership is resolved outside and arrives in `Actor.groups`.
+// Every rule that allows or refuses something, each once, with its one wording. Pure: user-group
+// membership is resolved outside and arrives in `Actor.groups`; time comes in as an argument.
 
-export function isApprover(run: RunState, actor: Actor): boolean {
+/** Whether steps that need approval need someone other than the person who started the run. */
+export function fourEyes(environment: string, env: Pick<PlanEnvironment, 'four_eyes'> | undefined): boolean {
+  return env?.four_eyes ?? environment === 'production';
+}
+
+/** Who may do what in one environment of a plan, as a run keeps it from its start. */
+export function policyFor(plan: Plan, environment: string): Policy {
+  return {
+    starters: plan.starters ?? [],
+    approverUsers: plan.approvers.users,
+    approverGroups: plan.approvers.usergroups,
+    fourEyes: fourEyes(environment, plan.environments[environment]),
+  };
+}
+
+export function isApprover(run: Pick<RunState, 'policy'>, actor: Actor): boolean {
   const { approverUsers, approverGroups } = run.policy;
   if (approverUsers.length === 0 && approverGroups.length === 0) return true;
   return approverUsers.includes(actor.user) || actor.groups.some((g) => approverGroups.includes(g));
 }
 
 /** Null when `actor` may approve or reject steps of `run`, else the reason to tell them. */
-export function approvalRefusal(run: RunState, actor: Actor): string | null {
+export function approvalRefusal(run: RunState, actor: Actor): Words | null {
   if (!isApprover(run, actor)) {
-    return `You are not an approver for ${run.service} ${run.environment}. Ask ${approverList(run)}.`;
+    return words`You are not an approver for ${run.service} ${run.environment}. Ask ${approverList(run)}.`;
   }
   if (run.policy.fourEyes && actor.user === run.startedBy) {
-    return `${run.environment} needs four eyes: the person who started ${run.id} cannot approve its steps. Ask ${approverList(run)}.`;
+    return words`${run.environment} needs four eyes: the person who started ${run.id} cannot approve its steps. Ask ${approverList(run)}.`;
   }
   return null;
 }
 
 /** Null when `actor` may operate the run (Retry, Skip, Roll back, Abort, Done), else the reason. */
-export function operateRefusal(run: RunState, actor: Actor): string | null {
+export function operateRefusal(run: RunState, actor: Actor): Words | null {
   const { starters } = run.policy;
   if (starters.length === 0 || starters.includes(actor.user) || actor.user === run.startedBy) return null;
   if (
@@ -29,30 +54,126 @@ export function operateRefusal(run: RunState, actor: Actor): string | null {
   ) {
     return null;
   }
-  return `Only the people who may start or approve ${run.service} runs can change ${run.id}.`;
+  return words`Only the people who may start or approve ${run.service} runs can change ${run.id}.`;
 }
 
-export function approverList(run: RunState): string {
+/** Who may approve the run's steps, as a person would be told to ask them. */
+export function approverList(run: RunState): Words {
   const names = [
     ...run.policy.approverUsers
       .filter((u) => !(run.policy.fourEyes && u === run.startedBy))
-      .map((u) => `<@${u}>`),
-    ...run.policy.approverGroups.map((g) => `<!subteam^${g}>`),
+      .map((u) => [person(u)]),
+    ...run.policy.approverGroups.map((g) => [userGroup(g)]),
   ];
   if (names.length === 0 && run.policy.approverUsers.length > 0) {
     // Four eyes, and the starter is the plan's only approver: anyone else would be refused as well.
-    return `another approver: the plan names only <@${run.startedBy}>, who started ${run.id}; add one to its approvers`;
+    return words`another approver: the plan names only ${person(run.startedBy)}, who started ${run.id}; add one to its approvers`;
   }
   if (names.length === 0)
-    return run.policy.fourEyes ? 'someone else in the channel' : 'anyone in the channel';
-  return names.length === 1 ? names[0]! : `${names.slice(0, -1).join(', ')} or ${names.at(-1)!}`;
+    return [run.policy.fourEyes ? 'someone else in the channel' : 'anyone in the channel'];
+  return oneOf(names);
+}
+
+/** Null when `user` may start runs of the plan (its starters; anyone when it names none). */
+export function startRefusal(policy: Policy, service: string, user: string): Words | null {
+  const { starters } = policy;
+  if (starters.length === 0 || starters.includes(user)) return null;
+  return words`Only ${oneOf(starters.map((u) => [person(u)]))} may start ${service} runs.`;
 }
 
 /** Null when `actor` may lock or unlock a service (a starter or an approver of its plan), else the reason. */
-export function lockRefusal(policy: Policy, service: string, actor: Actor): string | null {
+export function lockRefusal(policy: Policy, service: string, actor: Actor): Words | null {
   const { starters, approverUsers, approverGroups } = policy;
   if (starters.length === 0 && approverUsers.length === 0 && approverGroups.length === 0) return null;
   if (starters.includes(actor.user) || approverUsers.includes(actor.user)) return null;
   if (actor.groups.some((g) => approverGroups.includes(g))) return null;
-  return `Only the people who may start or approve ${service} runs can lock or unlock it.`;
+  return words`Only the people who may start or approve ${service} runs can lock or unlock it.`;
+}
+
+/** Null when `actor` may cancel a scheduled start: who asked for it, or whoever may lock the service. */
+export function cancelScheduledRefusal(
+  scheduled: { id: string; service: string; requestedBy: string },
+  policy: Policy,
+  actor: Actor,
+): Words | null {
+  if (actor.user === scheduled.requestedBy || !lockRefusal(policy, scheduled.service, actor)) return null;
+  return words`Only the person who scheduled ${scheduled.id}, or someone who may start or approve ${scheduled.service} runs, can cancel it.`;
+}
+
+/** Changing a run is for the people in its channel, where its thread tells everyone. */
+export function channelRefusal(run: { id: string; channel: string }, here: string): Words | null {
+  return run.channel === here
+    ? null
+    : words`${run.id} runs in ${channelOf(run.channel)}: change it from there.`;
+}
+
+export interface LockHeld {
+  service: string;
+  environment: string;
+  reason: string;
+  lockedBy: string;
+  lockedAt: Date;
+}
+
+/** Why a run cannot start on a locked service and environment, and how to lift it. */
+export function lockedRefusal(lock: LockHeld): Words {
+  return words`${lock.service} ${lock.environment} is locked by ${person(lock.lockedBy)} since ${utcMinute(lock.lockedAt)} UTC: ${lock.reason}. \`/migrate unlock ${lock.service} ${lock.environment}\` when it may run again.`;
+}
+
+/** The variables a run needs that are not set, said the one way Ferry says it. */
+export function unsetVariables(missing: readonly string[]): Words {
+  return [`${missing.map((m) => `\`${m}\``).join(', ')} set in Ferry's environment`];
+}
+
+/** Null when a start may be scheduled at `at`: 10 s to 30 days ahead. */
+export function scheduleRefusal(at: number, now: number, startNow: string): Words | null {
+  if (at < now + 10_000)
+    return words`${new Date(at).toISOString()} is not in the future: start now with \`${startNow}\`.`;
+  if (at > now + 30 * 86_400_000) return ['Ferry schedules starts at most 30 days ahead.'];
+  return null;
+}
+
+/**
+ * A finished run's captures are the state before it; once a later run of the same service and
+ * environment has changed things (and was not itself rolled back), restoring them would undo that
+ * run's work blindly.
+ */
+export function rollbackRefusal(
+  run: Pick<RunState, 'id' | 'status' | 'purpose' | 'service' | 'environment' | 'startedAt'>,
+  others: ReadonlyArray<{ id: string; purpose: RunState['purpose']; status: RunStatus; startedAt: number }>,
+): Words | null {
+  if (run.status !== 'succeeded' || run.purpose !== 'runbook') return null;
+  const later = others
+    .filter((r) => r.purpose === 'runbook' && r.startedAt > run.startedAt && r.status !== 'rolled_back')
+    .sort((a, b) => a.startedAt - b.startedAt)[0];
+  return later
+    ? words`${run.id} was followed by ${later.id} on ${run.service} ${run.environment}: roll back ${later.id} first, or undo ${run.id}'s changes by hand.`
+    : null;
+}
+
+/** How often an attempt may be lost (claimed without an outcome or a hand-back) before Ferry stops acting on it. */
+export const MAX_CLAIMS = 5;
+
+/**
+ * Why a claimed attempt must not act, or null. A forward attempt acts only while its run runs: one
+ * whose backoff outlived a Roll back or an Abort would otherwise redo the change being undone.
+ */
+export function attemptRefusal(
+  attempt: { claims: number; direction: Direction },
+  runStatus: RunStatus,
+): string | null {
+  if (attempt.claims > MAX_CLAIMS) {
+    return `claimed ${attempt.claims} times without an outcome being recorded, so it was not run again; check Ferry's log and the system, then Retry or Skip`;
+  }
+  if (attempt.direction === 'do' && runStatus !== 'running') {
+    return `not run: the run is ${runStatus.replace('_', ' ')}`;
+  }
+  return null;
+}
+
+export const isActive = (status: RunStatus): boolean => !terminalStatuses.includes(status);
+
+/** "2026-12-05 02:14": minutes are what people compare across a migration night. */
+export function utcMinute(at: Date | number): string {
+  return new Date(at).toISOString().slice(0, 16).replace('T', ' ');
 }

@@ -1,4 +1,5 @@
 import type { StepKind } from '../plan/schema.ts';
+import type { Words } from '../words.ts';
 
 // The run as the engine sees it: plain data, no I/O. Times are epoch milliseconds passed in.
 
@@ -14,12 +15,17 @@ export type RunStatus =
   | 'succeeded'
   | 'aborted';
 
+/** Statuses a run never leaves. The database's `run_is_active(status)` says the same (migration 008). */
+export const terminalStatuses: readonly RunStatus[] = ['succeeded', 'rolled_back', 'aborted'];
+
 export type Direction = 'do' | 'undo';
 
 export interface Approval {
   decision: 'approved' | 'rejected' | 'cancelled';
   by: string;
   at: number;
+  /** Why it was rejected, when the person said. */
+  reason?: string;
 }
 
 export interface StepState {
@@ -39,6 +45,8 @@ export interface StepState {
   /** A manual step waits for a person to press Done. */
   waitingForPerson: boolean;
   approval: Approval | null;
+  /** Who last moved the step by hand: confirmed Done, skipped it or its undo, retried it. */
+  actedBy: string | null;
   /** When the step was last asked for approval. */
   approvalRequestedAt: number | null;
   summary: string | null;
@@ -141,6 +149,14 @@ export interface TimelineEntry {
   figures?: Record<string, number | string>;
 }
 
+/** A timeline entry as it was recorded: numbered within its run, with the time it happened. */
+export interface TimelineEvent extends TimelineEntry {
+  id: number;
+  runId: string;
+  seq: number;
+  at: Date;
+}
+
 export type Effect =
   /** Run (or undo) a step attempt, not before `notBefore`. */
   | { type: 'execute'; stepId: string; attempt: number; direction: Direction; notBefore: number }
@@ -151,7 +167,7 @@ export type Effect =
   /** Stop a running attempt (abort): its outcome will be recorded but not acted on. */
   | { type: 'cancel'; stepId: string }
   /** Tell one person, and only them, why their action changed nothing. */
-  | { type: 'refuse'; user: string; message: string }
+  | { type: 'refuse'; user: string; message: Words }
   | { type: 'timeline'; entry: TimelineEntry };
 
 export interface Decision {

@@ -10,7 +10,7 @@ import {
 } from '../adapters/types.ts';
 import type { Clock } from '../clock.ts';
 import { formatDuration } from '../duration.ts';
-import { decide } from '../engine/index.ts';
+import { attemptRefusal, decide } from '../engine/index.ts';
 import type { RunEvent } from '../engine/types.ts';
 import { FerryError, StepError, toFerryError } from '../errors.ts';
 import { noFailpoints, type Failpoints } from '../failpoints.ts';
@@ -56,9 +56,6 @@ export interface ExecutorDeps {
   metrics?: FerryMetrics;
   failpoints?: Failpoints;
 }
-
-/** How often an attempt may be lost (claimed without an outcome or a hand-back) before Ferry stops acting on it. */
-export const MAX_CLAIMS = 5;
 
 const defaultTimeoutMs: Partial<Record<StepSpec['kind'], number>> = { drain: 30 * 60_000, dns: 15 * 60_000 };
 const PROGRESS_MIN_INTERVAL_MS = 1_000;
@@ -196,7 +193,7 @@ export class Executor {
     let event: RunEvent;
     const startedAt = Date.now();
     try {
-      const refusal = notToRun(attempt, record.state.status);
+      const refusal = attemptRefusal(attempt, record.state.status);
       if (refusal) throw new StepError(refusal, { retryable: false, reason: 'not_run' });
       // An adapter that ignores its signal still cannot hold the attempt past its timeout or an abort.
       const result = await untilAborted(
@@ -437,18 +434,4 @@ function lostClaim(): StepError {
     retryable: false,
     reason: 'aborted',
   });
-}
-
-/**
- * Why a claimed attempt must not act, or null. A forward attempt acts only while its run runs: one
- * whose backoff outlived a Roll back or an Abort would otherwise redo the change being undone.
- */
-function notToRun(attempt: Attempt, runStatus: string): string | null {
-  if (attempt.claims > MAX_CLAIMS) {
-    return `claimed ${attempt.claims} times without an outcome being recorded, so it was not run again; check Ferry's log and the system, then Retry or Skip`;
-  }
-  if (attempt.direction === 'do' && runStatus !== 'running') {
-    return `not run: the run is ${runStatus.replace('_', ' ')}`;
-  }
-  return null;
 }

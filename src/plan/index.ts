@@ -2,7 +2,7 @@
 export * from './schema.ts';
 export { formatPath, formatProblem, loadPlanFile, loadPlans, parsePlan } from './load.ts';
 export type { LoadedPlan, LoadResult, PlanProblem } from './load.ts';
-export { findEnvironment, fourEyes } from './lookup.ts';
+export { findEnvironment } from './lookup.ts';
 export type { FoundEnvironment } from './lookup.ts';
 export { closestMatch } from './suggest.ts';
 export { checkEnvironmentVars, findMalformedVarRefs, findVarRefs, missingVars, resolveVars } from './vars.ts';

@@ -37,11 +37,3 @@ export function findEnvironment(
   }
   return { plan: loaded.plan, file: loaded.file, environment };
 }
-
-/**
- * Whether steps that need approval need someone other than the person who started the run: the
- * environment's `four_eyes`, else true exactly for an environment named production.
- */
-export function fourEyes(envName: string, environment: Pick<PlanEnvironment, 'four_eyes'>): boolean {
-  return environment.four_eyes ?? envName === 'production';
-}

@@ -1,6 +1,6 @@
 import type { RunState, StepState } from '../engine/types.ts';
 import type { StepSpec } from '../plan/schema.ts';
-import type { TimelineEvent } from '../store/runs.ts';
+import type { TimelineEvent } from '../engine/types.ts';
 
 // A run's report: what happened, how long the service was down, and what the checks measured,
 // side by side so the latency before and after a cutover can be compared. Pure: data in, data out.

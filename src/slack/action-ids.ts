@@ -16,7 +16,12 @@ export function buttonValue(runId: string, stepId?: string): string {
   return stepId ? `${runId}:${stepId}` : runId;
 }
 
-export function parseButtonValue(value: string | undefined): { runId: string; stepId?: string } | null {
+export interface ButtonTarget {
+  runId: string;
+  stepId?: string;
+}
+
+export function parseButtonValue(value: string | undefined): ButtonTarget | null {
   const match = /^(r\d+)(?::([a-z0-9][a-z0-9-]*))?$/.exec(value ?? '');
   if (!match) return null;
   return match[2] ? { runId: match[1]!, stepId: match[2] } : { runId: match[1]! };

@@ -2,7 +2,8 @@ import { App, HTTPReceiver, LogLevel, type Logger as BoltLogger } from '@slack/b
 import { WebClient, type FetchFunction, type RetryOptions } from '@slack/web-api';
 import { FerryError } from '../errors.ts';
 import type { Logger } from 'pino';
-import type { RunService } from '../runs/service.ts';
+import type { RunsDeps } from '../runs/deps.ts';
+import { firstDelivery } from '../runs/deliveries.ts';
 import { registerActions } from './listeners/actions.ts';
 import { registerCommands } from './listeners/commands.ts';
 import { UserGroups } from './usergroups.ts';
@@ -13,7 +14,8 @@ export interface SlackAppOptions {
   appToken: string | undefined;
   apiUrl: string;
   log: Logger;
-  runs: RunService;
+  /** Everything but who belongs to which user group, which this app's WebClient answers. */
+  runs: Omit<RunsDeps, 'directory'>;
   now: () => number;
   retryConfig?: RetryOptions;
   /** Who the bot is, from `verifyBotToken`. */
@@ -61,6 +63,8 @@ export async function verifyBotToken(
 
 export interface SlackApp {
   app: App;
+  /** The use cases' deps, with this app's user groups as the directory. */
+  runs: RunsDeps;
   /** Set in HTTP mode: the listener for POST /slack/events. */
   receiver: HTTPReceiver | undefined;
   groups: UserGroups;
@@ -101,6 +105,7 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
       });
 
   const groups = new UserGroups(app.client, options.log, options.now);
+  const runs: RunsDeps = { ...options.runs, directory: groups };
 
   // Listeners keep working after they ack; shutdown waits for them before closing the database.
   const pending = new Set<Promise<void>>();
@@ -125,7 +130,7 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
     // Bounded: a slow database must not make the ack miss Slack's 3 s (a first delivery is assumed).
     const first = key
       ? await Promise.race([
-          options.runs.firstDelivery(key).catch(() => true),
+          firstDelivery(options.runs, key).catch(() => true),
           new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 1_000).unref()),
         ])
       : true;
@@ -137,19 +142,15 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
     await args.next();
   });
 
-  registerCommands(app, {
-    runs: options.runs,
-    log: options.log,
-    now: options.now,
-    groups,
-  });
-  registerActions(app, { runs: options.runs, groups, log: options.log });
+  registerCommands(app, { runs, log: options.log, now: options.now });
+  registerActions(app, { runs, log: options.log });
   app.error(async (error) => {
     options.log.error({ err: error }, 'Slack listener failed');
     return Promise.resolve();
   });
   return {
     app,
+    runs,
     receiver,
     groups,
     drain: async () => {

@@ -1,4 +1,7 @@
-// The `/migrate` grammar (DESIGN.md). Pure: text in, a command or a specific error out.
+import { usage } from './command-table.ts';
+
+// The `/migrate` grammar. Pure: text in, a command or a specific error out. Usage lines come from the
+// one command table.
 
 export type Command =
   | { name: 'help' }
@@ -18,24 +21,6 @@ export type Command =
   | { name: 'crons'; service: string; environment: string; action: 'disable' | 'enable' };
 
 export type ParseResult = { ok: true; command: Command } | { ok: false; error: string };
-
-export const usage: Record<Command['name'], string> = {
-  help: '/migrate help',
-  list: '/migrate list',
-  plan: '/migrate plan <service> <env>',
-  start: '/migrate start <service> <env> [--at <ISO time>]',
-  status: '/migrate status [run]',
-  note: '/migrate note [run] <text>',
-  incident: '/migrate incident [run] <sev1|sev2|sev3> <summary>',
-  'incident-resolve': '/migrate incident resolve [run]',
-  rollback: '/migrate rollback [run]',
-  abort: '/migrate abort [run | scheduled start]',
-  report: '/migrate report [run] | --all',
-  lock: '/migrate lock <service> <env> <reason>',
-  unlock: '/migrate unlock <service> <env>',
-  maintenance: '/migrate maintenance <service> <env> on|off',
-  crons: '/migrate crons <service> <env> disable|enable',
-};
 
 const runId = /^r\d+$/;
 const name = /^[a-z0-9][a-z0-9-_]*$/;

@@ -1,6 +1,4 @@
-import type pg from 'pg';
-import { FerryError } from '../errors.ts';
-import type { Database } from './db.ts';
+import type { Database, Queryable } from './db.ts';
 
 export interface Lock {
   service: string;
@@ -18,8 +16,6 @@ export interface Incident {
   openedBy: string;
   openedAt: Date;
 }
-
-type Queryable = Pick<pg.PoolClient, 'query'>;
 
 /** The lock on a service and environment, if any; `forShare` holds it against an unlock racing a start. */
 export async function findLock(
@@ -95,12 +91,4 @@ export async function insertIncident(client: Queryable, incident: Omit<Incident,
 
 export async function resolveIncident(client: Queryable, id: number, by: string, at: Date): Promise<void> {
   await client.query(`update incidents set resolved_by = $2, resolved_at = $3 where id = $1`, [id, by, at]);
-}
-
-/** Why a run cannot start on a locked service and environment, and how to lift it. */
-export function lockedError(lock: Lock): FerryError {
-  return new FerryError(
-    'run_locked',
-    `${lock.service} ${lock.environment} is locked by <@${lock.lockedBy}> since ${lock.lockedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC: ${lock.reason}. \`/migrate unlock ${lock.service} ${lock.environment}\` when it may run again.`,
-  );
 }

@@ -9,14 +9,16 @@ import type {
   RunStatus,
   StepState,
   TimelineEntry,
+  TimelineEvent,
 } from '../engine/types.ts';
 import type { StepSpec } from '../plan/schema.ts';
 import type { Database, Queryable } from './db.ts';
-import { findLock, lockedError, openIncidents, type Incident } from './locks-and-incidents.ts';
+import { lockedRefusal, newRunState } from '../engine/index.ts';
+import { findLock, openIncidents, type Incident } from './locks-and-incidents.ts';
 import { markScheduledStarted } from './scheduled-starts.ts';
 
 // Named queries over runs, steps, approvals, attempts and the timeline. Every decision is made and
-// recorded inside one transaction holding the run's row lock (DESIGN.md, "Guarantees").
+// recorded inside one transaction holding the run's row lock.
 
 export interface RunRecord {
   state: RunState;
@@ -26,13 +28,6 @@ export interface RunRecord {
   specs: Map<string, StepSpec>;
   /** Incidents opened during the run and not yet resolved. */
   incidents: Incident[];
-}
-
-export interface TimelineEvent extends TimelineEntry {
-  id: number;
-  runId: string;
-  seq: number;
-  at: Date;
 }
 
 export async function inTransaction<T>(db: Database, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
@@ -67,7 +62,9 @@ export interface NewRun {
 }
 
 /**
- * Creates the run and lets `start` decide its first moves, in one transaction. A second active run
+ * Creates the run (its first state built by the engine's `newRunState`, as engine tests build theirs)
+ * and lets `begin` decide its first moves, in one transaction. A lock on the service and environment
+ * refuses it (held `for share` until the commit, so an unlock cannot slip in), and a second active run
  * of the same service and environment is refused by the database's unique index.
  */
 export async function createRun(
@@ -77,56 +74,75 @@ export async function createRun(
 ): Promise<{ state: RunState; effects: Effect[] }> {
   return inTransaction(db, async (client) => {
     const { rows } = await client.query<{ n: number }>(`select nextval('run_number_seq')::int as n`);
-    const id = `r${rows[0]!.n}`;
+    const state = newRunState({
+      id: `r${rows[0]!.n}`,
+      service: input.service,
+      environment: input.environment,
+      startedBy: input.startedBy,
+      startedAt: input.now,
+      policy: input.policy,
+      purpose: input.purpose ?? 'runbook',
+      steps: input.steps,
+    });
     // A lock holds back the runbook; ad hoc toggles stay available, they are how incidents get handled.
     const lock =
-      input.purpose === 'adhoc' ? null : await findLock(client, input.service, input.environment, true);
-    if (lock) throw lockedError(lock);
+      state.purpose === 'adhoc' ? null : await findLock(client, state.service, state.environment, true);
+    if (lock) throw new FerryError('run_locked', lockedRefusal(lock));
     try {
       await client.query('savepoint create_run');
       await client.query(
         `insert into runs (id, service, environment, status, started_by, started_at, channel, plan_file, policy, purpose)
-         values ($1, $2, $3, 'running', $4, $5, $6, $7, $8, $9)`,
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
         [
-          id,
-          input.service,
-          input.environment,
-          input.startedBy,
-          new Date(input.now),
+          state.id,
+          state.service,
+          state.environment,
+          state.status,
+          state.startedBy,
+          new Date(state.startedAt),
           input.channel,
           input.planFile,
-          input.policy,
-          input.purpose ?? 'runbook',
+          state.policy,
+          state.purpose,
         ],
       );
     } catch (error) {
       if ((error as { code?: string }).code !== '23505') throw error;
       await client.query('rollback to savepoint create_run');
-      const active = await client.query<{ id: string; status: string }>(
-        `select id, status from runs where service = $1 and environment = $2 and purpose = 'runbook'
-         and status not in ('succeeded', 'rolled_back', 'aborted')`,
-        [input.service, input.environment],
-      );
-      const other = active.rows[0];
-      throw new FerryError(
-        'run_active',
-        `${input.service} ${input.environment} already has an active run${other ? ` (${other.id}, ${other.status.replace('_', ' ')})` : ''}: finish, abort or roll it back first.`,
-      );
+      throw new FerryError('run_active', await activeRunRefusal(client, state.service, state.environment));
     }
-    if (input.scheduledStartId) await markScheduledStarted(client, input.scheduledStartId, id);
-    let position = 0;
-    for (const { spec, title } of input.steps) {
+    if (input.scheduledStartId) await markScheduledStarted(client, input.scheduledStartId, state.id);
+    for (const [position, step] of state.steps.entries()) {
+      const spec = input.steps[position]!.spec;
       await client.query(
         `insert into steps (run_id, position, step_id, kind, spec, title, needs_approval, status)
-         values ($1, $2, $3, $4, $5, $6, $7, 'pending')`,
-        [id, position++, spec.id, spec.kind, spec, title, spec.approval === 'required'],
+         values ($1, $2, $3, $4, $5, $6, $7, $8)`,
+        [state.id, position, step.id, step.kind, spec, step.title, step.needsApproval, step.status],
       );
     }
-    const record = await loadRun(client, id, { lock: true });
-    const decision = begin(record!.state);
-    await persistDecision(client, record!, decision, input.now);
+    const record: RunRecord = {
+      state,
+      channel: input.channel,
+      planFile: input.planFile,
+      version: 0,
+      specs: new Map(input.steps.map(({ spec }) => [spec.id, spec])),
+      incidents: [],
+    };
+    const decision = begin(state);
+    await persistDecision(client, record, decision, input.now);
     return { state: decision.state, effects: decision.effects };
   });
+}
+
+/** The run that holds a service and environment, for the refusal of a second one. */
+async function activeRunRefusal(client: Queryable, service: string, environment: string): Promise<string> {
+  const { rows } = await client.query<{ id: string; status: string }>(
+    `select id, status from runs where service = $1 and environment = $2 and purpose = 'runbook'
+     and run_is_active(status)`,
+    [service, environment],
+  );
+  const other = rows[0];
+  return `${service} ${environment} already has an active run${other ? ` (${other.id}, ${other.status.replace('_', ' ')})` : ''}: finish, abort or roll it back first.`;
 }
 
 export async function loadRun(
@@ -211,7 +227,7 @@ async function persistDecision(
       await client.query(
         `update steps set status = $3, attempt = $4, direction = $5, undo = $6, waiting_for_person = $7,
            approval = $8, approval_requested_at = $9, summary = $10, error = $11, started_at = $12, finished_at = $13,
-           retries = $14
+           retries = $14, acted_by = $15
          where run_id = $1 and step_id = $2`,
         [
           after.id,
@@ -228,6 +244,7 @@ async function persistDecision(
           toDate(step.startedAt),
           toDate(step.finishedAt),
           step.retries,
+          step.actedBy,
         ],
       );
     }
@@ -296,31 +313,32 @@ async function recordApproval(
   );
 }
 
+/** One line of a list of runs. */
+export interface RunSummary {
+  id: string;
+  service: string;
+  environment: string;
+  status: RunStatus;
+  startedBy: string;
+  startedAt: Date;
+  channel: string;
+  purpose: RunState['purpose'];
+}
+
 export async function findRuns(
   db: Database,
   filter: { channel?: string; active?: boolean; service?: string; environment?: string; limit?: number },
-): Promise<
-  Array<{
-    id: string;
-    service: string;
-    environment: string;
-    status: RunStatus;
-    startedBy: string;
-    startedAt: Date;
-    channel: string;
-    purpose: RunState['purpose'];
-  }>
-> {
+): Promise<RunSummary[]> {
   const where: string[] = [];
   const args: unknown[] = [];
   if (filter.channel) where.push(`channel = $${args.push(filter.channel)}`);
   if (filter.service) where.push(`service = $${args.push(filter.service)}`);
   if (filter.environment) where.push(`environment = $${args.push(filter.environment)}`);
-  if (filter.active) where.push(`status not in ('succeeded', 'rolled_back', 'aborted')`);
+  if (filter.active) where.push(`run_is_active(status)`);
   const { rows } = await db.pool.query(
     `select id, service, environment, status, started_by, started_at, channel, purpose from runs
      ${where.length ? `where ${where.join(' and ')}` : ''}
-     order by (status in ('succeeded', 'rolled_back', 'aborted')), created_at desc limit ${filter.limit ?? 50}`,
+     order by not run_is_active(status), created_at desc limit ${filter.limit ?? 50}`,
     args,
   );
   return (rows as RunRow[]).map((r) => ({
@@ -337,14 +355,48 @@ export async function findRuns(
 
 export async function countActiveRuns(db: Database): Promise<number> {
   const { rows } = await db.pool.query<{ n: number }>(
-    `select count(*)::int as n from runs where status not in ('succeeded', 'rolled_back', 'aborted')`,
+    `select count(*)::int as n from runs where run_is_active(status)`,
   );
   return rows[0]?.n ?? 0;
+}
+
+/** What deciding who may act on a run needs, without its steps: one light read before the decision. */
+export interface RunHeader {
+  id: string;
+  service: string;
+  environment: string;
+  status: RunStatus;
+  purpose: RunState['purpose'];
+  startedAt: number;
+  channel: string;
+  policy: Policy;
+}
+
+export async function readRunHeader(db: Database, runId: string): Promise<RunHeader | null> {
+  const { rows } = await db.pool.query<RunRow>(
+    `select id, service, environment, status, purpose, started_at, channel, policy from runs where id = $1`,
+    [runId],
+  );
+  const r = rows[0];
+  return r
+    ? {
+        id: r.id,
+        service: r.service,
+        environment: r.environment,
+        status: r.status,
+        purpose: r.purpose,
+        startedAt: r.started_at.getTime(),
+        channel: r.channel,
+        policy: r.policy,
+      }
+    : null;
 }
 
 export async function readRun(db: Database, runId: string): Promise<RunRecord | null> {
   return loadRun(db.pool, runId, { lock: false });
 }
+
+export type { TimelineEvent };
 
 export async function readTimeline(db: Database, runId: string, afterSeq = 0): Promise<TimelineEvent[]> {
   const { rows } = await db.pool.query(
@@ -410,6 +462,7 @@ interface StepRow {
   undo: StepState['undo'];
   waiting_for_person: boolean;
   approval: Approval | null;
+  acted_by: string | null;
   approval_requested_at: Date | null;
   summary: string | null;
   error: string | null;
@@ -430,6 +483,7 @@ function toStepState(row: StepRow): StepState {
     undo: row.undo,
     waitingForPerson: row.waiting_for_person,
     approval: row.approval,
+    actedBy: row.acted_by,
     approvalRequestedAt: row.approval_requested_at?.getTime() ?? null,
     summary: row.summary,
     error: row.error,

@@ -11,6 +11,7 @@ import {
   type Harness,
 } from '../support/ferry-harness.ts';
 import { addCronJobV1, cronStatuses, openTestRedis, redisUrlForDb } from '../support/sidekiq-fixtures.ts';
+import { listRuns } from '../../src/runs/lookup.ts';
 
 // `/migrate maintenance|crons`: one-step runs beside the runbook's run, approved like a step.
 // Redis DB 7 belongs to this file.
@@ -74,7 +75,7 @@ describe('ad hoc maintenance and cron toggles', () => {
     const approval = await h.waitFor(() => approvalFor(runId), 'the toggle approval');
     // With the toggle waiting beside it, a command that leaves out the run id still means the migration.
     await h.command(BOB, 'note lifting maintenance for the incident');
-    const [runbook] = (await h.ferry.runs.list()).filter((r) => r.id !== runId);
+    const [runbook] = (await listRuns(h.ferry.runs)).filter((r) => r.id !== runId);
     await h.waitFor(
       () => h.responses(BOB).some((t) => t.includes(`📝 Noted on ${runbook!.id}.`)),
       'the note on the runbook run',
@@ -99,7 +100,7 @@ describe('ad hoc maintenance and cron toggles', () => {
       'the toggle run to finish',
     );
     expect(readable(status)).toContain('maintenance-off');
-    const runs = await h.ferry.runs.list();
+    const runs = await listRuns(h.ferry.runs);
     expect(runs.find((r) => r.id !== runId)).toMatchObject({ status: 'waiting' });
   });
 

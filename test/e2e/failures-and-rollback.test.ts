@@ -9,6 +9,7 @@ import {
   startHarness,
   type Harness,
 } from '../support/ferry-harness.ts';
+import { listRuns } from '../../src/runs/lookup.ts';
 
 const plan = `
 service: billing
@@ -61,8 +62,10 @@ describe('failures, rejections and rollbacks', () => {
       () =>
         h
           .responses(ALICE)
-          .find((t) =>
-            t.includes('billing has no environment "uat". Its environments: staging, production, qa.'),
+          .find(
+            (t) =>
+              t.includes('The billing plan has no environment "uat".') &&
+              t.includes('Its environments: staging, production, qa'),
           ),
       'the unknown environment error',
     );
@@ -83,7 +86,7 @@ describe('failures, rejections and rollbacks', () => {
       () => h.responses(MALLORY).find((t) => t.includes('Only <@U01ALICE> may start billing runs.')),
       'the starter error',
     );
-    expect(await h.ferry.runs.list()).toEqual([]);
+    expect(await listRuns(h.ferry.runs)).toEqual([]);
   });
 
   it('shows a failed step with its error and Retry / Skip / Roll back, and retries it', async () => {
@@ -142,6 +145,11 @@ describe('failures, rejections and rollbacks', () => {
     await h.waitFor(() => readable(h.statusMessage()).includes('Rolled back'), 'the rollback');
     expect(h.maintenance.state('billing').enabled).toBe(false);
     expect(h.maintenance.state('billing-webhooks').enabled).toBe(false);
+    // The status message may show the newest state a pass before the last events reach the thread.
+    await h.waitFor(
+      () => h.thread().map(readable).join('\n').includes('run rolled back'),
+      'the rollback events in the thread',
+    );
     const thread = h.thread().map(readable).join('\n');
     expect(thread.indexOf('`pause-webhooks` undone')).toBeLessThan(thread.indexOf('`maintenance-on` undone'));
     expect(thread).toContain('run rolled back');
@@ -151,7 +159,7 @@ describe('failures, rejections and rollbacks', () => {
     await h.command(ALICE, 'start billing production');
     await h.waitFor(() => readable(h.statusMessage()).includes('All 1 steps done'), 'the production run');
     expect(h.maintenance.state('billing-prod').enabled).toBe(true);
-    const run = (await h.ferry.runs.list()).find((r) => r.environment === 'production')!;
+    const run = (await listRuns(h.ferry.runs)).find((r) => r.environment === 'production')!;
     // Changing a run is done in its channel, where its thread tells everyone.
     await h.command(ALICE, `rollback ${run.id}`, { channel: 'C0ELSEWHERE' });
     await h.waitFor(

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALICE, BOB, MALLORY, readable, startHarness, type Harness } from '../support/ferry-harness.ts';
+import { listRuns } from '../../src/runs/lookup.ts';
 
 const plan = `
 service: billing
@@ -35,7 +36,7 @@ describe('locks and incidents', () => {
     );
 
     await h.ask(ALICE, 'start billing staging', 'billing staging is locked by <@U02BOB>');
-    expect(await h.ferry.runs.list()).toEqual([]);
+    expect(await listRuns(h.ferry.runs)).toEqual([]);
 
     await h.ask(ALICE, 'unlock billing staging', '🔓 Unlocked billing staging.');
     await h.command(ALICE, 'start billing staging');

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALICE, CHANNEL, readable, startHarness, type Harness } from '../support/ferry-harness.ts';
+import { readTimeline } from '../../src/store/runs.ts';
+import { listRuns } from '../../src/runs/lookup.ts';
 
 const steps = Array.from(
   { length: 6 },
@@ -32,8 +34,8 @@ describe('the timeline under Slack rate limits', () => {
       30_000,
     );
 
-    const [run] = await h.ferry.runs.list();
-    const events = await h.ferry.runs.timeline(run!.id);
+    const [run] = await listRuns(h.ferry.runs);
+    const events = await readTimeline(h.ferry.db, run!.id);
     expect(events).toHaveLength(14); // started, 6 × (started, succeeded), succeeded
     const thread = h.thread();
     const lines = thread.map((m) => m.text ?? '').join('\n');

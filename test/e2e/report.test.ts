@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALICE, readable, startHarness, type Harness } from '../support/ferry-harness.ts';
+import { listRuns } from '../../src/runs/lookup.ts';
 
 const plan = `
 service: billing
@@ -27,7 +28,7 @@ describe('/migrate report', () => {
   it('reports downtime and the checks before and after the cutover side by side', async () => {
     await h.command(ALICE, 'start billing staging');
     await h.waitFor(() => readable(h.statusMessage()).includes('All 5 steps done'), 'the run');
-    const [run] = await h.ferry.runs.list();
+    const [run] = await listRuns(h.ferry.runs);
     await h.command(ALICE, `note ${run!.id} staging cut over cleanly`);
     await h.waitFor(() => h.responses(ALICE).some((t) => t.startsWith('📝 Noted')), 'the note');
     await h.command(ALICE, 'report');
@@ -64,7 +65,7 @@ describe('/migrate report', () => {
     // A run followed by another run of the same service and environment is not rolled back blindly.
     await h.command(ALICE, 'start billing staging');
     await h.waitFor(
-      async () => (await h.ferry.runs.list()).filter((r) => r.status === 'succeeded').length === 2,
+      async () => (await listRuns(h.ferry.runs)).filter((r) => r.status === 'succeeded').length === 2,
       'the second run',
     );
     await h.command(ALICE, `rollback ${run!.id}`);

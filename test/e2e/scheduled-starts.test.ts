@@ -8,6 +8,8 @@ import {
   startHarness,
   type Harness,
 } from '../support/ferry-harness.ts';
+import { pendingStarts } from '../../src/runs/schedules.ts';
+import { listRuns } from '../../src/runs/lookup.ts';
 
 const plan = `
 service: billing
@@ -57,8 +59,8 @@ describe('scheduled starts (/migrate start … --at)', () => {
     await Promise.all([h.ferry.scheduler.tick(), h.ferry.scheduler.tick()]); // two ticks racing: one run
     const status = await h.waitFor(() => h.statusMessage(), 'the run to start');
     expect(readable(status)).toContain('Started by <@U01ALICE>');
-    expect(await h.ferry.runs.list()).toHaveLength(1);
-    expect(await h.ferry.runs.scheduled()).toEqual([]);
+    expect(await listRuns(h.ferry.runs)).toHaveLength(1);
+    expect(await pendingStarts(h.ferry.runs)).toEqual([]);
   });
 
   it('can be cancelled by whoever scheduled it or may approve, but not by anyone else', async () => {
@@ -73,7 +75,7 @@ describe('scheduled starts (/migrate start … --at)', () => {
     await h.ask(BOB, `abort ${id}`, `⏹️ Cancelled ${id}: billing production will not start.`);
     await comeDue(id);
     await h.ferry.scheduler.tick();
-    expect((await h.ferry.runs.list()).filter((r) => r.environment === 'production')).toEqual([]);
+    expect((await listRuns(h.ferry.runs)).filter((r) => r.environment === 'production')).toEqual([]);
   });
 
   it('tells the channel when a due start cannot start, and why', async () => {

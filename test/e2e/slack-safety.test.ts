@@ -10,6 +10,8 @@ import {
   startHarness,
   type Harness,
 } from '../support/ferry-harness.ts';
+import { readTimeline } from '../../src/store/runs.ts';
+import { listRuns } from '../../src/runs/lookup.ts';
 
 const plan = `
 service: billing
@@ -53,7 +55,7 @@ describe('requests Slack did not sign, repeated deliveries and double clicks', (
     const res = await command({});
     expect(res.status).toBe(401);
     await new Promise((r) => setTimeout(r, 200));
-    expect(await h.ferry.runs.list()).toEqual([]);
+    expect(await listRuns(h.ferry.runs)).toEqual([]);
     expect(h.slack.callsTo('chat.postMessage')).toEqual([]);
   });
 
@@ -63,7 +65,7 @@ describe('requests Slack did not sign, repeated deliveries and double clicks', (
     });
     expect(res.status).toBe(401);
     await new Promise((r) => setTimeout(r, 200));
-    expect(await h.ferry.runs.list()).toEqual([]);
+    expect(await listRuns(h.ferry.runs)).toEqual([]);
   });
 
   it('gives one effect for a slash command that Slack delivers twice', async () => {
@@ -73,7 +75,7 @@ describe('requests Slack did not sign, repeated deliveries and double clicks', (
     expect([first.status, retry.status]).toEqual([200, 200]);
     await h.waitFor(() => h.thread().find((t) => hasButton(t, ActionId.approve)), 'the approval request');
     await new Promise((r) => setTimeout(r, 200));
-    expect((await h.ferry.runs.list()).length).toBe(1);
+    expect((await listRuns(h.ferry.runs)).length).toBe(1);
     expect(h.responses(ALICE).join('\n')).not.toContain('already has an active run');
   });
 
@@ -85,8 +87,8 @@ describe('requests Slack did not sign, repeated deliveries and double clicks', (
     ]);
     expect([a.status, b.status]).toEqual([200, 200]);
     await h.waitFor(() => readable(h.statusMessage()).includes('All 2 steps done'), 'the run to finish');
-    const [run] = await h.ferry.runs.list();
-    const approvals = (await h.ferry.runs.timeline(run!.id)).filter((e) => e.type === 'approved');
+    const [run] = await listRuns(h.ferry.runs);
+    const approvals = (await readTimeline(h.ferry.db, run!.id)).filter((e) => e.type === 'approved');
     expect(approvals).toHaveLength(1);
     await h.waitFor(
       () => h.responses(BOB).some((t) => t.includes('no longer waits for approval')),

@@ -142,7 +142,7 @@ describe('a permanent failure', () => {
     });
     expect(await rig.attempts(state.id)).toHaveLength(1);
 
-    await rig.runs.act(state.id, { type: 'retry', stepId: 'maintenance', actor: alice });
+    await rig.act(state.id, { type: 'retry', stepId: 'maintenance', actor: alice });
     await until(state.id, (s) => s.status === 'succeeded', 'the retried step to succeed');
     expect(handlers.of('capture')).toHaveLength(1);
     expect(handlers.of('run').map((c) => c.captured)).toEqual([{ enabled: false }, { enabled: false }]);
@@ -176,7 +176,7 @@ describe('a permanent failure', () => {
     // The handler really saw the secret: the redaction is what kept it out.
     expect((handlers.of('run')[0]!.step as { provider: { token: string } }).provider.token).toBe(PLAN_TOKEN);
     expect(failed.steps[0]!.error).toBe(
-      'could not reach redis://***@redis.internal:6379/0 (Authorization: Bearer ***; token echoed: ***; bot ***)',
+      'could not reach redis://***@redis.internal:6379/0 (Authorization: Bearer *** token echoed: ***; bot ***)',
     );
     const tables = await pg.db.pool.query<{ table_name: string }>(
       `select table_name from information_schema.tables where table_schema = $1`,

@@ -65,7 +65,7 @@ describe('cancel', () => {
     });
     rig.startExecutor();
     await step.started;
-    await rig.runs.act(state.id, { type: 'abort', actor: alice });
+    await rig.act(state.id, { type: 'abort', actor: alice });
     const reason = await step.stopped;
     expect(reason).toMatchObject({ message: 'stopped: the run was aborted', retryable: false });
     const ended = await until(state.id, (s) => s.steps[0]!.status === 'failed', 'the attempt to be recorded');

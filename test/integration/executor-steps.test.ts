@@ -137,7 +137,7 @@ describe('executing a due attempt', () => {
     });
     rig.startExecutor();
     await until(state.id, 'failed');
-    await rig.runs.act(state.id, {
+    await rig.act(state.id, {
       type: 'skip',
       stepId: 'pause-webhooks',
       actor: { user: 'U01ALICE', groups: [] },
@@ -190,7 +190,7 @@ describe('executing a due attempt', () => {
     });
     rig.startExecutor();
     await until(state.id, 'succeeded');
-    await rig.runs.act(state.id, { type: 'rollback', actor: { user: 'U01ALICE', groups: [] } });
+    await rig.act(state.id, { type: 'rollback', actor: { user: 'U01ALICE', groups: [] } });
     const rolledBack = await until(state.id, 'rolled_back');
     expect(handlers.of('undo').map((c) => [c.stepId, c.captured])).toEqual([
       ['cutover', { value: 'old.example.com.', n: 2 }],

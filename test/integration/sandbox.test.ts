@@ -15,6 +15,7 @@ import type { FakeSlack } from '../../src/sandbox/fake-slack.ts';
 import { createSandbox, sandboxBanner, type Sandbox } from '../../src/sandbox/index.ts';
 import { HOSTED_ZONE, SANDBOX_MAINTENANCE_TOKEN } from '../../src/sandbox/world.ts';
 import { ActionId } from '../../src/slack/action-ids.ts';
+import { readRun } from '../../src/store/runs.ts';
 
 // The sandbox's routes on Ferry's port: the console's endpoints turn what a person types and clicks
 // into signed Slack requests to Ferry's own /slack/events; the faults panel makes the fakes misbehave.
@@ -119,7 +120,7 @@ describe('the console endpoints, in local mode', () => {
     // Bolt answered through the response_url the console minted: to Alice alone.
     await slack.waitFor(() => slack.ephemerals(ALICE).find((e) => e.text.includes('Started r1')));
     expect(slack.ephemerals(BOB)).toEqual([]);
-    const run = await ferry.runs.get('r1');
+    const run = await readRun(ferry.db, 'r1');
     expect(run?.state.startedBy).toBe(ALICE);
   });
 

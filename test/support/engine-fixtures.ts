@@ -1,6 +1,7 @@
 import { expect } from 'vitest';
 import { decide } from '../../src/engine/decide.ts';
 import { newRunState } from '../../src/engine/new-run.ts';
+import { mrkdwn } from '../../src/slack/views/format.ts';
 import type {
   Actor,
   Decision,
@@ -272,8 +273,13 @@ export function timelineTypes(effects: readonly Effect[]): string[] {
   return timeline(effects).map((t) => (t.stepId ? `${t.type}:${t.stepId}` : t.type));
 }
 
-export function refusals(effects: readonly Effect[]): Array<Extract<Effect, { type: 'refuse' }>> {
-  return effects.filter((e) => e.type === 'refuse');
+/** The refusals among the effects, their words rendered as Slack shows them (mentions as `<@U…>`). */
+export function refusals(
+  effects: readonly Effect[],
+): Array<{ type: 'refuse'; user: string; message: string }> {
+  return effects.flatMap((e) =>
+    e.type === 'refuse' ? [{ type: 'refuse', user: e.user, message: mrkdwn(e.message) }] : [],
+  );
 }
 
 /** Asserts the decision is a refusal to `user` that changed nothing: same state, a refuse effect. */

@@ -4,7 +4,9 @@ import { Executor } from '../../src/executor/executor.ts';
 import { Waker } from '../../src/store/wake.ts';
 import type { RunState } from '../../src/engine/types.ts';
 import type { StepSpec } from '../../src/plan/schema.ts';
-import { RunService } from '../../src/runs/service.ts';
+import { act, type PersonEvent } from '../../src/runs/act.ts';
+import type { RunsDeps } from '../../src/runs/deps.ts';
+import type { Actor } from '../../src/engine/types.ts';
 import type { Database } from '../../src/store/db.ts';
 import { readRun, readTimeline } from '../../src/store/runs.ts';
 import { silentLog } from './db.ts';
@@ -88,10 +90,10 @@ export interface RigOptions {
   idlePollMs?: number;
 }
 
-/** Executors (as many "replicas" as a test starts) and a RunService over one database. */
+/** Executors (as many "replicas" as a test starts) and the use cases' deps over one database. */
 export class ExecutorRig {
   readonly waker = new Waker();
-  readonly runs: RunService;
+  readonly runs: RunsDeps;
   private readonly executors: Executor[] = [];
   readonly db: Database;
   readonly handlers: RecordingHandlers;
@@ -101,7 +103,7 @@ export class ExecutorRig {
     this.db = db;
     this.handlers = handlers;
     this.options = options;
-    this.runs = new RunService({
+    this.runs = {
       db,
       clock: options.clock ?? systemClock,
       waker: this.waker,
@@ -109,8 +111,18 @@ export class ExecutorRig {
       plans: () => [],
       planEnv: options.planEnv ?? {},
       defaultChannel: undefined,
-      executor: { cancel: (runId, stepId) => this.executors.forEach((e) => e.cancel(runId, stepId)) },
-    });
+      directory: { groupsOf: () => Promise.resolve([]) },
+      cancel: (runId, stepId) => this.executors.forEach((e) => e.cancel(runId, stepId)),
+    };
+  }
+
+  /** A person acting on a run from its channel, as a button or a command would. */
+  act(runId: string, event: PersonEvent & { actor: Actor }) {
+    const { actor, ...rest } = event;
+    return act(
+      { ...this.runs, directory: { groupsOf: () => Promise.resolve([...actor.groups]) } },
+      { runId, user: actor.user, channel: 'C0MIGRATIONS', event: rest },
+    );
   }
 
   /** Starts one more executor (a replica), sharing this rig's Waker. */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ActionId, buttonValue, parseButtonValue } from '../../src/slack/action-ids.ts';
-import { parseCommand, usage, type Command } from '../../src/slack/command-parser.ts';
+import { parseCommand, type Command } from '../../src/slack/command-parser.ts';
+import { usage } from '../../src/slack/command-table.ts';
 
 function parsed(text: string): Command {
   const result = parseCommand(text);

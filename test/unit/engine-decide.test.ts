@@ -500,7 +500,8 @@ describe('manual steps', () => {
     expect(s.step('manual')).toMatchObject({
       status: 'succeeded',
       waitingForPerson: false,
-      summary: `Done, confirmed by <@${bob.user}>`,
+      summary: 'Done',
+      actedBy: bob.user,
       finishedAt: T0 + 300_000,
     });
     expect(timeline(effects)[0]).toEqual({ type: 'step_done', stepId: 'manual', actor: bob.user });
@@ -682,7 +683,12 @@ describe('abort', () => {
     expect(s.state.status).toBe(status);
     const before = s.state;
 
-    expectRefused(s.abort(bob), before, bob.user, new RegExp(`r12 has already ended \\(${status}\\)`));
+    expectRefused(
+      s.abort(bob),
+      before,
+      bob.user,
+      new RegExp(`r12 has already ended \\(${status.replace('_', ' ')}\\)`),
+    );
   });
 });
 

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { approvalRefusal, approverList, isApprover, operateRefusal } from '../../src/engine/policy.ts';
+import { mrkdwn } from '../../src/slack/views/format.ts';
+import type { Words } from '../../src/words.ts';
 import type { Actor, Policy } from '../../src/engine/types.ts';
 import {
   alice,
@@ -11,6 +13,7 @@ import {
   expectRefused,
   makeRun,
   mallory,
+  refusals,
   runUntil,
   Scenario,
   T0,
@@ -84,7 +87,7 @@ describe('who may approve', () => {
     const decision = s.approve('dns', alice);
 
     expectRefused(decision, before, alice.user, FOUR_EYES, ['refused']);
-    expect(decision.effects.find((e) => e.type === 'refuse')).toMatchObject({
+    expect(refusals(decision.effects)[0]).toMatchObject({
       message: expect.stringMatching(/Ask <@U02BOB> or <!subteam\^S0PLATFORM>\.$/),
     });
   });
@@ -117,7 +120,7 @@ describe('who may approve', () => {
     const starter = waitingForApproval({ policy });
     const before = starter.state;
     expectRefused(starter.approve('dns', alice), before, alice.user, FOUR_EYES, ['refused']);
-    expect(starter.last.effects.find((e) => e.type === 'refuse')).toMatchObject({
+    expect(refusals(starter.last.effects)[0]).toMatchObject({
       message: expect.stringMatching(/Ask someone else in the channel\.$/),
     });
 
@@ -193,13 +196,19 @@ describe('rejection', () => {
     s.tick(5_000);
     const { state, effects } = s.reject('dns', bob, 'not during the Black Friday sale');
 
-    const approval = { decision: 'rejected', by: bob.user, at: T0 + 5_000 };
+    const approval = {
+      decision: 'rejected',
+      by: bob.user,
+      at: T0 + 5_000,
+      reason: 'not during the Black Friday sale',
+    };
     expect(state.status).toBe('failed');
     expect(s.step('dns')).toMatchObject({
       status: 'failed',
       approval,
+      actedBy: bob.user,
       attempt: 0,
-      error: `Rejected by <@${bob.user}>: not during the Black Friday sale`,
+      error: 'Rejected: not during the Black Friday sale',
       finishedAt: T0 + 5_000,
     });
     expect(effects).toEqual([
@@ -220,7 +229,12 @@ describe('rejection', () => {
     const s = waitingForApproval();
     s.reject('dns', carol);
 
-    expect(s.step('dns').error).toBe(`Rejected by <@${carol.user}>`);
+    expect(s.step('dns')).toMatchObject({
+      error: 'Rejected',
+      actedBy: carol.user,
+      approval: { decision: 'rejected', by: carol.user },
+    });
+    expect(s.step('dns').approval).not.toHaveProperty('reason');
   });
 
   it('refuses an approval that arrives after a rejection', () => {
@@ -341,59 +355,66 @@ describe('policy functions', () => {
   });
 
   it('approvalRefusal: null for an approver, a reason for anyone else', () => {
-    expect(approvalRefusal(run(), bob)).toBeNull();
-    expect(approvalRefusal(run(), carol)).toBeNull();
-    expect(approvalRefusal(run(), mallory)).toBe(
+    expect(render(approvalRefusal(run(), bob))).toBeNull();
+    expect(render(approvalRefusal(run(), carol))).toBeNull();
+    expect(render(approvalRefusal(run(), mallory))).toBe(
       'You are not an approver for billing production. Ask <@U02BOB> or <!subteam^S0PLATFORM>.',
     );
-    expect(approvalRefusal(run({ approverUsers: [alice.user, bob.user] }), alice)).toBe(
+    expect(render(approvalRefusal(run({ approverUsers: [alice.user, bob.user] }), alice))).toBe(
       'production needs four eyes: the person who started r12 cannot approve its steps. ' +
         'Ask <@U02BOB> or <!subteam^S0PLATFORM>.',
     );
-    expect(approvalRefusal(run({ approverUsers: [alice.user] }, 'staging'), alice)).toBeNull();
+    expect(render(approvalRefusal(run({ approverUsers: [alice.user] }, 'staging'), alice))).toBeNull();
   });
 
   it('operateRefusal: starters, the run’s starter and approvers may operate; no starters means anyone', () => {
-    expect(operateRefusal(run(), alice)).toBeNull();
-    expect(operateRefusal(run(), bob)).toBeNull();
-    expect(operateRefusal(run(), carol)).toBeNull();
-    expect(operateRefusal(run(), mallory)).toMatch(/Only the people/);
-    expect(operateRefusal(run({ starters: [] }), mallory)).toBeNull();
-    expect(operateRefusal(run({ approverUsers: [], approverGroups: [] }), mallory)).toMatch(
+    expect(render(operateRefusal(run(), alice))).toBeNull();
+    expect(render(operateRefusal(run(), bob))).toBeNull();
+    expect(render(operateRefusal(run(), carol))).toBeNull();
+    expect(render(operateRefusal(run(), mallory))).toMatch(/Only the people/);
+    expect(render(operateRefusal(run({ starters: [] }), mallory))).toBeNull();
+    expect(render(operateRefusal(run({ approverUsers: [], approverGroups: [] }), mallory))).toMatch(
       /Only the people/,
     );
   });
 
   it('approverList: names users and groups the way Slack renders them', () => {
-    expect(approverList(run({ approverGroups: [] }))).toBe('<@U02BOB>');
-    expect(approverList(run())).toBe('<@U02BOB> or <!subteam^S0PLATFORM>');
-    expect(approverList(run({ approverUsers: [bob.user, 'U06FRANK'] }))).toBe(
+    expect(render(approverList(run({ approverGroups: [] })))).toBe('<@U02BOB>');
+    expect(render(approverList(run()))).toBe('<@U02BOB> or <!subteam^S0PLATFORM>');
+    expect(render(approverList(run({ approverUsers: [bob.user, 'U06FRANK'] })))).toBe(
       '<@U02BOB>, <@U06FRANK> or <!subteam^S0PLATFORM>',
     );
   });
 
   it('approverList: leaves out the starter where four eyes applies', () => {
-    expect(approverList(run({ approverUsers: [alice.user, bob.user] }))).toBe(
+    expect(render(approverList(run({ approverUsers: [alice.user, bob.user] })))).toBe(
       '<@U02BOB> or <!subteam^S0PLATFORM>',
     );
-    expect(approverList(run({ approverUsers: [alice.user, bob.user] }, 'staging'))).toBe(
+    expect(render(approverList(run({ approverUsers: [alice.user, bob.user] }, 'staging')))).toBe(
       '<@U01ALICE>, <@U02BOB> or <!subteam^S0PLATFORM>',
     );
   });
 
   it('approverList: anyone, or anyone else, when the plan names no approvers', () => {
-    expect(approverList(run({ approverUsers: [], approverGroups: [] }, 'staging'))).toBe(
+    expect(render(approverList(run({ approverUsers: [], approverGroups: [] }, 'staging')))).toBe(
       'anyone in the channel',
     );
-    expect(approverList(run({ approverUsers: [], approverGroups: [] }))).toBe('someone else in the channel');
+    expect(render(approverList(run({ approverUsers: [], approverGroups: [] })))).toBe(
+      'someone else in the channel',
+    );
   });
 
   it('approverList: does not send people to the channel when the starter is the only approver', () => {
     // Anyone else in the channel would be refused as "not an approver": the plan needs another one.
-    const list = approverList(run({ approverUsers: [alice.user], approverGroups: [] }));
+    const list = render(approverList(run({ approverUsers: [alice.user], approverGroups: [] })));
 
     expect(list).toBe(
       'another approver: the plan names only <@U01ALICE>, who started r12; add one to its approvers',
     );
   });
 });
+
+/** A rule's words as Slack shows them; null stays null. */
+function render(words: Words | null): string | null {
+  return words === null ? null : mrkdwn(words);
+}

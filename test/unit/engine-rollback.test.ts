@@ -461,7 +461,8 @@ describe('undo failures', () => {
     expect(s.step('dns')).toMatchObject({
       status: 'skipped',
       undo: null,
-      error: `Undo skipped by <@${alice.user}>: its change may still be in place`,
+      error: 'Undo skipped: its change may still be in place',
+      actedBy: alice.user,
     });
     expect(timelineTypes(effects)).toEqual(['undo_skipped:dns', 'undo_started:flag']);
     expect(executed(effects)).toEqual(['flag:undo']);

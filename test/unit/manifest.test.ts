@@ -4,7 +4,7 @@ import { WebClient } from '@slack/web-api';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import { usage } from '../../src/slack/command-parser.ts';
+import { usage, usageHint } from '../../src/slack/command-table.ts';
 
 // manifest.yml against Slack's manifest limits (reference/slack.md §8) and against the code: the
 // commands, listeners and Web API methods in src/ decide which scopes, events and URLs it may have.
@@ -230,6 +230,10 @@ describe('manifest.yml', () => {
       .map((alternative) => alternative.trim().split(/\s+/)[0]!);
     expect(hinted).toContain('start');
     for (const sub of hinted) expect(Object.keys(usage), `usage_hint names "${sub}"`).toContain(sub);
+  });
+
+  it('hints at every subcommand, exactly as the command table writes them', () => {
+    expect(migrateHint(manifest)).toBe(usageHint());
   });
 
   it('sends every request URL to /slack/events, the one path the HTTP receiver serves', () => {

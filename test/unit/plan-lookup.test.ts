@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { closestMatch, findEnvironment, fourEyes, parsePlan } from '../../src/plan/index.ts';
+import { fourEyes } from '../../src/engine/policy.ts';
+import { closestMatch, findEnvironment, parsePlan } from '../../src/plan/index.ts';
 import type { LoadedPlan } from '../../src/plan/index.ts';
 
 function plan(service: string, envs: string[]): LoadedPlan {

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { listenFake, readBody, sendJson } from './fake-http.ts';
 import type { ListeningFake } from './fake-http.ts';
 
-// The `http` maintenance/flag protocol (DESIGN.md, "Providers, by kind") for any number of apps:
+// The `http` maintenance/flag protocol (docs/plans.md, providers) for any number of apps:
 //   GET  <prefix>/<app>  -> {"enabled": bool}
 //   PUT  <prefix>/<app>  {"enabled": bool} with Authorization: Bearer <token>
 // Apps spring into existence (off) when first addressed, so sandbox plans can name any app.

@@ -1,20 +1,20 @@
 import type { App, BlockAction, ButtonAction } from '@slack/bolt';
 import type { Logger } from 'pino';
-import type { RunEvent } from '../../engine/types.ts';
-import { toFerryError } from '../../errors.ts';
-import type { RunService } from '../../runs/service.ts';
-import { ActionId, parseButtonValue, type ActionName } from '../action-ids.ts';
-import type { UserGroups } from '../usergroups.ts';
+import { act, type PersonEvent } from '../../runs/act.ts';
+import type { RunsDeps } from '../../runs/deps.ts';
+import { ActionId, parseButtonValue, type ActionName, type ButtonTarget } from '../action-ids.ts';
+import { mrkdwn } from '../views/format.ts';
+import { failureReply } from './failures.ts';
 
 export interface ActionDeps {
-  runs: RunService;
-  groups: UserGroups;
+  runs: RunsDeps;
   log: Logger;
 }
 
 /**
  * Buttons: ack first, then let the engine decide on the locked run. A double click or a second
- * replica racing on the same click finds the step already decided and changes nothing.
+ * replica racing on the same click finds the step already decided and changes nothing; whatever
+ * refuses the click is told to the person who clicked, and to nobody else.
  */
 export function registerActions(app: App, deps: ActionDeps): void {
   for (const name of Object.keys(ActionId) as ActionName[]) {
@@ -34,52 +34,32 @@ export function registerActions(app: App, deps: ActionDeps): void {
         });
       };
       const target = parseButtonValue(action.value);
-      if (!target) {
-        await tell('⚠️ That button does not name a run Ferry knows.');
+      const event = target ? toEvent(name, target) : null;
+      if (!target || !event || !channel) {
+        await tell('⚠️ That button does not name a run and step Ferry knows.');
         return;
       }
       try {
-        const record = await deps.runs.get(target.runId);
-        if (!record) {
-          await tell(`⚠️ There is no run ${target.runId}.`);
-          return;
-        }
-        // A button outside the run's channel (on a /migrate status reply typed elsewhere) changes nothing.
-        if (channel !== record.channel) {
-          await tell(`🚫 ${target.runId} runs in <#${record.channel}>: use its buttons there.`);
-          return;
-        }
-        const groups = await deps.groups.groupsOf(user, record.state.policy.approverGroups);
-        const event = toEvent(name, target, { user, groups });
-        if (!event) {
-          await tell('⚠️ That button is missing its step.');
-          return;
-        }
-        const outcome = await deps.runs.act(target.runId, event);
-        for (const refusal of outcome.refusals) await tell(`🚫 ${refusal}`);
+        const outcome = await act(deps.runs, { runId: target.runId, user, channel, event });
+        for (const refusal of outcome.refusals) await tell(`🚫 ${mrkdwn(refusal)}`);
       } catch (error) {
-        deps.log.error({ err: error, action: name, target }, 'button failed');
-        await tell(`⚠️ ${toFerryError(error).message}`);
+        await tell(failureReply(error, deps.log, { action: name, target }));
       }
     });
   }
 }
 
-function toEvent(
-  name: ActionName,
-  target: { runId: string; stepId?: string },
-  actor: { user: string; groups: string[] },
-): RunEvent | null {
+function toEvent(name: ActionName, target: ButtonTarget): PersonEvent | null {
   switch (name) {
     case 'rollback':
-      return { type: 'rollback', actor };
+      return { type: 'rollback' };
     case 'abort':
-      return { type: 'abort', actor };
+      return { type: 'abort' };
     case 'approve':
     case 'reject':
     case 'retry':
     case 'skip':
     case 'done':
-      return target.stepId ? { type: name, stepId: target.stepId, actor } : null;
+      return target.stepId ? { type: name, stepId: target.stepId } : null;
   }
 }

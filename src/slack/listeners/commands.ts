@@ -1,20 +1,28 @@
 import type { App, RespondFn } from '@slack/bolt';
 import type { WebClient } from '@slack/web-api';
 import type { Logger } from 'pino';
-import { toFerryError } from '../../errors.ts';
-import type { RunService } from '../../runs/service.ts';
-import type { UserGroups } from '../usergroups.ts';
+import { fourEyes } from '../../engine/policy.ts';
+import { act, openIncident, resolveLatestIncident, type PersonEvent } from '../../runs/act.ts';
+import type { RunsDeps } from '../../runs/deps.ts';
+import { lock, unlock } from '../../runs/locks.ts';
+import { listRuns, resolveRunId, showRun } from '../../runs/lookup.ts';
+import { environmentOf } from '../../runs/plans.ts';
+import { dryRun } from '../../runs/preview.ts';
+import { reportChannel, reportRun } from '../../runs/reports.ts';
+import { cancelScheduledStart, pendingStarts, scheduleStart } from '../../runs/schedules.ts';
+import { startAdhoc, startRun } from '../../runs/start.ts';
 import { parseCommand, type Command } from '../command-parser.ts';
 import { renderPlan } from '../views/plan.ts';
 import { renderReportSummary } from '../views/report.ts';
 import { renderHelp, renderList, type Reply } from '../views/replies.ts';
+import { mrkdwn, utcTime } from '../views/format.ts';
 import { renderStatusMessage } from '../views/status-message.ts';
+import { failureReply } from './failures.ts';
 
 export interface ListenerDeps {
-  runs: RunService;
+  runs: RunsDeps;
   log: Logger;
   now: () => number;
-  groups: UserGroups;
 }
 
 /** `/migrate`: ack at once, then record the decision; replies go to the person who typed it. */
@@ -40,9 +48,7 @@ export function registerCommands(app: App, deps: ListenerDeps): void {
       );
       if (reply) await say(respond, reply);
     } catch (error) {
-      const ferry = toFerryError(error);
-      if (ferry.code === 'unexpected') deps.log.error({ err: error, text: command.text }, '/migrate failed');
-      await say(respond, { text: `⚠️ ${ferry.message}` });
+      await say(respond, { text: failureReply(error, deps.log, { command: parsed.command.name }) });
     }
   });
 }
@@ -56,6 +62,7 @@ async function say(respond: RespondFn, reply: Reply): Promise<void> {
   });
 }
 
+/** What a subcommand does, in the use cases' terms; every reply is for the person who typed it. */
 async function execute(
   command: Command,
   who: { user: string; channel: string },
@@ -63,18 +70,19 @@ async function execute(
   client: WebClient,
 ): Promise<Reply | null> {
   const { runs } = deps;
-  const actorFor = async (run: { policy: { approverGroups: string[] } }) => ({
-    user: who.user,
-    groups: await deps.groups.groupsOf(who.user, run.policy.approverGroups),
-  });
+  /** Acts on the named run, or on the channel's only active one. */
+  const actOn = async (ref: string | undefined, event: PersonEvent) => {
+    const runId = await resolveRunId(runs, who.channel, ref);
+    return { runId, outcome: await act(runs, { runId, user: who.user, channel: who.channel, event }) };
+  };
   switch (command.name) {
     case 'help':
       return renderHelp();
     case 'list':
-      return renderList(await runs.list({ limit: 50 }), runs.plans(), await runs.scheduled());
+      return renderList(await listRuns(runs, { limit: 50 }), runs.plans(), await pendingStarts(runs));
     case 'start': {
       if (command.at) {
-        const scheduled = await runs.schedule({
+        const scheduled = await scheduleStart(runs, {
           service: command.service,
           environment: command.environment,
           user: who.user,
@@ -82,10 +90,10 @@ async function execute(
           at: new Date(command.at),
         });
         return {
-          text: `⏰ ${scheduled.service} ${scheduled.environment} will start at ${scheduled.startAt.toISOString().slice(0, 16).replace('T', ' ')} UTC (${scheduled.id}), on your behalf. \`/migrate abort ${scheduled.id}\` cancels it.`,
+          text: `⏰ ${scheduled.service} ${scheduled.environment} will start at ${utcTime(scheduled.startAt)} (${scheduled.id}), on your behalf. \`/migrate abort ${scheduled.id}\` cancels it.`,
         };
       }
-      const state = await runs.start({
+      const state = await startRun(runs, {
         service: command.service,
         environment: command.environment,
         user: who.user,
@@ -96,62 +104,41 @@ async function execute(
       };
     }
     case 'status': {
-      const record = await runs.resolve(who.channel, command.run, { latest: true });
+      const record = await showRun(
+        runs,
+        await resolveRunId(runs, who.channel, command.run, { latest: true }),
+      );
       return renderStatusMessage(record.state, deps.now(), {
         incidents: record.incidents.map((i) => ({ ...i, openedAt: i.openedAt.getTime() })),
         specs: record.specs,
       });
     }
     case 'note': {
-      const record = await runs.resolve(who.channel, command.run, { here: true });
-      const outcome = await runs.act(record.state.id, {
-        type: 'note',
-        actor: await actorFor(record.state),
-        text: command.text,
-      });
+      const { runId, outcome } = await actOn(command.run, { type: 'note', text: command.text });
       return outcome.refusals.length
-        ? { text: `⚠️ ${outcome.refusals.join(' ')}` }
-        : { text: `📝 Noted on ${record.state.id}.` };
+        ? { text: `⚠️ ${outcome.refusals.map(mrkdwn).join(' ')}` }
+        : { text: `📝 Noted on ${runId}.` };
     }
     case 'rollback':
     case 'abort': {
       if (command.name === 'abort' && command.run?.startsWith('s')) {
-        const scheduled = await runs.scheduled().then((all) => all.find((s) => s.id === command.run));
-        const groups = scheduled
-          ? await deps.groups.groupsOf(
-              who.user,
-              runs.environment(scheduled.service, scheduled.environment).plan.approvers.usergroups,
-            )
-          : [];
-        const cancelled = await runs.cancelScheduled(command.run, { user: who.user, groups });
+        const cancelled = await cancelScheduledStart(runs, { id: command.run, user: who.user });
         return {
           text: `⏹️ Cancelled ${cancelled.id}: ${cancelled.service} ${cancelled.environment} will not start.`,
         };
       }
-      const record = await runs.resolve(who.channel, command.run, { here: true });
-      const outcome = await runs.act(record.state.id, {
-        type: command.name,
-        actor: await actorFor(record.state),
-      });
-      if (outcome.refusals.length) return { text: `⚠️ ${outcome.refusals.join(' ')}` };
-      return {
-        text:
-          command.name === 'abort' ? `⛔ Aborted ${record.state.id}.` : `↩️ Rolling back ${record.state.id}.`,
-      };
+      const { runId, outcome } = await actOn(command.run, { type: command.name });
+      if (outcome.refusals.length) return { text: `⚠️ ${outcome.refusals.map(mrkdwn).join(' ')}` };
+      return { text: command.name === 'abort' ? `⛔ Aborted ${runId}.` : `↩️ Rolling back ${runId}.` };
     }
     case 'plan': {
-      const { plan, steps } = await runs.dryRun(command.service, command.environment);
-      const env = plan.environments[command.environment]!;
-      return renderPlan(
-        plan.service,
-        command.environment,
-        env.four_eyes ?? command.environment === 'production',
-        steps,
-      );
+      const { plan, steps } = await dryRun(runs, command.service, command.environment);
+      const { env } = environmentOf(runs, command.service, command.environment);
+      return renderPlan(plan.service, command.environment, fourEyes(command.environment, env), steps);
     }
     case 'report': {
       if (command.all) {
-        const { reports, markdown } = await runs.reportAll(who.channel);
+        const { reports, markdown } = await reportChannel(runs, who.channel);
         await client.files.uploadV2({
           channel_id: who.channel,
           filename: 'ferry-runs.md',
@@ -160,8 +147,8 @@ async function execute(
         });
         return { text: `📄 Uploaded a summary of ${reports.length} run(s) to this channel.` };
       }
-      const record = await runs.resolve(who.channel, command.run, { latest: true });
-      const { report, markdown, thread } = await runs.report(record.state.id);
+      const runId = await resolveRunId(runs, who.channel, command.run, { latest: true });
+      const { report, markdown, thread } = await reportRun(runs, runId);
       if (thread) {
         // Markdown to read, JSON for whoever compiles the migration's figures across services.
         await client.files.uploadV2({
@@ -184,50 +171,44 @@ async function execute(
       return renderReportSummary(report, thread !== null);
     }
     case 'lock':
-    case 'unlock': {
-      const { plan } = runs.environment(command.service, command.environment);
-      const actor = {
-        user: who.user,
-        groups: await deps.groups.groupsOf(who.user, plan.approvers.usergroups),
-      };
-      if (command.name === 'lock') {
-        await runs.lock(command.service, command.environment, command.reason, actor);
-        return {
-          text: `🔒 Locked ${command.service} ${command.environment}: no run may start there until \`/migrate unlock ${command.service} ${command.environment}\`.`,
-        };
-      }
-      await runs.unlock(command.service, command.environment, actor);
-      return { text: `🔓 Unlocked ${command.service} ${command.environment}.` };
-    }
-    case 'incident': {
-      const record = await runs.resolve(who.channel, command.run, { here: true });
-      await runs.openIncident(
-        record.state.id,
-        command.severity,
-        command.summary,
-        await actorFor(record.state),
-      );
+      await lock(runs, { ...command, user: who.user });
       return {
-        text: `🔴 ${command.severity} opened on ${record.state.id}; it shows on the status message until \`/migrate incident resolve\`.`,
+        text: `🔒 Locked ${command.service} ${command.environment}: no run may start there until \`/migrate unlock ${command.service} ${command.environment}\`.`,
+      };
+    case 'unlock':
+      await unlock(runs, { ...command, user: who.user });
+      return { text: `🔓 Unlocked ${command.service} ${command.environment}.` };
+    case 'incident': {
+      const runId = await resolveRunId(runs, who.channel, command.run);
+      await openIncident(runs, {
+        runId,
+        user: who.user,
+        channel: who.channel,
+        severity: command.severity,
+        summary: command.summary,
+      });
+      return {
+        text: `🔴 ${command.severity} opened on ${runId}; it shows on the status message until \`/migrate incident resolve\`.`,
       };
     }
     case 'incident-resolve': {
-      const record = await runs.resolve(who.channel, command.run, { here: true });
-      const incident = await runs.resolveIncident(record.state.id, await actorFor(record.state));
-      return { text: `🟢 Resolved ${incident.severity} on ${record.state.id}: ${incident.summary}` };
+      const runId = await resolveRunId(runs, who.channel, command.run);
+      const incident = await resolveLatestIncident(runs, { runId, user: who.user, channel: who.channel });
+      return { text: `🟢 Resolved ${incident.severity} on ${runId}: ${incident.summary}` };
     }
     case 'maintenance':
     case 'crons': {
-      const state = await runs.startAdhoc({
+      const action = command.name === 'maintenance' ? command.state : command.action;
+      const state = await startAdhoc(runs, {
         service: command.service,
         environment: command.environment,
         kind: command.name,
-        action: command.name === 'maintenance' ? command.state : command.action,
+        action,
         user: who.user,
         channel: who.channel,
       });
       return {
-        text: `${state.id}: ${command.name} ${command.name === 'maintenance' ? command.state : command.action} for ${state.service} ${state.environment} waits for approval in its thread.`,
+        text: `${state.id}: ${command.name} ${action} for ${state.service} ${state.environment} waits for approval in its thread.`,
       };
     }
   }

@@ -2,7 +2,7 @@ import type { KnownBlock } from '@slack/types';
 import { approverList } from '../../engine/policy.ts';
 import type { RunState, StepState } from '../../engine/types.ts';
 import { ActionId, buttonValue } from '../action-ids.ts';
-import { clock, cutMrkdwn, escapeTruncated, SECTION_MAX, user } from './format.ts';
+import { clock, cutMrkdwn, escapeTruncated, mrkdwn, SECTION_MAX, user } from './format.ts';
 
 /** The approval request in the run's thread: what will change, who asked, Approve / Reject. */
 export function renderApprovalRequest(
@@ -20,7 +20,7 @@ export function renderApprovalRequest(
           type: 'mrkdwn',
           text: cutMrkdwn(
             `✋ *${step.id}* needs approval (${run.service} ${run.environment}, started by ${user(run.startedBy)})\n` +
-              `Will change: ${escapeTruncated(step.title, 2000)}\nApprovers: ${approverList(run)}`,
+              `Will change: ${escapeTruncated(step.title, 2000)}\nApprovers: ${mrkdwn(approverList(run))}`,
             SECTION_MAX,
           ),
         },

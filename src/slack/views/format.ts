@@ -1,7 +1,14 @@
 import type { SectionBlock } from '@slack/types';
 import type { RunStatus, StepState } from '../../engine/types.ts';
+import { utcMinute } from '../../engine/policy.ts';
+import type { Words } from '../../words.ts';
 
 // Small text helpers shared by the views. Times are shown in UTC: responders sit in many zones.
+
+/** "2026-12-05 02:14 UTC". */
+export function utcTime(at: Date | number): string {
+  return `${utcMinute(at)} UTC`;
+}
 
 export function clock(ms: number): string {
   return new Date(ms).toISOString().slice(11, 19);
@@ -36,6 +43,22 @@ export const runLabel: Record<RunStatus, string> = {
 };
 
 export const user = (id: string): string => `<@${id}>`;
+
+/** Words from the engine as Slack shows them: text escaped, people, groups and channels as mentions. */
+export function mrkdwn(sentence: Words | string): string {
+  if (typeof sentence === 'string') return escapeMrkdwn(sentence);
+  return sentence
+    .map((part) =>
+      typeof part === 'string'
+        ? escapeMrkdwn(part)
+        : 'user' in part
+          ? `<@${part.user}>`
+          : 'group' in part
+            ? `<!subteam^${part.group}>`
+            : `<#${part.channel}>`,
+    )
+    .join('');
+}
 
 const mention = /<(?:@[UW][A-Z0-9]+|!subteam\^S[A-Z0-9]+|#C[A-Z0-9]+)>/g;
 

@@ -1,5 +1,5 @@
 import type { KnownBlock } from '@slack/types';
-import type { StepPreview } from '../../runs/service.ts';
+import type { StepPreview } from '../../runs/preview.ts';
 import { escapeMrkdwn, truncate } from './format.ts';
 import type { Reply } from './replies.ts';
 

@@ -1,8 +1,9 @@
 import type { KnownBlock } from '@slack/types';
-import type { RunSummary } from '../../runs/service.ts';
+import { isActive } from '../../engine/policy.ts';
 import type { LoadedPlan } from '../../plan/load.ts';
-import type { ScheduledStart } from '../../store/scheduled-starts.ts';
-import { usage } from '../command-parser.ts';
+import type { ScheduledStart } from '../../runs/schedules.ts';
+import type { RunSummary } from '../../runs/lookup.ts';
+import { commandTable } from '../command-table.ts';
 import { runLabel, sectionsOf, user } from './format.ts';
 
 export interface Reply {
@@ -11,20 +12,7 @@ export interface Reply {
 }
 
 export function renderHelp(): Reply {
-  const lines = [
-    `\`${usage.list}\`  runs, active first; the services × environments matrix`,
-    `\`${usage.plan}\`  dry run: what each step would change`,
-    '`/migrate start <service> <env>`  posts a status message here and runs the plan',
-    `\`${usage.status}\`  the run's status, for your eyes only`,
-    `\`${usage.note}\`  adds a note to the run's timeline`,
-    `\`${usage.incident}\`  shows on the status message until resolved`,
-    `\`${usage['incident-resolve']}\``,
-    `\`${usage.rollback}\`  undoes what went through, newest first`,
-    `\`${usage.abort}\`  stops the run; nothing is undone`,
-    `\`${usage.report}\`  downtime, step timings and checks, as a file`,
-    `\`${usage.lock}\`  no run may start there until unlocked`,
-    `\`${usage.unlock}\``,
-  ];
+  const lines = commandTable.map((c) => `\`${c.usage}\`  ${c.does}`);
   return {
     text: 'Ferry runs migration runbooks.',
     blocks: [
@@ -35,7 +23,7 @@ export function renderHelp(): Reply {
           text: '*Ferry* runs migration runbooks from plan files, step by step, with approvals and one-button rollback.',
         },
       },
-      { type: 'section', text: { type: 'mrkdwn', text: lines.join('\n') } },
+      ...sectionsOf(lines),
       {
         type: 'context',
         elements: [
@@ -54,7 +42,7 @@ export function renderList(
   plans: readonly LoadedPlan[],
   scheduled: readonly ScheduledStart[] = [],
 ): Reply {
-  const active = runs.filter((r) => !['succeeded', 'rolled_back', 'aborted'].includes(r.status));
+  const active = runs.filter((r) => isActive(r.status));
   const lines = runs
     .slice(0, 20)
     .map(

@@ -9,9 +9,10 @@ import {
   duration,
   escapeMrkdwn,
   escapeTruncated,
+  mrkdwn,
   runLabel,
-  sectionsOf,
   SECTION_MAX,
+  sectionsOf,
   stepIcon,
   truncate,
   user,
@@ -35,7 +36,7 @@ export interface StatusMessage {
 
 /**
  * The run's one status message, edited in place: where are we, who is waiting on whom, what can I
- * press (DESIGN.md). Pure: the same state and time give the same blocks.
+ * press. Pure: the same state and time give the same blocks.
  */
 export interface OpenIncident {
   severity: string;
@@ -106,13 +107,18 @@ export function renderStatusMessage(run: RunState, now: number, extras: StatusEx
     const advice = undoing
       ? 'Press *Retry* to try the undo again, *Skip* to leave this change in place and continue the rollback, or *Abort* to stop here.'
       : 'Press *Retry* to run it again, *Skip* to go on without it, or *Roll back* to undo what went through.';
-    const head = `❌ *${failed.id}* ${undoing ? 'could not be undone' : 'failed'}: `;
+    // A rejection names who rejected it, from the approval: the step's own text names nobody.
+    const rejected = failed.approval?.decision === 'rejected' && !undoing ? failed.approval : null;
+    const head = rejected
+      ? `❌ *${failed.id}* failed: Rejected by ${user(rejected.by)}${rejected.reason ? ': ' : ''}`
+      : `❌ *${failed.id}* ${undoing ? 'could not be undone' : 'failed'}: `;
+    const error = rejected ? (rejected.reason ?? '') : (failed.error ?? 'unknown error');
     blocks.push(
       {
         type: 'section',
         text: {
           type: 'mrkdwn',
-          text: `${head}${escapeTruncated(failed.error ?? 'unknown error', SECTION_MAX - head.length - advice.length - 1)}\n${advice}`,
+          text: `${head}${escapeTruncated(error, SECTION_MAX - head.length - advice.length - 1)}\n${advice}`,
         },
       },
       {
@@ -191,7 +197,7 @@ function headline(run: RunState, current: StepState | undefined, position: numbe
         const asked = current.approvalRequestedAt
           ? ` (asked ${duration(now - current.approvalRequestedAt)} ago)`
           : '';
-        return `Step ${position} of ${total}, *${current.id}*: waiting for approval from ${approverList(run)}${asked}`;
+        return `Step ${position} of ${total}, *${current.id}*: waiting for approval from ${mrkdwn(approverList(run))}${asked}`;
       }
       return `Step ${position} of ${total}, *${current?.id ?? '?'}*: waiting for a person to press Done.`;
     case 'running':
@@ -217,9 +223,18 @@ function stepLines(run: RunState, progress: readonly StepProgress[]): string[] {
       step.approval && step.approval.decision !== 'cancelled'
         ? `  (${step.approval.decision} by ${user(step.approval.by)})`
         : '';
-    const line = `${icon} \`${step.id}\`${when}  ${escapeTruncated(detail, 200)}${approval}`;
+    const hand = handled(step);
+    const byHand = hand && step.actedBy ? `  (${hand} by ${user(step.actedBy)})` : '';
+    const line = `${icon} \`${step.id}\`${when}  ${escapeTruncated(detail, 200)}${approval}${byHand}`;
     return cutMrkdwn(live ? `${line}\n      ${escapeTruncated(live.text, 300)}` : line, STEP_LINE_MAX);
   });
+}
+
+/** What a person did to a step by hand, as its line says it; approvals say theirs already. */
+function handled(step: StepState): string | null {
+  if (step.status === 'succeeded' && step.kind === 'manual') return 'confirmed';
+  if (step.status === 'skipped') return step.direction === 'undo' ? 'undo skipped' : 'skipped';
+  return null;
 }
 
 function button(text: string, actionId: string, value: string, style?: 'primary' | 'danger'): Button {

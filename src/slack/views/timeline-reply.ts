@@ -1,6 +1,6 @@
 import type { KnownBlock } from '@slack/types';
 import type { TimelineType } from '../../engine/types.ts';
-import type { TimelineEvent } from '../../store/runs.ts';
+import type { TimelineEvent } from '../../engine/types.ts';
 import { clock, cutMrkdwn, escapeTruncated, sectionsOf, user } from './format.ts';
 
 const icon: Record<TimelineType, string> = {

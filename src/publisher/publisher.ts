@@ -19,10 +19,10 @@ import {
   takePublisherLease,
   type MessageRef,
 } from '../store/slack-messages.ts';
-import { renderApprovalDecided, renderApprovalRequest } from './views/approval-message.ts';
-import { renderProgress } from './views/progress-message.ts';
-import { renderStatusMessage } from './views/status-message.ts';
-import { renderTimelineReply } from './views/timeline-reply.ts';
+import { renderApprovalDecided, renderApprovalRequest } from '../slack/views/approval-message.ts';
+import { renderProgress } from '../slack/views/progress-message.ts';
+import { renderStatusMessage } from '../slack/views/status-message.ts';
+import { renderTimelineReply } from '../slack/views/timeline-reply.ts';
 
 // The timeline publisher: an outbox per run that renders Postgres' truth into Slack, in order.
 // The status message is edited in place (coalesced: at most one edit per interval, always the

@@ -1,0 +1,118 @@
+import { channelRefusal, decide, rollbackRefusal } from '../engine/index.ts';
+import type { Actor, RunEvent, RunState } from '../engine/types.ts';
+import { FerryError } from '../errors.ts';
+import { insertIncident, openIncidents, resolveIncident } from '../store/locks-and-incidents.ts';
+import { applyToRun, findRuns, readRunHeader, type RunHeader } from '../store/runs.ts';
+import type { Words } from '../words.ts';
+import { afterDecision, type RunsDeps } from './deps.ts';
+
+// A person acting on a run (a button, `/migrate note|rollback|abort|incident`): who they are is
+// resolved, the rules that need no run state are checked, then the engine decides on the locked run
+// in one transaction. The run is loaded once, inside that transaction.
+
+/** Events a person causes, before Ferry knows which groups they belong to. */
+export type PersonEvent = RunEvent extends infer E
+  ? E extends { actor: Actor }
+    ? Omit<E, 'actor'>
+    : never
+  : never;
+
+export interface ActInput {
+  runId: string;
+  user: string;
+  /** The channel the person acted in; a run is changed only from its own. */
+  channel: string;
+  event: PersonEvent;
+}
+
+export interface Outcome {
+  state: RunState;
+  /** Why nothing changed, for the person who acted and nobody else. */
+  refusals: Words[];
+}
+
+export async function act(deps: RunsDeps, input: ActInput): Promise<Outcome> {
+  const { header, actor } = await whoActs(deps, input);
+  const event = { ...input.event, actor } as RunEvent;
+  if (event.type === 'rollback') {
+    const others = await findRuns(deps.db, {
+      service: header.service,
+      environment: header.environment,
+      limit: 50,
+    });
+    const refusal = rollbackRefusal(
+      header,
+      others.map((r) => ({ ...r, startedAt: r.startedAt.getTime() })),
+    );
+    if (refusal) throw new FerryError('transition_refused', refusal);
+  }
+  const now = deps.clock.now();
+  const { decision } = await applyToRun(deps.db, input.runId, now, (record) =>
+    decide(record.state, event, now),
+  );
+  await afterDecision(deps, input.runId, decision.effects, event.type);
+  return {
+    state: decision.state,
+    refusals: decision.effects.flatMap((e) => (e.type === 'refuse' ? [e.message] : [])),
+  };
+}
+
+/** `/migrate incident`: recorded in the timeline and shown on the status message until resolved. */
+export async function openIncident(
+  deps: RunsDeps,
+  input: Omit<ActInput, 'event'> & { severity: 'sev1' | 'sev2' | 'sev3'; summary: string },
+): Promise<void> {
+  const { actor } = await whoActs(deps, input);
+  const now = deps.clock.now();
+  const { decision } = await applyToRun(deps.db, input.runId, now, async (record, client) => {
+    await insertIncident(client, {
+      runId: input.runId,
+      severity: input.severity,
+      summary: input.summary,
+      openedBy: actor.user,
+      openedAt: new Date(now),
+    });
+    return decide(
+      record.state,
+      { type: 'incident_opened', actor, severity: input.severity, summary: input.summary },
+      now,
+    );
+  });
+  await afterDecision(deps, input.runId, decision.effects, 'incident_opened');
+}
+
+/** Resolves the run's most recent open incident; returns it. */
+export async function resolveLatestIncident(
+  deps: RunsDeps,
+  input: Omit<ActInput, 'event'>,
+): Promise<{ severity: string; summary: string }> {
+  const { actor } = await whoActs(deps, input);
+  const now = deps.clock.now();
+  let resolved: { severity: 'sev1' | 'sev2' | 'sev3'; summary: string } | undefined;
+  const { decision } = await applyToRun(deps.db, input.runId, now, async (record, client) => {
+    const incident = (await openIncidents(client, input.runId)).at(-1);
+    if (!incident) throw new FerryError('command_invalid', `${input.runId} has no open incident.`);
+    await resolveIncident(client, incident.id, actor.user, new Date(now));
+    resolved = { severity: incident.severity, summary: incident.summary };
+    return decide(record.state, { type: 'incident_resolved', actor, ...resolved }, now);
+  });
+  await afterDecision(deps, input.runId, decision.effects, 'incident_resolved');
+  return resolved!;
+}
+
+/** The run's header, checked to be acted on from `channel`, and the person with their approver groups. */
+async function whoActs(
+  deps: RunsDeps,
+  input: { runId: string; user: string; channel: string },
+): Promise<{ header: RunHeader; actor: Actor }> {
+  const header = await readRunHeader(deps.db, input.runId);
+  if (!header)
+    throw new FerryError(
+      'run_not_found',
+      `There is no run ${input.runId}. \`/migrate list\` shows the runs.`,
+    );
+  const refusal = channelRefusal(header, input.channel);
+  if (refusal) throw new FerryError('not_authorized', refusal);
+  const groups = await deps.directory.groupsOf(input.user, header.policy.approverGroups);
+  return { header, actor: { user: input.user, groups } };
+}
