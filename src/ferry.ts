@@ -77,7 +77,13 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
   const dataDir = local ? path.join(config.dataDir, 'sandbox') : config.dataDir;
   if (local && !config.databaseUrl)
     await rm(path.resolve(dataDir, 'pglite'), { recursive: true, force: true });
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, schema: config.dbSchema, dataDir, log });
+  const db = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    schema: config.dbSchema,
+    dataDir,
+    log,
+    redactor,
+  });
   const waker = new Waker();
   const stops: Array<() => Promise<void>> = [() => db.close(), () => waker.close()];
   const stopAll = async () => {

@@ -141,7 +141,12 @@ export async function saveCapture(
        returning s.run_id),
      shown as (update runs r set version = version + 1 from retitled where r.id = retitled.run_id)
      select exists (select 1 from saved) as saved`,
-    [claim.id, claim.claimId, JSON.stringify(captured ?? null), title],
+    [
+      claim.id,
+      claim.claimId,
+      JSON.stringify(captured ?? null),
+      title === null ? null : db.redactor.text(title),
+    ],
   );
   return rows[0]?.saved === true;
 }
@@ -195,6 +200,6 @@ export async function saveProgress(
          figures = excluded.figures, version = step_progress.version + 1, updated_at = now()
        returning run_id)
      update runs set version = version + 1 where id = (select run_id from saved)`,
-    [runId, stepId, progress.text, progress.fraction ?? null, progress.figures ?? null],
+    [runId, stepId, db.redactor.text(progress.text), progress.fraction ?? null, progress.figures ?? null],
   );
 }

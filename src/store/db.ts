@@ -2,6 +2,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import type { Logger } from 'pino';
+import { Redactor } from '../redact.ts';
 import { migrate } from './migrate.ts';
 
 // timestamptz as Date, bigint ids as numbers (ours stay far below 2^53).
@@ -16,6 +17,11 @@ export interface Database {
   kind: 'postgres' | 'pglite';
   /** Postgres' connection string for a dedicated LISTEN client, when LISTEN/NOTIFY is available. */
   listenUrl: string | undefined;
+  /**
+   * Every text a decision stores (timeline details, step titles, summaries and errors) goes through
+   * it: the timeline is a path out too, to reports, files and whoever reads the table.
+   */
+  redactor: Redactor;
   close(): Promise<void>;
 }
 
@@ -24,13 +30,16 @@ export interface DatabaseOptions {
   schema: string;
   dataDir: string;
   log: Logger;
+  /** Ferry's one redactor; without it, only credential-shaped text is cut. */
+  redactor?: Redactor;
 }
 
 /** Opens Postgres (or embedded PGlite when no URL is given) and applies the migrations. */
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  const redactor = options.redactor ?? new Redactor();
   const db = options.databaseUrl
-    ? openPostgres(options.databaseUrl, options.schema)
-    : await openPglite(options.dataDir, options.schema, options.log);
+    ? openPostgres(options.databaseUrl, options.schema, redactor)
+    : await openPglite(options.dataDir, options.schema, options.log, redactor);
   try {
     const applied = await migrate(db.pool, db.schema);
     if (applied.length > 0) options.log.info({ applied }, 'database migrated');
@@ -44,7 +53,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
 /** Every connection starts in Ferry's schema (a startup parameter, so no query races it). */
 const searchPath = (schema: string) => `-c search_path=${schema}`;
 
-function openPostgres(url: string, schema: string): Database {
+function openPostgres(url: string, schema: string, redactor: Redactor): Database {
   const pool = new pg.Pool({
     connectionString: url,
     options: searchPath(schema),
@@ -54,10 +63,15 @@ function openPostgres(url: string, schema: string): Database {
     idleTimeoutMillis: 30_000,
   });
   pool.on('error', () => undefined); // an idle client's error surfaces on its next use
-  return { pool, schema, kind: 'postgres', listenUrl: url, close: () => pool.end() };
+  return { pool, schema, kind: 'postgres', listenUrl: url, redactor, close: () => pool.end() };
 }
 
-async function openPglite(dataDir: string, schema: string, log: Logger): Promise<Database> {
+async function openPglite(
+  dataDir: string,
+  schema: string,
+  log: Logger,
+  redactor: Redactor,
+): Promise<Database> {
   const { PGlite } = await import('@electric-sql/pglite');
   const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
   const dir = path.resolve(dataDir, 'pglite');
@@ -87,6 +101,7 @@ async function openPglite(dataDir: string, schema: string, log: Logger): Promise
     schema,
     kind: 'pglite',
     listenUrl: undefined,
+    redactor,
     close: async () => {
       await pool.end();
       await server.stop();

@@ -12,6 +12,7 @@ import type {
   TimelineEvent,
 } from '../engine/types.ts';
 import type { StepSpec } from '../plan/schema.ts';
+import type { Redactor } from '../redact.ts';
 import type { Database, Queryable } from './db.ts';
 import { lockedRefusal, newRunState } from '../engine/index.ts';
 import { findLock, openIncidents, type Incident } from './locks-and-incidents.ts';
@@ -128,7 +129,7 @@ export async function createRun(
       specs: new Map(input.steps.map(({ spec }) => [spec.id, spec])),
       incidents: [],
     };
-    const decision = begin(state);
+    const decision = redacted(db.redactor, begin(state));
     await persistDecision(client, record, decision, input.now);
     return { state: decision.state, effects: decision.effects };
   });
@@ -191,10 +192,43 @@ export async function applyToRun(
   return inTransaction(db, async (client) => {
     const record = await loadRun(client, runId, { lock: true });
     if (!record) throw new FerryError('run_not_found', `There is no run ${runId}.`);
-    const decision = await decideFn(record, client);
+    const decision = redacted(db.redactor, await decideFn(record, client));
     await persistDecision(client, record, decision, now);
     return { record, decision };
   });
+}
+
+/**
+ * The decision with every text it would store redacted: a note that quotes a token, an adapter's
+ * error that echoes a credential. The state stays the same object when nothing needed cutting, so an
+ * unchanged run is still recognised as unchanged.
+ */
+function redacted(redactor: Redactor, decision: Decision): Decision {
+  const cut = (text: string | null): string | null => (text === null ? null : redactor.text(text));
+  const steps = decision.state.steps.map((step) => {
+    const title = redactor.text(step.title);
+    const summary = cut(step.summary);
+    const error = cut(step.error);
+    return title === step.title && summary === step.summary && error === step.error
+      ? step
+      : { ...step, title, summary, error };
+  });
+  const state = steps.every((s, i) => s === decision.state.steps[i])
+    ? decision.state
+    : { ...decision.state, steps };
+  const effects = decision.effects.map((effect) =>
+    effect.type === 'timeline' && (effect.entry.detail !== undefined || effect.entry.figures !== undefined)
+      ? {
+          ...effect,
+          entry: {
+            ...effect.entry,
+            ...(effect.entry.detail !== undefined ? { detail: redactor.text(effect.entry.detail) } : {}),
+            ...(effect.entry.figures !== undefined ? { figures: redactor.value(effect.entry.figures) } : {}),
+          },
+        }
+      : effect,
+  );
+  return { state, effects };
 }
 
 async function persistDecision(

@@ -3,7 +3,8 @@ import { decide } from '../../src/engine/decide.ts';
 import type { Actor, Decision } from '../../src/engine/types.ts';
 import { FerryError } from '../../src/errors.ts';
 import { applyToRun, findRuns, firstDelivery, readRun, readTimeline } from '../../src/store/runs.ts';
-import { startTestRun, useTestSchema } from '../support/db.ts';
+import { Redactor } from '../../src/redact.ts';
+import { createTestSchema, startTestRun, useTestSchema } from '../support/db.ts';
 import { stepSpec } from '../support/engine-fixtures.ts';
 
 // Runs, steps, approvals and the timeline against the real Postgres, in a schema of this file's own.
@@ -306,5 +307,49 @@ describe('findRuns', () => {
       a.state.id,
     ]);
     expect((await findRuns(t.db, { channel, limit: 1 })).map((r) => r.id)).toEqual([c.state.id]);
+  });
+});
+
+describe('every text a decision stores goes through the redactor', () => {
+  it('cuts Ferry’s own credentials and token shapes from notes, step errors and titles before they are stored', async () => {
+    const botToken = 'xoxb-1111-2222-credential';
+    const t2 = await createTestSchema({ prefix: 'store_redact', redactor: new Redactor([botToken]) });
+    try {
+      const { state } = await startTestRun(t2.db, {
+        steps: [{ ...stepSpec('flag', 'flag'), id: 'flag' }],
+      });
+      const now = Date.now();
+      await applyToRun(t2.db, state.id, now, (record) =>
+        decide(
+          record.state,
+          { type: 'note', actor: { user: 'U01ALICE', groups: [] }, text: `pasted ${botToken} by mistake` },
+          now,
+        ),
+      );
+      await applyToRun(t2.db, state.id, now, (record) =>
+        decide(
+          record.state,
+          {
+            type: 'step_failed',
+            stepId: 'flag',
+            attempt: 1,
+            direction: 'do',
+            error: `the API said: invalid token ${botToken}`,
+            retryable: false,
+          },
+          now,
+        ),
+      );
+      const { rows } = await t2.db.pool.query<{ text: string }>(
+        `select coalesce(detail, '') as text from timeline_events
+         union all select coalesce(error, '') || ' ' || title from steps`,
+      );
+      const stored = rows.map((r) => r.text).join('\n');
+      expect(stored).toContain('pasted *** by mistake');
+      expect(stored).toContain('invalid token ***');
+      expect(stored).not.toContain('credential');
+    } finally {
+      await t2.dispose();
+    }
   });
 });

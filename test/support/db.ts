@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll } from 'vitest';
 import { decide } from '../../src/engine/decide.ts';
 import type { Effect, Policy, RunState } from '../../src/engine/types.ts';
 import type { StepSpec } from '../../src/plan/schema.ts';
+import type { Redactor } from '../../src/redact.ts';
 import { openDatabase, type Database } from '../../src/store/db.ts';
 import { createRun } from '../../src/store/runs.ts';
 
@@ -31,7 +32,7 @@ export function randomSchemaName(prefix = 'store'): string {
 
 /** Opens a fresh schema (migrations applied) on the test database. */
 export async function createTestSchema(
-  options: { schema?: string; prefix?: string; log?: Logger } = {},
+  options: { schema?: string; prefix?: string; log?: Logger; redactor?: Redactor } = {},
 ): Promise<TestSchema> {
   const schema = options.schema ?? randomSchemaName(options.prefix);
   const db = await openDatabase({
@@ -39,6 +40,7 @@ export async function createTestSchema(
     schema,
     dataDir: '.ferry-test-unused',
     log: options.log ?? silentLog,
+    ...(options.redactor ? { redactor: options.redactor } : {}),
   });
   let kept = false;
   let disposed = false;

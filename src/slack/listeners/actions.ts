@@ -43,7 +43,7 @@ export function registerActions(app: App, deps: ActionDeps): void {
         const outcome = await act(deps.runs, { runId: target.runId, user, channel, event });
         for (const refusal of outcome.refusals) await tell(`🚫 ${mrkdwn(refusal)}`);
       } catch (error) {
-        await tell(failureReply(error, deps.log, { action: name, target }));
+        await tell(failureReply(error, deps.log, `handling your ${name} click on ${target.runId}`));
       }
     });
   }

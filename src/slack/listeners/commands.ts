@@ -48,7 +48,9 @@ export function registerCommands(app: App, deps: ListenerDeps): void {
       );
       if (reply) await say(respond, reply);
     } catch (error) {
-      await say(respond, { text: failureReply(error, deps.log, { command: parsed.command.name }) });
+      await say(respond, {
+        text: failureReply(error, deps.log, `running \`/migrate ${parsed.command.name}\``),
+      });
     }
   });
 }
