@@ -165,7 +165,13 @@ export async function startDrillFerry(options: DrillFerryOptions): Promise<Drill
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const port = await waitForPort(child, logLines);
+  const port = await waitForPort(child, logLines).catch(async (error: unknown) => {
+    await stopChild(child);
+    await slackServer.close();
+    await maintenanceServer.close();
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  });
   const url = `http://127.0.0.1:${port}`;
   const pool = new pg.Pool({ connectionString: options.pgUrl, options: `-c search_path=${schema}`, max: 2 });
   pool.on('error', () => undefined); // a drill that restarts Postgres sees its next query fail instead
