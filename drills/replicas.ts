@@ -48,6 +48,7 @@ export async function runReplicas(ctx: DrillContext): Promise<DrillResult & { de
   };
   const logDir = await mkdtemp(path.join(tmpdir(), 'ferry-drill-replicas-'));
   const start = (name: string) => FerryProcess.start({ env, logFile: path.join(logDir, `${name}.log`) });
+
   ctx.log(`two replicas; Ferry's logs in ${logDir}`);
 
   const replicas: FerryProcess[] = [];
@@ -214,6 +215,12 @@ async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs: number
     await sleep(100);
   }
 }
+
+export const description = [
+  'Two Ferry processes in HTTP mode (leases of 5 s) share one PostgreSQL schema behind a small round-robin proxy, as Slack reaches a deployment; a replica that refuses connections is skipped, as a load balancer would. Four runs, each turning a maintenance flag on and off through an endpoint that takes 2.5 s to answer, and two runs that wait for approval are started through the proxy, so both replicas answer starts and claim steps.',
+  '',
+  "Replica A is SIGKILLed while steps are in flight; replica B must finish every run (`replica_kill_runs_completed` of `replica_kill_runs`), claiming again the attempts A held once their leases lapse (`replica_takeovers`). A is then started again, and Bob's Approve click is sent to both replicas directly at the same instant, the very same request, and on the second run as a double click with one press on each replica. Each must be decided once: one approval recorded and the flag changed once (`double_decisions` counts anything more). Every run must change each thing once, hold each timeline event once, and have every event in Slack.",
+].join('\n');
 
 export const drill: Drill = {
   name: 'two replicas',

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -139,10 +139,28 @@ export interface DrillReport {
   about: string;
   budget_ms: number;
   wall_ms: number;
+  /** CPU seconds the drill used, its child processes (the Ferry processes it ran) included. */
+  cpu_s: number | null;
   figures: Record<string, number>;
   findings: string[];
   /** Markdown a drill adds to its section of docs/reliability.md. */
   details: string[];
+}
+
+/**
+ * CPU seconds used so far by this process and the children it has reaped (Linux: /proc/self/stat,
+ * in USER_HZ ticks of 1/100 s); null elsewhere. Tells how much of two cores a drill needs, apart
+ * from whatever else the machine was doing.
+ */
+function cpuSeconds(): number | null {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime, stime, cutime, cstime are fields 14-17 of the whole line: 12-15 after the command name.
+    return [11, 12, 13, 14].reduce((n, i) => n + Number(fields[i]), 0) / 100;
+  } catch {
+    return null;
+  }
 }
 
 function line(text: string): void {
@@ -158,6 +176,7 @@ async function runOne(module: Module, deadline: number, budgetMs: number): Promi
     about: module.about,
     budget_ms: budgetMs,
     wall_ms: 0,
+    cpu_s: null,
     figures: {},
     findings: [],
     details: [],
@@ -168,6 +187,11 @@ async function runOne(module: Module, deadline: number, budgetMs: number): Promi
     return base;
   }
   const started = Date.now();
+  const cpuBefore = cpuSeconds();
+  const cpu = () => {
+    const now = cpuSeconds();
+    return now === null || cpuBefore === null ? null : Math.round((now - cpuBefore) * 10) / 10;
+  };
   try {
     const loaded = (await import(pathToFileURL(file).href)) as { drill?: Drill; description?: string };
     const drill = loaded.drill;
@@ -201,6 +225,7 @@ async function runOne(module: Module, deadline: number, budgetMs: number): Promi
         ...base,
         status: 'overran',
         wall_ms: wall,
+        cpu_s: cpu(),
         findings: [
           `${drill.name} had not finished ${Math.round(OVERRUN_GRACE_MS / 1000)} s after its share of ${Math.round(budgetMs / 1000)} s ran out; the suite went on without its figures`,
         ],
@@ -215,6 +240,7 @@ async function runOne(module: Module, deadline: number, budgetMs: number): Promi
       ...base,
       status: findings.length > 0 ? 'findings' : 'passed',
       wall_ms: wall,
+      cpu_s: cpu(),
       figures,
       findings,
       details: Array.isArray(result.details) ? result.details.map(String) : [],
@@ -225,6 +251,7 @@ async function runOne(module: Module, deadline: number, budgetMs: number): Promi
       ...base,
       status: 'crashed',
       wall_ms: Date.now() - started,
+      cpu_s: cpu(),
       findings: [`the drill crashed: ${message.split('\n').slice(0, 6).join(' | ')}`],
     };
   }
@@ -286,11 +313,13 @@ export function renderReliability(results: {
     '',
     '## Drills',
     '',
-    '| drill | status | time | share | findings |',
-    '| --- | --- | --- | --- | --- |',
+    'Time is wall time on this machine; CPU is what the drill and the Ferry processes it ran used, which tells what it needs of two cores whatever else the machine was doing.',
+    '',
+    '| drill | status | time | CPU | share | findings |',
+    '| --- | --- | --- | --- | --- | --- |',
     ...results.drills.map(
       (d) =>
-        `| ${d.name} (\`${d.module}\`) | ${d.status} | ${d.wall_ms > 0 ? ms(d.wall_ms) : '-'} | ${ms(d.budget_ms)} | ${d.findings.length} |`,
+        `| ${d.name} (\`${d.module}\`) | ${d.status} | ${d.wall_ms > 0 ? ms(d.wall_ms) : '-'} | ${d.cpu_s === null ? '-' : `${d.cpu_s} s`} | ${ms(d.budget_ms)} | ${d.findings.length} |`,
     ),
     '',
   );
@@ -343,19 +372,21 @@ async function main(): Promise<void> {
   line(`Drills on ${info.cores} cores, Node ${info.node}, budget ${ms(BUDGET_MS)}:`);
 
   const reports: DrillReport[] = [];
-  let weightLeft = selected.reduce(
-    (n, m) => n + (existsSync(path.join(ROOT, 'drills', m.file)) ? m.weight : 0),
-    0,
-  );
-  for (const module of selected) {
-    const built = existsSync(path.join(ROOT, 'drills', module.file));
+  for (const [i, module] of selected.entries()) {
+    // Each drill's share of the time left, by weight among the drills still to run (one may
+    // appear or vanish meanwhile), never more than what is left.
     const left = Math.max(0, started + BUDGET_MS - Date.now());
-    const budgetMs = built && weightLeft > 0 ? Math.round((left * module.weight) / weightLeft) : 0;
-    if (built) weightLeft -= module.weight;
+    const weightLeft = selected
+      .slice(i)
+      .filter((m) => existsSync(path.join(ROOT, 'drills', m.file)))
+      .reduce((n, m) => n + m.weight, 0);
+    const budgetMs = weightLeft > 0 ? Math.min(left, Math.round((left * module.weight) / weightLeft)) : 0;
     const report = await runOne(module, Date.now() + budgetMs, budgetMs);
     reports.push(report);
     if (report.status !== 'not built') {
-      line(`  ${report.status}, ${ms(report.wall_ms)}: ${JSON.stringify(report.figures)}`);
+      line(
+        `  ${report.status}, ${ms(report.wall_ms)}, ${report.cpu_s ?? '?'} CPU s: ${JSON.stringify(report.figures)}`,
+      );
       for (const finding of report.findings) line(`  finding: ${finding.split('\n')[0]}`);
     }
   }
@@ -367,6 +398,7 @@ async function main(): Promise<void> {
       about: `${module.about} (Not run this time: DRILL_ONLY named other drills.)`,
       budget_ms: 0,
       wall_ms: 0,
+      cpu_s: null,
       figures: {},
       findings: [],
       details: [],
@@ -383,6 +415,7 @@ async function main(): Promise<void> {
       name: r.name,
       status: r.status,
       wall_ms: r.wall_ms,
+      cpu_s: r.cpu_s,
       budget_ms: r.budget_ms,
       figures: r.figures,
       findings: r.findings,

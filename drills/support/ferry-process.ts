@@ -2,10 +2,13 @@ import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 
-// Ferry as a drill meets it: a real `node src/main.ts` child process that can be SIGKILLed at any
+// Ferry as a drill meets it: a real process running src/main.ts that can be SIGKILLed at any
 // moment (from outside, or by itself at a failpoint) and started again on the same database.
+//
+// A process is prepared first (its modules loaded, see ferry-zygote.ts) and launched later with
+// the failpoints to arm, so a drill can prepare the next process while the current one runs.
 
 /** Where Ferry's sources are: this repository, unless DRILL_FERRY_DIR points at another checkout. */
 export function ferryDir(): string {
@@ -15,11 +18,9 @@ export function ferryDir(): string {
 export interface FerryProcessOptions {
   /** The whole environment of the child (nothing is inherited but PATH). */
   env: Record<string, string>;
-  /** FERRY_FAILPOINTS specs: the process kills itself at the first one reached. */
-  failpoints?: readonly string[];
   /** Appends the child's stdout and stderr here, for reading after a failed drill. */
   logFile?: string;
-  /** Give up waiting for "listening" after this long (default 30 s). */
+  /** Give up waiting for "listening" after this long once launched (default 30 s; loading the modules before is not counted). */
   startTimeoutMs?: number;
 }
 
@@ -34,31 +35,32 @@ export interface FerryExit {
 const TAIL_LINES = 40;
 
 export class FerryProcess {
-  readonly child: ChildProcessByStdio<null, Readable, Readable>;
-  readonly startedAt = Date.now();
-  /** When Ferry logged "listening" (epoch ms): its executor and publisher run from then on. */
+  readonly child: ChildProcessByStdio<Writable, Readable, Readable>;
+  readonly #options: FerryProcessOptions;
+  /** When the process was launched, and when Ferry logged "listening" (epoch ms). */
+  launchedAt: number | undefined;
   readyAt: number | undefined;
   port: number | undefined;
   readonly exited: Promise<FerryExit>;
+  #loaded = false;
   #exit: FerryExit | undefined;
   #failpoint: string | undefined;
   readonly #tail: string[] = [];
 
   private constructor(options: FerryProcessOptions) {
-    const env: Record<string, string> = {
-      PATH: process.env.PATH ?? '',
-      // Node's on-disk cache of compiled modules: a drill starts Ferry dozens of times, and loading
-      // its dependencies is most of each start.
-      NODE_COMPILE_CACHE: path.join(tmpdir(), 'ferry-drills-compile-cache'),
-      ...options.env,
-    };
-    if (options.failpoints && options.failpoints.length > 0)
-      env.FERRY_FAILPOINTS = options.failpoints.join(',');
-    this.child = spawn(process.execPath, ['src/main.ts'], {
+    this.#options = options;
+    this.child = spawn(process.execPath, [path.join(import.meta.dirname, 'ferry-zygote.ts'), ferryDir()], {
       cwd: ferryDir(),
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        PATH: process.env.PATH ?? '',
+        // Node's on-disk cache of compiled modules: a drill starts Ferry dozens of times.
+        NODE_COMPILE_CACHE: path.join(tmpdir(), 'ferry-drills-compile-cache'),
+        ...options.env,
+      },
+      stdio: ['pipe', 'pipe', 'pipe'],
     });
+    // A child that died before it was launched must not crash the drill with EPIPE.
+    this.child.stdin.on('error', () => undefined);
     const onLines = (stream: Readable, onLine: (line: string) => void) => {
       let buffered = '';
       stream.on('data', (chunk: Buffer) => {
@@ -75,6 +77,7 @@ export class FerryProcess {
       });
     };
     onLines(this.child.stdout, (line) => {
+      if (line === 'zygote loaded') this.#loaded = true;
       if (this.readyAt !== undefined || !line.includes('listening on port')) return;
       const port = /listening on port (\d+)/.exec(line)?.[1];
       if (port) {
@@ -94,23 +97,44 @@ export class FerryProcess {
     });
   }
 
+  /** Spawns a process that loads Ferry's modules and waits to be launched. */
+  static prepare(options: FerryProcessOptions): FerryProcess {
+    return new FerryProcess(options);
+  }
+
+  /** Prepares and launches at once. */
+  static start(options: FerryProcessOptions, failpoints: readonly string[] = []): Promise<FerryProcess> {
+    return FerryProcess.prepare(options).launch(failpoints);
+  }
+
   /**
-   * Starts Ferry and waits until it listens, or until it exits first (a failpoint reached during
-   * start-up is a kill like any other). Throws only when it neither listens nor exits in time.
+   * Runs Ferry (src/main.ts) with FERRY_FAILPOINTS set to `failpoints`, and waits until it listens
+   * or exits first (a failpoint reached during start-up is a kill like any other). Throws only when
+   * it neither listens nor exits in time.
    */
-  static async start(options: FerryProcessOptions): Promise<FerryProcess> {
-    const ferry = new FerryProcess(options);
-    const timeoutMs = options.startTimeoutMs ?? 30_000;
-    const deadline = Date.now() + timeoutMs;
-    while (ferry.readyAt === undefined && ferry.#exit === undefined) {
-      if (Date.now() > deadline) {
-        ferry.child.kill('SIGKILL');
-        await ferry.exited;
-        throw new Error(`Ferry did not listen within ${timeoutMs} ms:\n${ferry.tail()}`);
-      }
+  async launch(failpoints: readonly string[] = []): Promise<this> {
+    // Loading the modules is the machine's business (slow when it is busy); listening is Ferry's.
+    const loadDeadline = Date.now() + 120_000;
+    while (!this.#loaded && this.#exit === undefined) {
+      if (Date.now() > loadDeadline) return this.#giveUp('load its modules within 120 s');
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
-    return ferry;
+    const timeoutMs = this.#options.startTimeoutMs ?? 30_000;
+    const env = failpoints.length > 0 ? { FERRY_FAILPOINTS: failpoints.join(',') } : {};
+    this.launchedAt = Date.now();
+    this.child.stdin.end(`${JSON.stringify(env)}\n`);
+    const deadline = Date.now() + timeoutMs;
+    while (this.readyAt === undefined && this.#exit === undefined) {
+      if (Date.now() > deadline) return this.#giveUp(`listen within ${timeoutMs} ms of launch`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    return this;
+  }
+
+  async #giveUp(what: string): Promise<never> {
+    this.child.kill('SIGKILL');
+    await this.exited;
+    throw new Error(`Ferry did not ${what}:\n${this.tail()}`);
   }
 
   get url(): string {
@@ -141,6 +165,7 @@ export class FerryProcess {
   /** SIGTERM and Ferry's own graceful shutdown; SIGKILL if it takes longer than `graceMs`. */
   async stop(graceMs = 10_000): Promise<FerryExit> {
     if (this.#exit) return this.#exit;
+    if (this.launchedAt === undefined) return this.kill();
     this.child.kill('SIGTERM');
     const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
     const exit = await this.exited;

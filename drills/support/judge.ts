@@ -1,6 +1,6 @@
 import type { SlackMessage } from '../../src/sandbox/fake-slack.ts';
 import type { FerryDb, TimelineRow } from './ferry-db.ts';
-import type { SlackDriver } from './slack-driver.ts';
+import { readable, type SlackDriver } from './slack-driver.ts';
 import type { Transition } from './world.ts';
 
 // What "exactly once" means to a drill, in one place: each state change once, each timeline event
@@ -74,9 +74,10 @@ export function timelineProblems(timeline: readonly TimelineRow[]): {
 }
 
 /**
- * Events of these runs that never reached Slack (no message reference, or one Slack does not
- * have), and messages in the channel Ferry holds no reference to: a post repeated because the
- * first copy's ts was never stored.
+ * Events of these runs that never reached Slack, and messages in the channel Ferry holds no
+ * reference to: a post repeated because the first copy's ts was never stored. An event counts as
+ * posted when its reference names a reply that Slack has in a thread and that reads as the event
+ * (it names the event's step), not merely any message.
  */
 export async function slackCoverage(
   db: FerryDb,
@@ -84,7 +85,7 @@ export async function slackCoverage(
   runIds: readonly string[],
 ): Promise<{ lost: Array<{ runId: string; event: TimelineRow }>; orphans: SlackMessage[] }> {
   const inSlack = driver.slack.store.allMessages(driver.channel);
-  const inSlackTs = new Set(inSlack.map((m) => m.ts));
+  const byTs = new Map(inSlack.map((m) => [m.ts, m]));
   const known = new Set<string>();
   const lost: Array<{ runId: string; event: TimelineRow }> = [];
   for (const runId of runIds) {
@@ -92,8 +93,12 @@ export async function slackCoverage(
     for (const ref of refs) known.add(ref.ts);
     const eventTs = new Map(refs.filter((r) => r.kind === 'event').map((r) => [Number(r.key), r.ts]));
     for (const event of await db.timeline(runId)) {
-      const ts = eventTs.get(event.seq);
-      if (ts === undefined || !inSlackTs.has(ts)) lost.push({ runId, event });
+      const message = byTs.get(eventTs.get(event.seq) ?? '');
+      const reads =
+        message !== undefined &&
+        !isTopLevel(message) &&
+        (!event.stepId || readable(message).includes(event.stepId));
+      if (!reads) lost.push({ runId, event });
     }
   }
   return { lost, orphans: inSlack.filter((m) => !known.has(m.ts)) };
