@@ -30,7 +30,7 @@ import {
   saveProgress,
   type Attempt,
 } from '../store/attempts.ts';
-import type { Database } from '../store/db.ts';
+import { isUnavailable, type Database } from '../store/db.ts';
 import { applyToRun, readRun, type RunRecord } from '../store/runs.ts';
 import type { Waker } from '../store/wake.ts';
 
@@ -228,7 +228,7 @@ export class Executor {
 
     this.failpoints.hit('record.before', point);
     try {
-      await this.record(attempt, event);
+      await this.recordWhileReachable(attempt, event, log);
     } catch (error) {
       // An outcome Postgres will not take (say, text it refuses) must not leave the attempt to be
       // claimed and acted on again and again: record that it could not be recorded, and stop.
@@ -243,7 +243,10 @@ export class Executor {
       });
     }
     this.failpoints.hit('record.after', point);
-    await this.deps.waker.announce(db, 'work', 'publish');
+    // Other replicas find the work within their poll should this NOTIFY not go out.
+    await this.deps.waker
+      .announce(db, 'work', 'publish')
+      .catch((error: unknown) => log.warn({ err: error }, 'could not wake the other replicas'));
   }
 
   /** What a thrown error (or the signal's reason) means for the step. */
@@ -288,6 +291,29 @@ export class Executor {
               ? 'retrying'
               : 'failed',
     });
+  }
+
+  /**
+   * Records the outcome, trying again for as long as the database cannot be reached: an outcome given
+   * up here would leave the attempt to be claimed and acted on again once the database is back. Only
+   * this process may record it while it still runs the attempt (it never claims its own attempts),
+   * so a single Ferry acts once however long the outage lasts. A refusal of what was asked (not an
+   * outage) is thrown at once, for the caller to record as a failure instead.
+   */
+  private async recordWhileReachable(attempt: Attempt, event: RunEvent, log: Logger): Promise<void> {
+    for (let wait = 250; ; wait = Math.min(wait * 2, 5_000)) {
+      try {
+        await this.record(attempt, event);
+        return;
+      } catch (error) {
+        if (!isUnavailable(error)) throw error;
+        log.warn(
+          { err: error, retryInMs: wait },
+          'the database is unreachable; keeping the outcome to record it',
+        );
+        await sleep(wait);
+      }
+    }
   }
 
   /** The outcome and the engine's next decision, in one transaction on the locked run. */
@@ -390,11 +416,16 @@ export class Executor {
         const now = Date.now();
         if (now - lastProgress < PROGRESS_MIN_INTERVAL_MS && report.fraction !== 1) return;
         lastProgress = now;
-        await saveProgress(db, attempt.runId, attempt.stepId, {
-          ...report,
-          text: redactText(report.text, secrets),
-        });
-        waker.notify('publish');
+        // Progress is for people watching; a report that cannot be saved must not fail the step.
+        try {
+          await saveProgress(db, attempt.runId, attempt.stepId, {
+            ...report,
+            text: redactText(report.text, secrets),
+          });
+          waker.notify('publish');
+        } catch (error) {
+          log.warn({ err: error }, 'could not save the step’s progress; the step goes on');
+        }
       },
       log,
       earlier,

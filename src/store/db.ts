@@ -8,6 +8,26 @@ import { migrate } from './migrate.ts';
 // timestamptz as Date, bigint ids as numbers (ours stay far below 2^53).
 pg.types.setTypeParser(20, (v) => Number(v));
 
+/**
+ * Whether an error means the database could not be reached (down, restarting, the connection lost)
+ * rather than that it refused what was asked: the first is worth trying again, the second is not.
+ */
+export function isUnavailable(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  if (typeof code === 'string') {
+    // 08: connection exception; 57P01-57P03: shut down, crashed, or not accepting connections yet.
+    if (code.startsWith('08') || /^57P0[1-3]$/.test(code)) return true;
+    if (['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH'].includes(code))
+      return true;
+  }
+  return (
+    typeof message === 'string' &&
+    /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable/i.test(
+      message,
+    )
+  );
+}
+
 /** A pool or a client inside a transaction: what a named query needs. */
 export type Queryable = Pick<pg.PoolClient, 'query'>;
 

@@ -13,6 +13,10 @@ export async function migrate(pool: Pool, schema: string): Promise<string[]> {
   const files = (await readdir(migrationsDir)).filter((f) => /^\d+_.*\.sql$/.test(f)).sort();
   const applied: string[] = [];
   const client = await pool.connect();
+  // A lost connection fails the query under way; without a listener it would also be uncaught.
+  let broken: Error | undefined;
+  const onError = (error: Error) => (broken = error);
+  client.on('error', onError);
   try {
     // `create ... if not exists` is not safe against a concurrent create (it fails on the catalog's
     // unique index), so replicas take the lock for this too.
@@ -46,7 +50,8 @@ export async function migrate(pool: Pool, schema: string): Promise<string[]> {
       }
     }
   } finally {
-    client.release();
+    client.off('error', onError);
+    client.release(broken);
   }
   return applied;
 }

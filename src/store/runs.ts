@@ -34,6 +34,11 @@ export interface RunRecord {
 export async function inTransaction<T>(db: Database, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await db.pool.connect();
   let broken: Error | undefined;
+  // The pool listens for errors only on idle clients: a connection lost mid-transaction (a restart,
+  // a failover) would otherwise be an uncaught 'error' that stops the process. The query under way
+  // fails with it too, and the broken client leaves the pool on release.
+  const onError = (error: Error) => (broken = error);
+  client.on('error', onError);
   try {
     await client.query('begin');
     const result = await fn(client);
@@ -44,6 +49,7 @@ export async function inTransaction<T>(db: Database, fn: (client: pg.PoolClient)
     await client.query('rollback').catch((rollbackError: unknown) => (broken = rollbackError as Error));
     throw error;
   } finally {
+    client.off('error', onError);
     client.release(broken);
   }
 }
