@@ -550,7 +550,9 @@ type ParsedFile = { result: LoadResult; source: SourceMap | undefined };
 
 function parseSource(text: string, file: string): ParsedFile {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  // Silent: a key that is a list or a mapping is reported below as an unknown key, not printed by
+  // the yaml library as a process warning on Ferry's stderr.
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, logLevel: 'error' });
   const source = new SourceMap(doc, lines);
   const problem = (position: Position, path: string, message: string): PlanProblem => ({
     file,

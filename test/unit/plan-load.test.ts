@@ -251,6 +251,25 @@ describe('parsePlan messages', () => {
     }
   });
 
+  it('reports a key that is a list or a mapping as a problem, without a process warning', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.message);
+    process.on('warning', onWarning);
+    try {
+      expect(
+        lines(
+          'service: search\n? [a, b]\n: 1\nenvironments:\n  staging:\n    steps: [ { id: w, kind: manual, instructions: x } ]\n',
+        ),
+      ).toEqual([
+        'p.yml:1:1: unknown key "[ a, b ]" (expected one of service, channel, starters, approvers, environments)',
+      ]);
+      await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings).toEqual([]);
+  });
+
   it('accepts an escaped $${ and a well-formed reference', () => {
     const text = planWith(
       '      - { id: w, kind: maintenance, action: on, provider: { type: http, url: "$${literal}", token: "${TOKEN}" } }\n',
