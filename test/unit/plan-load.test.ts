@@ -260,9 +260,7 @@ describe('parsePlan messages', () => {
         lines(
           'service: search\n? [a, b]\n: 1\nenvironments:\n  staging:\n    steps: [ { id: w, kind: manual, instructions: x } ]\n',
         ),
-      ).toEqual([
-        'p.yml:1:1: unknown key "[ a, b ]" (expected one of service, channel, starters, approvers, environments)',
-      ]);
+      ).toEqual([expect.stringMatching(/^p\.yml:1:1: unknown key "\[ a, b \]" \(expected one of service, /)]);
       await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
     } finally {
       process.off('warning', onWarning);
