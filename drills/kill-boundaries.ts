@@ -43,25 +43,18 @@ const undoPoints = (points: readonly string[], steps: readonly string[]) =>
   steps.flatMap((step) => points.map((point) => `${point}:undo:${step}`));
 
 /**
- * Forty-one kills in seven runs: every step point of the first change through the http maintenance
- * endpoint and of the Route 53 cutover; the capture and the dangerous points (act done, outcome
- * not recorded) of the Heroku steps and the closing maintenance step; the undo points of a
- * rollback; each kind of decision; before and after each kind of Slack post. Each kill restarts
- * Ferry, and restarts are what the drill's time goes on, so this is a choice, not every pair.
- * Step points and posts are never armed in the same process: a post happens while a step runs,
- * so a kill at one would pass the other by unseen. No attempt is killed more than three times
- * before its outcome is recorded, below the claim limit (an attempt claimed more than five times
- * without an outcome fails on purpose).
+ * Forty-one kills in seven runs, in the order they start (four at a time), the most telling
+ * first: every step point of the first change through the http maintenance endpoint and of the
+ * Route 53 cutover; the capture and the dangerous points (act done, outcome not recorded) of the
+ * Heroku steps and the closing maintenance step; the undo points of a rollback; each kind of
+ * decision; before and after each kind of Slack post. Each kill restarts Ferry, and restarts are
+ * what the drill's time goes on, so this is a choice, not every pair. Step points and posts are
+ * never armed in the same process: a post happens while a step runs, so a kill at one would pass
+ * the other by unseen. No attempt is killed more than three times before its outcome is
+ * recorded, below the claim limit (an attempt claimed more than five times without an outcome
+ * fails on purpose).
  */
 export const lanes: LaneSpec[] = [
-  {
-    name: 'posts',
-    shape: 'full',
-    points: ['status', 'event', 'approval', 'edit'].flatMap((kind) => [
-      `post.before:${kind}`,
-      `post.after:${kind}`,
-    ]),
-  },
   {
     // Defect 2's case as production has it: the default lease, killed while a person is awaited.
     name: 'approval-wait',
@@ -69,15 +62,6 @@ export const lanes: LaneSpec[] = [
     points: [],
     killWhileAwaitingApproval: true,
     defaultLease: true,
-  },
-  {
-    name: 'claim-capture',
-    shape: 'full',
-    points: [
-      'decision.after:start',
-      ...doPoints(['claim.after', 'capture.before', 'capture.after'], ['maintenance-on', 'cutover']),
-      'decision.after:approve',
-    ],
   },
   {
     name: 'act-record',
@@ -88,12 +72,12 @@ export const lanes: LaneSpec[] = [
     ),
   },
   {
-    name: 'later-steps',
+    name: 'claim-capture',
     shape: 'full',
     points: [
-      ...doPoints(['capture.after', 'act.after', 'record.after'], ['crons-disable']),
-      ...doPoints(['capture.after', 'act.after'], ['crons-enable']),
-      'act.after:do:maintenance-off',
+      'decision.after:start',
+      ...doPoints(['claim.after', 'capture.before', 'capture.after'], ['maintenance-on', 'cutover']),
+      'decision.after:approve',
     ],
   },
   {
@@ -114,6 +98,23 @@ export const lanes: LaneSpec[] = [
       ...undoPoints(['act.after', 'record.before'], ['maintenance-on']),
     ],
     rollBack: true,
+  },
+  {
+    name: 'posts',
+    shape: 'full',
+    points: ['status', 'event', 'approval', 'edit'].flatMap((kind) => [
+      `post.before:${kind}`,
+      `post.after:${kind}`,
+    ]),
+  },
+  {
+    name: 'later-steps',
+    shape: 'full',
+    points: [
+      ...doPoints(['capture.after', 'act.after', 'record.after'], ['crons-disable']),
+      ...doPoints(['capture.after', 'act.after'], ['crons-enable']),
+      'act.after:do:maintenance-off',
+    ],
   },
 ];
 
@@ -364,7 +365,7 @@ async function runLane(
         finished = true;
         break;
       }
-      await sleep(50);
+      await sleep(100);
     }
   } finally {
     await spare?.kill();
@@ -390,11 +391,10 @@ async function runLane(
     findings,
     wallMs: 0,
   };
-  if (finished && runId) {
-    await judge(report, spec, world, driver, db, calls);
+  if (runId) await judge(report, spec, world, driver, db, calls);
+  if (finished)
     for (const point of remaining.filter((p) => !(spec.optional ?? []).includes(p)))
       say(`failpoint ${point} was never reached`);
-  }
   await driver.close();
   // A schema is kept when its run went wrong, to be read afterwards.
   if (findings.length === 0) await db.drop().catch(() => undefined);
@@ -421,9 +421,12 @@ async function judge(
     report.failedKills.set(key, [...(report.failedKills.get(key) ?? []), what]);
   };
 
-  if (report.status !== report.expectedStatus) {
+  // A run cut short by the drill's time is judged on what happened so far; whether it would have
+  // recovered from its last kill, and whether Slack would have caught up, is not known.
+  if (!report.finished || report.status !== report.expectedStatus) {
     const last = report.kills.at(-1);
-    if (last) blame(last.at, `the run ended ${report.status}`);
+    if (last)
+      blame(last.at, report.finished ? `the run ended ${report.status}` : 'the run did not finish in time');
   }
 
   const expected = expectedEffects(report.service, spec.shape);
@@ -432,7 +435,11 @@ async function judge(
   for (const t of effects.extra) blame(t.at, `${t.target} changed again (${t.from} -> ${t.to})`);
   effects.lines.forEach(say);
   const state = world.stateOf(report.service);
-  if (report.status === report.expectedStatus && JSON.stringify(state) !== JSON.stringify(expected.final))
+  if (
+    report.finished &&
+    report.status === report.expectedStatus &&
+    JSON.stringify(state) !== JSON.stringify(expected.final)
+  )
     say(
       `the run ended ${report.status} but left ${JSON.stringify(state)}, not ${JSON.stringify(expected.final)}`,
     );
@@ -443,6 +450,20 @@ async function judge(
     blame(e.at, `${e.type} ${e.stepId ?? ''} (seq ${e.seq})`);
   problems.lines.forEach(say);
 
+  for (const restart of report.restarts) {
+    if (!restart.waitingFor) continue;
+    const first = calls.find(
+      (c) =>
+        c.incarnation === restart.incarnation && c.method === 'chat.postMessage' && c.at >= restart.readyAt,
+    );
+    if (first) restart.firstMessageMs = first.at - restart.readyAt;
+    if ((restart.firstMessageMs ?? 0) > RESTART_TARGET_MS)
+      say(
+        `a restart took ${restart.firstMessageMs} ms from ready to the thread's next message (${restart.waitingFor}); the target is ${RESTART_TARGET_MS} ms`,
+      );
+  }
+
+  if (!report.finished) return;
   const coverage = await slackCoverage(db, driver, [runId]);
   report.lostEvents = coverage.lost.length;
   for (const { event } of coverage.lost) {
@@ -459,19 +480,6 @@ async function judge(
     say(
       `${report.duplicatePosts.length} message(s) posted twice: ${report.duplicatePosts.map((d) => `a ${d.kind} after ${d.point}`).join('; ')}`,
     );
-
-  for (const restart of report.restarts) {
-    if (!restart.waitingFor) continue;
-    const first = calls.find(
-      (c) =>
-        c.incarnation === restart.incarnation && c.method === 'chat.postMessage' && c.at >= restart.readyAt,
-    );
-    if (first) restart.firstMessageMs = first.at - restart.readyAt;
-    if ((restart.firstMessageMs ?? 0) > RESTART_TARGET_MS)
-      say(
-        `a restart took ${restart.firstMessageMs} ms from ready to the thread's next message (${restart.waitingFor}); the target is ${RESTART_TARGET_MS} ms`,
-      );
-  }
 }
 
 /** Runs `tasks` with at most `limit` at once, in order. */
@@ -505,10 +513,8 @@ export async function runKillBoundaries(
   const laneDeadline = ctx.deadline - 5_000;
   let reports: LaneReport[];
   try {
-    // The lanes with the most kills first, so the longest do not start last.
-    const ordered = [...selected].sort((a, b) => b.points.length - a.points.length);
     reports = await pooled(
-      ordered.map((spec) => () => runLane(spec, world, ctx, logDir, laneDeadline)),
+      selected.map((spec) => () => runLane(spec, world, ctx, logDir, laneDeadline)),
       concurrency,
     );
   } finally {
@@ -528,10 +534,7 @@ export async function runKillBoundaries(
     }),
   ];
   const kills = reports.flatMap((r) => r.kills);
-  const failed = reports.reduce(
-    (n, r) => n + r.kills.filter((k) => !r.finished || r.failedKills.has(k.point)).length,
-    0,
-  );
+  const failed = reports.reduce((n, r) => n + r.kills.filter((k) => r.failedKills.has(k.point)).length, 0);
   const measured = reports.flatMap((r) => r.restarts).filter((r) => r.firstMessageMs !== undefined);
   return {
     figures: {
@@ -558,7 +561,7 @@ export const description = [
   '',
   "Each run is chained through its kill points: the process is armed with every point the run has not reached yet and dies at the first it reaches; the next process, its modules loaded while the last one ran, is armed with the rest. Seven runs go side by side, four at a time (a kill with a step claimed costs the 5 s lease before the next process may take the step over); two of them are rolled back from a manual step and killed at the undo points. One more run keeps Ferry's default lease and is killed from outside while it waits for approval, then approved on the new process: the case of issue 7's defect 2.",
   '',
-  "Afterwards each run must have ended as planned (succeeded, or rolled back); each fake must have changed state exactly as often as the plan says (`duplicate_effects` counts transitions beyond that: a call repeated after a crash must not change anything twice); the timeline must hold each once-per-run event once (`duplicate_timeline_events`) and no failure; every timeline event must be in a thread reply that names its step (`lost_events`). A message in the channel that Ferry holds no reference to was posted twice (`duplicate_posts`, with the kill that caused it). A kill counts as survived when its run finished in the drill's time and none of the above went wrong between it and the next kill (a message posted twice is counted apart). `restart_to_first_message_ms` is the longest time from a restarted process logging that it listens to the next message in the thread, over the restarts that had something to post.",
+  "Afterwards each run must have ended as planned (succeeded, or rolled back); each fake must have changed state exactly as often as the plan says (`duplicate_effects` counts transitions beyond that: a call repeated after a crash must not change anything twice); the timeline must hold each once-per-run event once (`duplicate_timeline_events`) and no failure; every timeline event must be in a thread reply that names its step (`lost_events`). A message in the channel that Ferry holds no reference to was posted twice (`duplicate_posts`, with the kill that caused it). A kill counts as survived when none of the above went wrong between it and the next kill, and the run went on past it (a message posted twice is counted apart); a run cut short by the drill's time is judged on what happened so far, and its last kill counts as not survived. `restart_to_first_message_ms` is the longest time from a restarted process logging that it listens to the next message in the thread, over the restarts that had something to post.",
 ].join('\n');
 
 export const drill: Drill = {
