@@ -43,16 +43,16 @@ const undoPoints = (points: readonly string[], steps: readonly string[]) =>
   steps.flatMap((step) => points.map((point) => `${point}:undo:${step}`));
 
 /**
- * Forty-one kills in seven runs, in the order they start (four at a time), the most telling
- * first: every step point of the first change through the http maintenance endpoint and of the
- * Route 53 cutover; the capture and the dangerous points (act done, outcome not recorded) of the
- * Heroku steps and the closing maintenance step; the undo points of a rollback; each kind of
- * decision; before and after each kind of Slack post. Each kill restarts Ferry, and restarts are
- * what the drill's time goes on, so this is a choice, not every pair. Step points and posts are
- * never armed in the same process: a post happens while a step runs, so a kill at one would pass
- * the other by unseen. No attempt is killed more than three times before its outcome is
- * recorded, below the claim limit (an attempt claimed more than five times without an outcome
- * fails on purpose).
+ * Forty-one kills in seven runs, side by side (the most telling first, should
+ * DRILL_KILL_CONCURRENCY hold some back): every step point of the first change through the http
+ * maintenance endpoint and of the Route 53 cutover; the capture and the dangerous points (act
+ * done, outcome not recorded) of the Heroku steps and the closing maintenance step; the undo
+ * points of a rollback; each kind of decision; before and after each kind of Slack post. Each kill
+ * restarts Ferry, and restarts are what the drill's time goes on, so this is a choice, not every
+ * pair. Step points and posts are never armed in the same process: a post happens while a step
+ * runs, so a kill at one would pass the other by unseen. No attempt is killed more than three
+ * times before its outcome is recorded, below the claim limit (an attempt claimed more than five
+ * times without an outcome fails on purpose).
  */
 export const lanes: LaneSpec[] = [
   {
@@ -503,9 +503,9 @@ export async function runKillBoundaries(
   const world = new DrillWorld();
   await world.listen();
   const logDir = await mkdtemp(path.join(tmpdir(), 'ferry-drill-kill-'));
-  // Enough runs at once to keep two cores busy while others wait out a lease; more would only
-  // queue for the CPU (each start loads Ferry's modules) and for Postgres connections.
-  const concurrency = Number(process.env.DRILL_KILL_CONCURRENCY ?? 4);
+  // All runs at once: most of a run's time is a lease running out, while starting Ferry again is
+  // CPU; side by side, one run's restart uses the cores while the others wait.
+  const concurrency = Number(process.env.DRILL_KILL_CONCURRENCY ?? selected.length);
   ctx.log(
     `kill at every boundary: ${selected.length} runs, ${concurrency} at a time; Ferry's logs in ${logDir}`,
   );
@@ -559,7 +559,7 @@ export async function runKillBoundaries(
 export const description = [
   "Ferry runs as a real process (`src/main.ts` in Slack mode on PostgreSQL, leases of 5 s) and is SIGKILLed at named failpoints (`FERRY_FAILPOINTS`): after a step attempt is claimed, before and after its capture, before and after it acts, before and after its outcome is recorded, after a person's start, approval or rollback is committed, and before and after each kind of Slack post (status message, timeline reply, approval request, edit); then it is started again on the same database. It is driven only as Slack drives it (signed slash commands and clicks) against a fake Slack Web API, and its plans change fakes of the http maintenance protocol, Heroku (clock dynos) and Route 53 (a CNAME cutover Bob approves).",
   '',
-  "Each run is chained through its kill points: the process is armed with every point the run has not reached yet and dies at the first it reaches; the next process, its modules loaded while the last one ran, is armed with the rest. Seven runs go side by side, four at a time (a kill with a step claimed costs the 5 s lease before the next process may take the step over); two of them are rolled back from a manual step and killed at the undo points. One more run keeps Ferry's default lease and is killed from outside while it waits for approval, then approved on the new process: the case of issue 7's defect 2.",
+  "Each run is chained through its kill points: the process is armed with every point the run has not reached yet and dies at the first it reaches; the next process, its modules loaded while the last one ran, is armed with the rest. Seven runs go side by side (a kill with a step claimed costs the 5 s lease before the next process may take the step over, while starting Ferry again costs CPU); two of them are rolled back from a manual step and killed at the undo points. One more run keeps Ferry's default lease and is killed from outside while it waits for approval, then approved on the new process: the case of issue 7's defect 2.",
   '',
   "Afterwards each run must have ended as planned (succeeded, or rolled back); each fake must have changed state exactly as often as the plan says (`duplicate_effects` counts transitions beyond that: a call repeated after a crash must not change anything twice); the timeline must hold each once-per-run event once (`duplicate_timeline_events`) and no failure; every timeline event must be in a thread reply that names its step (`lost_events`). A message in the channel that Ferry holds no reference to was posted twice (`duplicate_posts`, with the kill that caused it). A kill counts as survived when none of the above went wrong between it and the next kill, and the run went on past it (a message posted twice is counted apart); a run cut short by the drill's time is judged on what happened so far, and its last kill counts as not survived. `restart_to_first_message_ms` is the longest time from a restarted process logging that it listens to the next message in the thread, over the restarts that had something to post.",
 ].join('\n');
