@@ -62,10 +62,6 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
   const local = config.mode === 'local';
   // The sandbox's fakes must never act on a real database's runs, whoever built this Config.
   if (local && config.databaseUrl) throw new ConfigError([LOCAL_MODE_DATABASE_REFUSAL]);
-  // The sandbox's fakes must never act on a real database's runs, whoever built this Config.
-  if (local && config.databaseUrl) throw new ConfigError([LOCAL_MODE_DATABASE_REFUSAL]);
-  // The sandbox's fakes must never act on a real database's runs, whoever built this Config.
-  if (local && config.databaseUrl) throw new ConfigError([LOCAL_MODE_DATABASE_REFUSAL]);
   log.info(
     config.databaseUrl
       ? `Ferry starting (${local ? 'local sandbox' : 'Slack'} mode) on PostgreSQL`
@@ -116,7 +112,6 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
             : 'unavailable',
       ready: async () => (await db.pool.query('select 1')).rowCount === 1,
       metrics: metrics.registry,
-      metricsToken: config.metricsToken,
       metricsToken: config.metricsToken,
       routes: () => routes,
       onError: (error) => log.error({ err: error }, 'HTTP request failed'),
