@@ -25,7 +25,8 @@ describe('fuzzing signed Slack requests to a running Ferry', () => {
       batch: 16,
     });
     expect(outcome.findings).toEqual([]);
-    expect(outcome.cases).toBeGreaterThanOrEqual(100);
+    // 30 batches of 1 to 16 requests: about 150 in all, a few seconds.
+    expect(outcome.cases).toBeGreaterThanOrEqual(30);
     expect(await stillAnswers(target)).toEqual([]);
   });
 });
