@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { WebClient } from '@slack/web-api';
+import { setTimeout as delay } from 'node:timers/promises';
+import { LogLevel, WebClient, type FetchFunction, type Logger as SlackLogger } from '@slack/web-api';
+import type { KnownBlock } from '@slack/types';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
 import { noFailpoints, type Failpoints } from '../failpoints.ts';
@@ -8,16 +10,20 @@ import type { Waker } from '../store/wake.ts';
 import type { Database } from '../store/db.ts';
 import { readRun, readTimeline, type TimelineEvent } from '../store/runs.ts';
 import {
+  completeIntent,
+  dropIntent,
+  intentsOf,
   markRendered,
   messagesOf,
   progressOf,
+  recordIntent,
   releasePublisherLeases,
   renewPublisherLeases,
   runsToPublish,
   runVersion,
-  saveMessage,
   takePublisherLease,
   type MessageRef,
+  type PostIntent,
 } from '../store/slack-messages.ts';
 import { renderApprovalDecided, renderApprovalRequest } from '../slack/views/approval-message.ts';
 import { renderProgress } from '../slack/views/progress-message.ts';
@@ -28,9 +34,16 @@ import { renderTimelineReply } from '../slack/views/timeline-reply.ts';
 // The status message is edited in place (coalesced: at most one edit per interval, always the
 // latest state); each timeline event becomes a thread reply, several in one reply when behind;
 // nothing is dropped, and after a restart it resumes from the message references in Postgres.
+// Each post is made exactly once: its intent is recorded before the call and cleared with the ts
+// it got; an intent left without a ts is looked up in Slack (by the key in the message's metadata)
+// before anything is posted again.
 
 export interface PublisherDeps {
   db: Database;
+  /**
+   * Must not retry calls by itself: a post retried after its answer was lost shows twice. Use
+   * `publisherClient`; rate limits are waited out here, lost answers resolved by the intents.
+   */
   client: WebClient;
   waker: Waker;
   clock: Clock;
@@ -57,6 +70,37 @@ const HEARTBEAT_MS = 1_000;
 const COALESCE_BACKLOG = 3;
 /** At most this many events in one reply, so it stays within Slack's 50 blocks. */
 const MAX_BATCH = 40;
+
+/** Rate-limit answers (nothing done) waited out for one call before the run is backed off instead. */
+const MAX_RATE_LIMIT_WAITS = 5;
+/** Slack's clock is not the database's: a post is looked for from this long before its intent. */
+const SEARCH_MARGIN_MS = 60_000;
+/** Messages per page when looking for a post: Slack recommends no more than 200. */
+const SEARCH_PAGE = 200;
+
+/**
+ * The publisher's own WebClient. It makes each call once: a network error or a 5xx leaves the
+ * post's outcome unknown, and retrying it blindly would post twice, so the intent's recovery looks
+ * in Slack instead. A 429 is thrown rather than waited out inside the client (which would pause
+ * every call), and the publisher waits it out for that run: Slack did nothing, so calling again
+ * is safe.
+ */
+export function publisherClient(options: {
+  token: string;
+  apiUrl: string;
+  log: Logger;
+  fetch?: FetchFunction;
+  timeoutMs?: number;
+}): WebClient {
+  return new WebClient(options.token, {
+    slackApiUrl: options.apiUrl,
+    retryConfig: { retries: 0 },
+    rejectRateLimitedCalls: true,
+    timeout: options.timeoutMs ?? 10_000,
+    logger: slackLogger(options.log),
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+  });
+}
 
 export class Publisher {
   private readonly deps: PublisherDeps;
@@ -164,19 +208,145 @@ export class Publisher {
 
   /**
    * A Slack call on behalf of a run, made only while this publisher still holds the run's lease
-   * (renewed first): a pass slowed by Slack's rate limits must not overlap another replica's.
+   * (renewed first): a pass slowed by Slack's rate limits must not overlap another replica's. A
+   * 429 means Slack did nothing, so the call is made again after `Retry-After` (a few times).
+   * `kind` names a post or an edit for the failpoints; a read has none.
    */
-  private async slack<T>(runId: string, kind: SlackCall, call: () => Promise<T>): Promise<T> {
-    if (!(await this.takeLease(runId)).taken) throw new LeaseLost();
-    this.failpoints.hit('post.before', kind);
-    const result = await call();
-    this.failpoints.hit('post.after', kind);
-    return result;
+  private async slack<T>(runId: string, kind: SlackCall | undefined, call: () => Promise<T>): Promise<T> {
+    if (kind) this.failpoints.hit('post.before', kind);
+    for (let waits = 0; ; waits += 1) {
+      if (!(await this.takeLease(runId)).taken) throw new LeaseLost();
+      try {
+        const result = await call();
+        if (kind) this.failpoints.hit('post.after', kind);
+        return result;
+      } catch (error) {
+        const retryAfter = rateLimitedFor(error);
+        if (retryAfter === undefined || waits >= MAX_RATE_LIMIT_WAITS || this.stopping.signal.aborted)
+          throw error;
+        this.deps.log.info(
+          { run: runId, retryAfterSeconds: retryAfter },
+          'Slack asked the publisher to slow down; calling again after Retry-After',
+        );
+        await delay(retryAfter * 1_000, undefined, { signal: this.stopping.signal }).catch(() => undefined);
+      }
+    }
+  }
+
+  /**
+   * Posts one message exactly once. The intent is recorded first and cleared, with the ts, in the
+   * statement that stores it; whatever happens in between (a crash, a database outage, an answer
+   * lost on the network) leaves the intent for `recover` to resolve from what Slack holds.
+   */
+  private async post(
+    intent: Omit<PostIntent, 'createdAt'>,
+    kind: SlackCall,
+    message: { text: string; blocks: KnownBlock[]; unfurl_links?: boolean },
+  ): Promise<{ ts: string; channel: string }> {
+    const { db, client, log } = this.deps;
+    if (!(await this.takeLease(intent.runId)).taken) throw new LeaseLost();
+    await recordIntent(db, intent);
+    let res;
+    try {
+      res = await this.slack(intent.runId, kind, () =>
+        client.chat.postMessage({
+          ...message,
+          channel: intent.channel,
+          ...(intent.threadTs ? { thread_ts: intent.threadTs } : {}),
+          metadata: { event_type: 'ferry_run', event_payload: { run_id: intent.runId, key: intent.key } },
+        }),
+      );
+    } catch (error) {
+      // Slack refused it, kept rate limiting, or the call was never made: nothing to look for.
+      if (notPosted(error)) {
+        await dropIntent(db, intent.runId, intent.key).catch((dropError: unknown) =>
+          log.warn(
+            { err: dropError, run: intent.runId, key: intent.key },
+            'could not forget a post Slack did not take; the next pass looks for it in Slack first',
+          ),
+        );
+      }
+      throw error;
+    }
+    const posted = { ts: res.ts!, channel: res.channel ?? intent.channel };
+    const stored = await completeIntent(db, intent.runId, intent.key, posted.ts, posted.channel);
+    if (stored === 0)
+      log.warn(
+        { run: intent.runId, key: intent.key, ts: posted.ts },
+        'a post reached Slack after its intent was already resolved elsewhere; it may show twice',
+      );
+    return posted;
+  }
+
+  /**
+   * Resolves the run's posts that have no stored ts (the process died, Postgres refused the ts, or
+   * the answer was lost): a message Slack holds with the intent's key is adopted, one it does not
+   * hold is forgotten so the pass posts it. Only this path reads Slack.
+   */
+  private async recover(runId: string): Promise<void> {
+    const { db, log } = this.deps;
+    for (const intent of await intentsOf(db, runId)) {
+      const found = await this.findInSlack(intent);
+      if (found.ts) {
+        await completeIntent(db, runId, intent.key, found.ts, intent.channel);
+        log.info(
+          { run: runId, key: intent.key, ts: found.ts },
+          'found an interrupted post in Slack; adopted it instead of posting again',
+        );
+        continue;
+      }
+      await dropIntent(db, runId, intent.key);
+      if (found.uncheckable)
+        log.warn(
+          { run: runId, key: intent.key, channel: intent.channel, slackError: found.uncheckable },
+          `could not look in Slack for an interrupted post (${found.uncheckable}), so it is posted again and may show twice; ` +
+            'invite the bot to the channel (/invite @ferry) and make sure the app has the channels:history and groups:history scopes',
+        );
+      else
+        log.info({ run: runId, key: intent.key }, 'an interrupted post never reached Slack; posting it now');
+    }
+  }
+
+  /** Looks for the message carrying the intent's key, from a little before the intent was recorded. */
+  private async findInSlack(intent: PostIntent): Promise<{ ts?: string; uncheckable?: string }> {
+    const { client } = this.deps;
+    const oldest = slackTs(intent.createdAt.getTime() - SEARCH_MARGIN_MS);
+    let cursor: string | undefined;
+    do {
+      const page = { channel: intent.channel, oldest, include_all_metadata: true, limit: SEARCH_PAGE };
+      const paged = cursor ? { ...page, cursor } : page;
+      let res;
+      try {
+        res = await this.slack(intent.runId, undefined, () =>
+          intent.threadTs
+            ? client.conversations.replies({ ...paged, ts: intent.threadTs })
+            : client.conversations.history(paged),
+        );
+      } catch (error) {
+        const refusal = platformError(error);
+        // A thread whose parent is gone holds no reply either.
+        if (refusal === 'thread_not_found') return {};
+        if (refusal) return { uncheckable: refusal };
+        throw error; // the network or Slack failed: look again on the next pass, post nothing yet
+      }
+      const hit = (res.messages ?? []).find(({ metadata }) => {
+        const payload: Record<string, unknown> | undefined = metadata?.event_payload;
+        return (
+          metadata?.event_type === 'ferry_run' &&
+          payload?.run_id === intent.runId &&
+          payload.key === intent.key
+        );
+      });
+      if (hit?.ts) return { ts: hit.ts };
+      cursor = res.response_metadata?.next_cursor || undefined;
+    } while (cursor);
+    return {};
   }
 
   /** Brings one run's Slack messages up to date. True when an edit was held back by the rate budget. */
   async publishRun(runId: string): Promise<boolean> {
     const { db, client } = this.deps;
+    await this.recover(runId);
     // Read in this order. The version first: anything committed after it keeps the run marked as
     // behind, so it is published next time. Then the timeline, then the state, which is then at
     // least as new as every event read: an approval request is never judged by a state from before it.
@@ -199,24 +369,26 @@ export class Publisher {
         incidents,
         specs: record.specs,
       });
-      const res = await this.slack(state.id, 'status', () =>
-        client.chat.postMessage({
+      const posted = await this.post(
+        {
+          runId,
+          key: 'status',
           channel,
-          ...view,
-          unfurl_links: false,
-          metadata: { event_type: 'ferry_run', event_payload: { run_id: runId } },
-        }),
+          threadTs: null,
+          refs: [{ kind: 'status', key: '', renderedVersion: version }],
+        },
+        'status',
+        { ...view, unfurl_links: false },
       );
       status = {
         runId,
         kind: 'status',
         key: '',
-        channel: res.channel ?? channel,
-        ts: res.ts!,
+        channel: posted.channel,
+        ts: posted.ts,
         renderedVersion: version,
         renderedAt: new Date(),
       };
-      await saveMessage(db, status);
     }
 
     const postedSeqs = new Set(messages.filter((m) => m.kind === 'event').map((m) => Number(m.key)));
@@ -266,26 +438,28 @@ export class Publisher {
     pending: TimelineEvent[],
     timeline: TimelineEvent[],
   ): Promise<void> {
-    const { db, client } = this.deps;
     const coalesce = pending.length > COALESCE_BACKLOG;
     let batch: TimelineEvent[] = [];
-    /** Records that `event` reached Slack as message `ts`, so a restart never posts it again. */
-    const posted = (event: TimelineEvent, ts: string) =>
-      saveMessage(db, {
-        runId: state.id,
-        kind: 'event',
-        key: String(event.seq),
-        channel: status.channel,
-        ts,
-        renderedVersion: 1,
-      });
+    /** A reply in the run's thread; once posted, its events are never posted again. */
+    const reply = (key: string, refs: PostIntent['refs']) => ({
+      runId: state.id,
+      key,
+      channel: status.channel,
+      threadTs: status.ts,
+      refs,
+    });
+    const eventRef = (event: TimelineEvent) => ({
+      kind: 'event' as const,
+      key: String(event.seq),
+      renderedVersion: 1,
+    });
     const flush = async () => {
       if (batch.length === 0) return;
-      const view = renderTimelineReply(batch);
-      const res = await this.slack(state.id, 'event', () =>
-        client.chat.postMessage({ channel: status.channel, thread_ts: status.ts, ...view }),
+      await this.post(
+        reply(`event:${batch[0]!.seq}`, batch.map(eventRef)),
+        'event',
+        renderTimelineReply(batch),
       );
-      for (const event of batch) await posted(event, res.ts!);
       batch = [];
     };
     for (const event of pending) {
@@ -302,18 +476,14 @@ export class Publisher {
               event.at.getTime(),
               nextRequestAt(timeline, step.id, event.seq),
             );
-        const res = await this.slack(state.id, 'approval', () =>
-          client.chat.postMessage({ channel: status.channel, thread_ts: status.ts, ...view }),
+        await this.post(
+          reply(`approval:${step.id}:${event.seq}`, [
+            eventRef(event),
+            { kind: 'approval', key: `${step.id}:${event.seq}`, renderedVersion: open ? 0 : 1 },
+          ]),
+          'approval',
+          view,
         );
-        await posted(event, res.ts!);
-        await saveMessage(db, {
-          runId: state.id,
-          kind: 'approval',
-          key: `${step.id}:${event.seq}`,
-          channel: status.channel,
-          ts: res.ts!,
-          renderedVersion: open ? 0 : 1,
-        });
         continue;
       }
       batch.push(event);
@@ -373,17 +543,17 @@ export class Publisher {
       const view = renderProgress(p.stepId, p.text, p.fraction, outcome);
       const renderedVersion = finished ? p.version + 1_000_000 : p.version;
       if (!ref) {
-        const res = await this.slack(state.id, 'progress', () =>
-          client.chat.postMessage({ channel: status.channel, thread_ts: status.ts, ...view }),
+        await this.post(
+          {
+            runId: state.id,
+            key: `progress:${p.stepId}`,
+            channel: status.channel,
+            threadTs: status.ts,
+            refs: [{ kind: 'progress', key: p.stepId, renderedVersion }],
+          },
+          'progress',
+          view,
         );
-        await saveMessage(db, {
-          runId: state.id,
-          kind: 'progress',
-          key: p.stepId,
-          channel: status.channel,
-          ts: res.ts!,
-          renderedVersion,
-        });
       } else if (ref.renderedVersion < renderedVersion) {
         if (
           this.deps.clock.now() - ref.renderedAt.getTime() < this.deps.minEditIntervalMs ||
@@ -411,6 +581,50 @@ function nextRequestAt(timeline: readonly TimelineEvent[], stepId: string, seq: 
 
 /** What a Slack call does, as failpoints name it: a post of one kind of message, or an edit. */
 type SlackCall = 'status' | 'event' | 'approval' | 'progress' | 'edit';
+
+/** Seconds Slack asked to wait, when it answered 429: then the call did nothing. */
+function rateLimitedFor(error: unknown): number | undefined {
+  const e = error as { code?: string; retryAfter?: number };
+  return e.code === 'slack_webapi_rate_limited_error' ? (e.retryAfter ?? 1) : undefined;
+}
+
+/** Slack's error code when it answered `ok: false`: it did not do what was asked. */
+function platformError(error: unknown): string | undefined {
+  const e = error as { code?: string; data?: { error?: string } };
+  return e.code === 'slack_webapi_platform_error' ? (e.data?.error ?? 'unknown_error') : undefined;
+}
+
+/** Whether a failed post is known not to be in Slack: refused, rate limited, or never sent. */
+function notPosted(error: unknown): boolean {
+  return (
+    error instanceof LeaseLost || platformError(error) !== undefined || rateLimitedFor(error) !== undefined
+  );
+}
+
+/** A time as Slack writes message timestamps ("1700000000.000100"). */
+function slackTs(ms: number): string {
+  return (Math.max(0, ms) / 1_000).toFixed(6);
+}
+
+/** The WebClient's logger, writing to Ferry's (redacting) log. */
+function slackLogger(log: Logger): SlackLogger {
+  let level = LogLevel.INFO;
+  const write =
+    (fn: 'debug' | 'info' | 'warn' | 'error') =>
+    (...msgs: unknown[]) =>
+      log[fn]({ component: 'publisher-webclient' }, msgs.map(String).join(' '));
+  return {
+    debug: write('debug'),
+    info: write('info'),
+    warn: write('warn'),
+    error: write('error'),
+    setLevel: (l) => {
+      level = l;
+    },
+    getLevel: () => level,
+    setName: () => undefined,
+  };
+}
 
 /** Another publisher took the run's lease: this one stops posting for it. */
 class LeaseLost extends Error {

@@ -89,6 +89,13 @@ export interface InjectedFailure {
   status?: number;
   /** Seconds for `Retry-After`; implies status 429 unless `status` says otherwise. */
   retryAfter?: number;
+  /**
+   * The call takes effect first and only its answer fails, as when Slack posted a message and the
+   * answer was lost on the way back (a proxy's 5xx, a timeout). Web API methods only.
+   */
+  afterEffect?: boolean;
+  /** Closes the connection instead of answering: the client sees a network error, not a status. */
+  dropConnection?: boolean;
 }
 
 export interface WaitOptions {
@@ -428,19 +435,27 @@ export class FakeSlack extends EventEmitter<FakeSlackEvents> {
       if (token === undefined || token === '') return answer(200, { ok: false, error: 'not_authed' });
       if (!this.#tokenIsValid(token)) return answer(200, { ok: false, error: 'invalid_auth' });
     }
+    const run = () =>
+      handler({
+        args,
+        store: this.store,
+        triggers: this.#triggers,
+        uploadUrlFor: (fileId) => `${this.#requireBaseUrl()}${this.#prefix}/upload/v1/${fileId}`,
+      });
     const injected = this.#takeFailure(method);
-    if (injected) return answer(injected.status, injected.response, injected.retryAfter);
+    if (injected) {
+      if (injected.afterEffect) run();
+      if (injected.dropConnection) {
+        this.#record({ method, args, token, status: 0, response: injected.response });
+        res.destroy();
+        return;
+      }
+      return answer(injected.status, injected.response, injected.retryAfter);
+    }
     const decision = this.#limiter?.take(method, args);
     if (decision && !decision.ok)
       return answer(429, { ok: false, error: 'ratelimited' }, decision.retryAfter);
-
-    const response = handler({
-      args,
-      store: this.store,
-      triggers: this.#triggers,
-      uploadUrlFor: (fileId) => `${this.#requireBaseUrl()}${this.#prefix}/upload/v1/${fileId}`,
-    });
-    answer(200, response);
+    answer(200, run());
   }
 
   #serveResponseUrl(id: string, req: IncomingMessage, body: Buffer, res: ServerResponse): void {
@@ -510,7 +525,15 @@ export class FakeSlack extends EventEmitter<FakeSlackEvents> {
     return typeof this.#token === 'string' ? token === this.#token : this.#token.test(token);
   }
 
-  #takeFailure(method: string): { status: number; response: ApiResponse; retryAfter?: number } | undefined {
+  #takeFailure(method: string):
+    | {
+        status: number;
+        response: ApiResponse;
+        retryAfter?: number;
+        afterEffect: boolean;
+        dropConnection: boolean;
+      }
+    | undefined {
     const queue = this.#failures.get(method);
     const failure = queue?.shift();
     if (!failure) return undefined;
@@ -523,6 +546,8 @@ export class FakeSlack extends EventEmitter<FakeSlackEvents> {
       status,
       response: { ok: false, error },
       ...(withRetry !== undefined ? { retryAfter: withRetry } : {}),
+      afterEffect: failure.afterEffect === true,
+      dropConnection: failure.dropConnection === true,
     };
   }
 

@@ -1,7 +1,9 @@
 import type { Database } from './db.ts';
 
 // References to the messages Ferry posted, so that a restart resumes from what Postgres says was
-// posted, and publisher leases so that two replicas never post the same event.
+// posted; the intents recorded before each post, so that a post whose ts was never stored is found
+// in Slack rather than posted twice; and publisher leases so that two replicas never post the same
+// event.
 
 export type MessageKind = 'status' | 'approval' | 'progress' | 'event';
 
@@ -20,6 +22,7 @@ export async function runsToPublish(db: Database, limit = 20): Promise<string[]>
     `select r.id from runs r
      left join slack_messages m on m.run_id = r.id and m.kind = 'status' and m.key = ''
      where m.ts is null or m.rendered_version < r.version
+        or exists (select 1 from slack_post_intents i where i.run_id = r.id)
      order by r.created_at limit $1`,
     [limit],
   );
@@ -128,4 +131,89 @@ export async function progressOf(
 export async function runVersion(db: Database, runId: string): Promise<number> {
   const { rows } = await db.pool.query(`select version from runs where id = $1`, [runId]);
   return (rows[0] as { version: number } | undefined)?.version ?? 0;
+}
+
+/** What one post stands for: the `slack_messages` row it becomes once Slack has given its ts. */
+export interface PostRef {
+  kind: MessageKind;
+  key: string;
+  renderedVersion: number;
+}
+
+/** A post about to be made (or made, its ts not yet stored): see migration 010. */
+export interface PostIntent {
+  runId: string;
+  /** Names the message, and travels in its Slack metadata: `status`, `event:12`, `approval:cutover:7`, `progress:drain`. */
+  key: string;
+  channel: string;
+  /** The thread it is a reply in; null for the status message. */
+  threadTs: string | null;
+  refs: PostRef[];
+  createdAt: Date;
+}
+
+/** Records that a post is about to be made, before the Slack call, so no outcome of the call is lost. */
+export async function recordIntent(db: Database, intent: Omit<PostIntent, 'createdAt'>): Promise<void> {
+  await db.pool.query(
+    `insert into slack_post_intents (run_id, key, channel, thread_ts, refs) values ($1, $2, $3, $4, $5)`,
+    [
+      intent.runId,
+      intent.key,
+      intent.channel,
+      intent.threadTs,
+      JSON.stringify(
+        intent.refs.map((r) => ({ kind: r.kind, key: r.key, rendered_version: r.renderedVersion })),
+      ),
+    ],
+  );
+}
+
+/** The run's posts whose outcome is unknown (no ts stored), oldest first. */
+export async function intentsOf(db: Database, runId: string): Promise<PostIntent[]> {
+  const { rows } = await db.pool.query<{
+    run_id: string;
+    key: string;
+    channel: string;
+    thread_ts: string | null;
+    refs: Array<{ kind: MessageKind; key: string; rendered_version: number }>;
+    created_at: Date;
+  }>(`select * from slack_post_intents where run_id = $1 order by created_at, key`, [runId]);
+  return rows.map((r) => ({
+    runId: r.run_id,
+    key: r.key,
+    channel: r.channel,
+    threadTs: r.thread_ts,
+    refs: r.refs.map((ref) => ({ kind: ref.kind, key: ref.key, renderedVersion: ref.rendered_version })),
+    createdAt: r.created_at,
+  }));
+}
+
+/**
+ * Stores the ts Slack gave the intended post and clears the intent, in one statement: either both
+ * happen or neither, so a failure here leaves the intent for the next pass to resolve. Returns how
+ * many message rows were stored: 0 when the intent was no longer there.
+ */
+export async function completeIntent(
+  db: Database,
+  runId: string,
+  key: string,
+  ts: string,
+  channel: string,
+): Promise<number> {
+  const { rowCount } = await db.pool.query(
+    `with done as (
+       delete from slack_post_intents where run_id = $1 and key = $2 returning run_id, refs)
+     insert into slack_messages (run_id, kind, key, channel, ts, rendered_version)
+     select done.run_id, m.kind, m.key, $4, $3, m.rendered_version
+     from done cross join jsonb_to_recordset(done.refs) as m(kind text, key text, rendered_version integer)
+     on conflict (run_id, kind, key) do update set ts = excluded.ts, channel = excluded.channel,
+       rendered_version = excluded.rendered_version, rendered_at = now()`,
+    [runId, key, ts, channel],
+  );
+  return rowCount ?? 0;
+}
+
+/** Forgets an intent whose post is known not to be in Slack (refused, or not found there). */
+export async function dropIntent(db: Database, runId: string, key: string): Promise<void> {
+  await db.pool.query(`delete from slack_post_intents where run_id = $1 and key = $2`, [runId, key]);
 }

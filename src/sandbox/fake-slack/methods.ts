@@ -390,11 +390,20 @@ function historyQuery(args: ApiArgs, defaultLimit: number, direction: 'newest_fi
   return { limit, latest: latest || undefined, oldest: oldest || undefined, inclusive };
 }
 
-function pageResponse(messages: SlackMessage[], hasMore: boolean): ApiResponse {
+/**
+ * A page of conversations.history or replies. As Slack does, messages carry their `metadata` only
+ * when the call asked for it with `include_all_metadata`.
+ */
+function pageResponse(args: ApiArgs, messages: SlackMessage[], hasMore: boolean): ApiResponse {
   const last = messages.at(-1);
+  const withMetadata = argBool(args, 'include_all_metadata');
   return {
     ok: true,
-    messages: messages.map(publicMessage),
+    messages: messages.map((m) => {
+      const shown = publicMessage(m);
+      if (!withMetadata) delete shown.metadata;
+      return shown;
+    }),
     has_more: hasMore,
     pin_count: 0,
     response_metadata: { next_cursor: hasMore && last ? encodeCursor(last.ts) : '' },
@@ -405,7 +414,7 @@ const conversationsHistory: MethodHandler = (ctx) => {
   const channel = resolveChannel(ctx);
   if (!channel.ok) return channel.response;
   const page = ctx.store.history(channel.value, historyQuery(ctx.args, 100, 'newest_first'));
-  return pageResponse(page.messages, page.hasMore);
+  return pageResponse(ctx.args, page.messages, page.hasMore);
 };
 
 const conversationsReplies: MethodHandler = (ctx) => {
@@ -415,7 +424,7 @@ const conversationsReplies: MethodHandler = (ctx) => {
   if (!ts) return fail('invalid_arguments', ['[ERROR] missing required field: ts']);
   const page = ctx.store.replies(channel.value, ts, historyQuery(ctx.args, 1000, 'oldest_first'));
   if (!page) return fail('thread_not_found');
-  return pageResponse(page.messages, page.hasMore);
+  return pageResponse(ctx.args, page.messages, page.hasMore);
 };
 
 const conversationsInfo: MethodHandler = (ctx) => {

@@ -134,6 +134,7 @@ export interface RecordedCall {
   method: string;
   args: ApiArgs;
   token: string | undefined;
+  /** The HTTP status answered; 0 when the connection was closed instead (`dropConnection`). */
   status: number;
   response: Record<string, unknown>;
   /** `Retry-After` seconds when the call was rate limited. */
