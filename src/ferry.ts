@@ -22,7 +22,7 @@ import { createSlackApp, verifyBotToken } from './slack/app.ts';
 import { redactingFetch } from './slack/redacting-fetch.ts';
 import { redactingLogger } from './log.ts';
 import { ferryCredentials, planSecrets, Redactor } from './redact.ts';
-import { Publisher } from './publisher/publisher.ts';
+import { Publisher, publisherClient } from './publisher/publisher.ts';
 import { mrkdwn } from './slack/views/format.ts';
 import { openDatabase, type Database } from './store/db.ts';
 import { countActiveRuns, pruneDeliveries } from './store/runs.ts';
@@ -201,7 +201,8 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
 
     const publisher = new Publisher({
       db,
-      client: slackListener.app.client,
+      // Its own client: a post is never retried blindly (a lost answer would show it twice).
+      client: publisherClient({ token: botToken, apiUrl: slackApiUrl, log, fetch: redactingFetch(redactor) }),
       waker,
       clock,
       log: log.child({ component: 'publisher' }),
