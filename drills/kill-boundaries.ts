@@ -187,6 +187,8 @@ export interface LaneReport {
   duplicatePosts: Array<{ ts: string; kind: string; point: string }>;
   /** Kill points after which something went wrong, by time, and what. */
   failedKills: Map<string, string[]>;
+  /** The last kill of a run cut short by the drill's time: whether Ferry recovered from it is not known. */
+  unjudgedKill: string | undefined;
   findings: string[];
   wallMs: number;
 }
@@ -207,6 +209,8 @@ async function runLane(
   ctx: DrillContext,
   logDir: string,
   laneDeadline: number,
+  /** Called once the run's first Ferry listens (or would not start), so the next run may start. */
+  onStarted: () => void = () => undefined,
 ): Promise<LaneReport> {
   const started = Date.now();
   const service = `drill-kill-${spec.name}`;
@@ -279,7 +283,7 @@ async function runLane(
   let checkRestart: Restart | undefined;
   let finished = false;
   try {
-    ferry = await startFerry();
+    ferry = await startFerry().finally(onStarted);
     while (ferry) {
       if (Date.now() > laneDeadline) {
         say(
@@ -388,6 +392,7 @@ async function runLane(
     lostEvents: 0,
     duplicatePosts: [],
     failedKills: new Map(),
+    unjudgedKill: undefined,
     findings,
     wallMs: 0,
   };
@@ -482,14 +487,22 @@ async function judge(
     );
 }
 
-/** Runs `tasks` with at most `limit` at once, in order. */
-async function pooled<T>(tasks: Array<() => Promise<T>>, limit: number): Promise<T[]> {
+/**
+ * Runs `tasks` with at most `limit` at once, in order, each started only once the one before has
+ * its first Ferry listening: a dozen Ferry processes loading at the same instant starve each other.
+ */
+async function staggered<T>(tasks: Array<(started: () => void) => Promise<T>>, limit: number): Promise<T[]> {
   const results: T[] = new Array<T>(tasks.length);
   let next = 0;
+  let previousStarted: Promise<void> = Promise.resolve();
   const worker = async () => {
     while (next < tasks.length) {
       const index = next++;
-      results[index] = await tasks[index]!();
+      const before = previousStarted;
+      let started!: () => void;
+      previousStarted = new Promise<void>((resolve) => (started = resolve));
+      await before;
+      results[index] = await tasks[index]!(started).finally(started);
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
@@ -513,8 +526,8 @@ export async function runKillBoundaries(
   const laneDeadline = ctx.deadline - 5_000;
   let reports: LaneReport[];
   try {
-    reports = await pooled(
-      selected.map((spec) => () => runLane(spec, world, ctx, logDir, laneDeadline)),
+    reports = await staggered(
+      selected.map((spec) => (started) => runLane(spec, world, ctx, logDir, laneDeadline, started)),
       concurrency,
     );
   } finally {
@@ -535,11 +548,13 @@ export async function runKillBoundaries(
   ];
   const kills = reports.flatMap((r) => r.kills);
   const failed = reports.reduce((n, r) => n + r.kills.filter((k) => r.failedKills.has(k.point)).length, 0);
+  const unjudged = reports.filter((r) => r.unjudgedKill !== undefined).length;
   const measured = reports.flatMap((r) => r.restarts).filter((r) => r.firstMessageMs !== undefined);
   return {
     figures: {
       kill_points: kills.length,
-      kill_points_survived: kills.length - failed,
+      kill_points_survived: kills.length - failed - unjudged,
+      kill_points_unjudged: unjudged,
       duplicate_effects: reports.reduce((n, r) => n + r.duplicateEffects, 0),
       lost_events: reports.reduce((n, r) => n + r.lostEvents, 0),
       restart_to_first_message_ms:
@@ -561,7 +576,7 @@ export const description = [
   '',
   "Each run is chained through its kill points: the process is armed with every point the run has not reached yet and dies at the first it reaches; the next process, its modules loaded while the last one ran, is armed with the rest. Seven runs go side by side (a kill with a step claimed costs the 5 s lease before the next process may take the step over, while starting Ferry again costs CPU); two of them are rolled back from a manual step and killed at the undo points. One more run keeps Ferry's default lease and is killed from outside while it waits for approval, then approved on the new process: the case of issue 7's defect 2.",
   '',
-  "Afterwards each run must have ended as planned (succeeded, or rolled back); each fake must have changed state exactly as often as the plan says (`duplicate_effects` counts transitions beyond that: a call repeated after a crash must not change anything twice); the timeline must hold each once-per-run event once (`duplicate_timeline_events`) and no failure; every timeline event must be in a thread reply that names its step (`lost_events`). A message in the channel that Ferry holds no reference to was posted twice (`duplicate_posts`, with the kill that caused it). A kill counts as survived when none of the above went wrong between it and the next kill, and the run went on past it (a message posted twice is counted apart); a run cut short by the drill's time is judged on what happened so far, and its last kill counts as not survived. `restart_to_first_message_ms` is the longest time from a restarted process logging that it listens to the next message in the thread, over the restarts that had something to post.",
+  "Afterwards each run must have ended as planned (succeeded, or rolled back); each fake must have changed state exactly as often as the plan says (`duplicate_effects` counts transitions beyond that: a call repeated after a crash must not change anything twice); the timeline must hold each once-per-run event once (`duplicate_timeline_events`) and no failure; every timeline event must be in a thread reply that names its step (`lost_events`). A message in the channel that Ferry holds no reference to was posted twice (`duplicate_posts`, with the kill that caused it). A kill counts as survived when none of the above went wrong between it and the next kill, and the run went on past it (a message posted twice is counted apart); a run cut short by the drill's time is judged on what happened so far, and its last kill is counted apart (`kill_points_unjudged`). `restart_to_first_message_ms` is the longest time from a restarted process logging that it listens to the next message in the thread, over the restarts that had something to post.",
 ].join('\n');
 
 export const drill: Drill = {
