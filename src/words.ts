@@ -2,13 +2,19 @@
 // meant, not how a surface shows them: Slack turns a person into a mention, a Markdown report or a
 // log line into a plain id. Rules and their wording live in the engine; surfaces only render.
 
-export type Mention = { readonly user: string } | { readonly group: string } | { readonly channel: string };
+/** A person, a user group, a channel, or a moment (each reader sees it in their own time zone). */
+export type Mention =
+  | { readonly user: string }
+  | { readonly group: string }
+  | { readonly channel: string }
+  | { readonly at: number };
 
 export type Words = ReadonlyArray<string | Mention>;
 
 export const person = (user: string): Mention => ({ user });
 export const userGroup = (group: string): Mention => ({ group });
 export const channelOf = (channel: string): Mention => ({ channel });
+export const moment = (at: number): Mention => ({ at });
 
 type Part = string | number | Mention | Words;
 
@@ -54,7 +60,9 @@ export function plain(sentence: Words | string): string {
           ? `@${part.user}`
           : 'group' in part
             ? `@${part.group}`
-            : `#${part.channel}`,
+            : 'channel' in part
+              ? `#${part.channel}`
+              : `${new Date(part.at).toISOString().slice(11, 16)} UTC`,
     )
     .join('');
 }

@@ -1,7 +1,18 @@
 import type { StepKind } from '../plan/schema.ts';
 import { person, words, type Words } from '../words.ts';
-import { approvalRefusal, isActive, isApprover, operateRefusal } from './policy.ts';
-import type { Decision, Effect, RunEvent, RunState, StepState, TimelineEntry } from './types.ts';
+import type { StepContent } from '../plan/content.ts';
+import {
+  approvalRefusal,
+  approverList,
+  contentChanges,
+  expiredRefusal,
+  isActive,
+  isApprover,
+  operateRefusal,
+  shownFor,
+  staleRefusal,
+} from './policy.ts';
+import type { Decision, Effect, Offer, RunEvent, RunState, StepState, TimelineEntry } from './types.ts';
 
 // The whole run and step state machine as one pure function: given a run, an event and the time,
 // the new state and the effects to carry out. No clock, no database, no Slack.
@@ -41,6 +52,8 @@ export function decide(run: RunState, event: RunEvent, now: number): Decision {
           : [`is ${step.status.replace('_', ' ')}`];
         return d.refuse(event.actor.user, words`${step.id} no longer waits for approval: it ${already}.`);
       }
+      const stale = staleRefusal(step, 'approval', event.shownFor);
+      if (stale) return d.refuse(event.actor.user, stale);
       const refusal = approvalRefusal(run, event.actor);
       if (refusal) {
         // The thread gets the reason without the approvers' mentions: a stranger clicking Approve
@@ -53,18 +66,17 @@ export function decide(run: RunState, event: RunEvent, now: number): Decision {
         });
         return d.refuse(event.actor.user, refusal);
       }
-      const approval = {
-        decision: event.type === 'approve' ? ('approved' as const) : ('rejected' as const),
-        by: event.actor.user,
-        at: now,
-        ...(event.type === 'reject' && event.reason ? { reason: event.reason } : {}),
-      };
-      step.approval = approval;
-      d.effects.push({ type: 'close_approval', stepId: step.id, approval });
-      if (event.type === 'approve') {
-        d.timeline({ type: 'approved', stepId: step.id, actor: event.actor.user });
-        d.begin(step);
-      } else {
+      if (event.type === 'reject') {
+        // Rejecting is the safe direction: it needs no second person and may follow an expiry.
+        const approval = {
+          decision: 'rejected' as const,
+          by: event.actor.user,
+          at: now,
+          ...(event.reason ? { reason: event.reason } : {}),
+        };
+        step.approval = approval;
+        step.votes = [];
+        d.effects.push({ type: 'close_approval', stepId: step.id, approval });
         step.status = 'failed';
         // Who rejected it is the approval's `by`; the text stays free of people.
         step.error = event.reason ? `Rejected: ${event.reason}` : 'Rejected';
@@ -72,7 +84,90 @@ export function decide(run: RunState, event: RunEvent, now: number): Decision {
         step.finishedAt = now;
         d.run.status = 'failed';
         d.timeline({ type: 'rejected', stepId: step.id, actor: event.actor.user, detail: event.reason });
+        return d.result();
       }
+      const expired = expiredRefusal(run, step, now);
+      if (expired) {
+        return d.refuse(event.actor.user, expired, {
+          action: 'ask_again',
+          stepId: step.id,
+          shownFor: shownFor(step, 'approval'),
+        });
+      }
+      if (event.content && step.content && event.content.digest !== step.content.digest) {
+        // What would run is not what the request showed: this approval cannot count for it.
+        const changes = contentChanges(step.content, event.content);
+        d.reask(step, event.actor.user, event.content, `the step changed since it was shown: ${changes}`);
+        return d.tell(
+          event.actor.user,
+          words`${step.id} changed since its approval request was shown (${changes}), so your approval does not count for it: it asks again in the thread.`,
+        );
+      }
+      if (step.votes.some((v) => v.by === event.actor.user)) {
+        return d.refuse(
+          event.actor.user,
+          words`You already approved ${step.id} (${step.votes.length} of ${step.approvalsNeeded}); it needs another approver: ${approverList(run)}.`,
+        );
+      }
+      step.votes.push({ by: event.actor.user, at: now });
+      const tally = step.approvalsNeeded > 1 ? `${step.votes.length} of ${step.approvalsNeeded}` : undefined;
+      const approved = {
+        type: 'approved' as const,
+        stepId: step.id,
+        actor: event.actor.user,
+        ...(tally ? { detail: tally } : {}),
+      };
+      if (step.votes.length < step.approvalsNeeded) {
+        d.timeline(approved);
+        d.effects.push({ type: 'approval_progress', stepId: step.id });
+        return d.result();
+      }
+      const approval = {
+        decision: 'approved' as const,
+        by: event.actor.user,
+        at: now,
+        ...(step.content ? { digest: step.content.digest } : {}),
+      };
+      step.approval = approval;
+      d.effects.push({ type: 'close_approval', stepId: step.id, approval });
+      d.timeline(approved);
+      d.begin(step);
+      return d.result();
+    }
+
+    case 'ask_again': {
+      const step = d.step(event.stepId);
+      if (!step || step.status !== 'awaiting_approval' || !isActive(d.run.status)) {
+        return d.refuse(event.actor.user, [
+          `${event.stepId} does not wait for approval, so there is nothing to ask again.`,
+        ]);
+      }
+      const stale = staleRefusal(step, 'approval', event.shownFor);
+      if (stale) return d.refuse(event.actor.user, stale);
+      if (!isApprover(run, event.actor) && d.operateRefusal(event.actor)) {
+        return d.refuse(
+          event.actor.user,
+          words`Only the people who may start or approve ${run.service} runs can ask again.`,
+        );
+      }
+      if (!expiredRefusal(run, step, now)) {
+        return d.refuse(event.actor.user, [
+          `The approval request for ${step.id} is still open: approve or reject it there.`,
+        ]);
+      }
+      d.reask(step, event.actor.user, step.content, 'the request expired', 'expired');
+      return d.result();
+    }
+
+    case 'step_changed': {
+      const step = d.step(event.stepId);
+      if (!step || step.attempt !== event.attempt || step.direction !== 'do' || step.status !== 'running') {
+        return d.result();
+      }
+      const changes = contentChanges(step.content, event.content);
+      step.attempt += 0;
+      step.startedAt = null;
+      d.reask(step, null, event.content, `the step changed since it was approved: ${changes}`);
       return d.result();
     }
 
@@ -83,6 +178,8 @@ export function decide(run: RunState, event: RunEvent, now: number): Decision {
       if (!step || step.status !== 'running' || !step.waitingForPerson || !isActive(d.run.status)) {
         return d.refuse(event.actor.user, [`${event.stepId} is not waiting for Done.`]);
       }
+      const stale = staleRefusal(step, 'done', event.shownFor);
+      if (stale) return d.refuse(event.actor.user, stale);
       step.waitingForPerson = false;
       step.actedBy = event.actor.user;
       d.succeed(step, 'Done');
@@ -99,6 +196,8 @@ export function decide(run: RunState, event: RunEvent, now: number): Decision {
       if (!step || d.run.status !== 'failed') {
         return d.refuse(event.actor.user, [`${run.id} has no failed step ${event.stepId} to ${event.type}.`]);
       }
+      const stale = staleRefusal(step, 'failure', event.shownFor);
+      if (stale) return d.refuse(event.actor.user, stale);
       step.actedBy = event.actor.user;
       if (step.undo === 'failed') {
         if (event.type === 'retry') {
@@ -248,12 +347,41 @@ class Draft {
     return { state: this.run, effects: this.effects };
   }
 
-  refuse(user: string, message: Words): Decision {
+  refuse(user: string, message: Words, offer?: Offer): Decision {
     // A refusal changes nothing but the timeline entries already collected (an unauthorized approval).
     return {
       state: this.original,
-      effects: [...this.effects.filter((e) => e.type === 'timeline'), { type: 'refuse', user, message }],
+      effects: [
+        ...this.effects.filter((e) => e.type === 'timeline'),
+        { type: 'refuse', user, message, ...(offer ? { offer } : {}) },
+      ],
     };
+  }
+
+  /** What was decided, and a word for the one person whose action it did not do as they meant. */
+  tell(user: string, message: Words): Decision {
+    this.effects.push({ type: 'refuse', user, message });
+    return this.result();
+  }
+
+  /**
+   * Closes the step's open request (if any) and asks again: a changed step, an expired request.
+   * Votes for the old request do not carry over.
+   */
+  reask(
+    step: StepState,
+    by: string | null,
+    content: StepContent | null,
+    why: string,
+    decision: 'cancelled' | 'expired' = 'cancelled',
+  ): void {
+    if (step.status === 'awaiting_approval') {
+      const approval = { decision, by: by ?? 'ferry', at: this.now };
+      this.effects.push({ type: 'close_approval', stepId: step.id, approval });
+    }
+    step.approval = null;
+    step.content = content;
+    this.requestApproval(step, why, by);
   }
 
   step(id: string): StepState | undefined {
@@ -285,12 +413,18 @@ class Draft {
     this.begin(next);
   }
 
-  requestApproval(step: StepState): void {
+  requestApproval(step: StepState, why?: string, by?: string | null): void {
     step.status = 'awaiting_approval';
     step.approvalRequestedAt = this.now;
+    step.votes = [];
     this.run.status = 'waiting';
     this.effects.push({ type: 'request_approval', stepId: step.id });
-    this.timeline({ type: 'approval_requested', stepId: step.id });
+    this.timeline({
+      type: 'approval_requested',
+      stepId: step.id,
+      ...(why ? { detail: `asked again: ${why}` } : {}),
+      ...(by ? { actor: by } : {}),
+    });
   }
 
   /** Starts a step's next forward attempt (a manual step waits for a person instead). */

@@ -1,3 +1,4 @@
+import type { StepContent } from '../plan/content.ts';
 import type { StepSpec } from '../plan/schema.ts';
 import type { Policy, RunState } from './types.ts';
 
@@ -10,7 +11,7 @@ export function newRunState(input: {
   startedAt: number;
   policy: Policy;
   purpose?: RunState['purpose'];
-  steps: ReadonlyArray<{ spec: StepSpec; title: string }>;
+  steps: ReadonlyArray<{ spec: StepSpec; title: string; approvalsNeeded?: number; content?: StepContent }>;
 }): RunState {
   return {
     id: input.id,
@@ -22,7 +23,7 @@ export function newRunState(input: {
     startedAt: input.startedAt,
     finishedAt: null,
     policy: input.policy,
-    steps: input.steps.map(({ spec, title }) => ({
+    steps: input.steps.map(({ spec, title, approvalsNeeded, content }) => ({
       id: spec.id,
       kind: spec.kind,
       title,
@@ -34,6 +35,9 @@ export function newRunState(input: {
       undo: null,
       waitingForPerson: false,
       approval: null,
+      approvalsNeeded: approvalsNeeded ?? 1,
+      votes: [],
+      content: content ?? null,
       actedBy: null,
       approvalRequestedAt: null,
       summary: null,

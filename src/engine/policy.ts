@@ -1,5 +1,7 @@
+import { formatDuration } from '../duration.ts';
+import type { StepContent } from '../plan/content.ts';
 import type { Plan, PlanEnvironment } from '../plan/schema.ts';
-import { channelOf, oneOf, person, userGroup, words, type Words } from '../words.ts';
+import { channelOf, moment, oneOf, person, userGroup, words, type Words } from '../words.ts';
 import {
   terminalStatuses,
   type Actor,
@@ -7,6 +9,7 @@ import {
   type Policy,
   type RunState,
   type RunStatus,
+  type StepState,
 } from './types.ts';
 
 // Every rule that allows or refuses something, each once, with its one wording. Pure: user-group
@@ -17,14 +20,78 @@ export function fourEyes(environment: string, env: Pick<PlanEnvironment, 'four_e
   return env?.four_eyes ?? environment === 'production';
 }
 
+/** How long an approval request stays valid when the plan does not say. */
+export const APPROVAL_EXPIRES_MS = 30 * 60_000;
+
 /** Who may do what in one environment of a plan, as a run keeps it from its start. */
 export function policyFor(plan: Plan, environment: string): Policy {
+  const env = plan.environments[environment];
   return {
     starters: plan.starters ?? [],
     approverUsers: plan.approvers.users,
     approverGroups: plan.approvers.usergroups,
-    fourEyes: fourEyes(environment, plan.environments[environment]),
+    fourEyes: fourEyes(environment, env),
+    approvalExpiresMs: env?.approval_expires_after ?? plan.approval_expires_after ?? APPROVAL_EXPIRES_MS,
   };
+}
+
+/** How many distinct people must approve a step: the step's `approvals`, else its environment's, else 1. */
+export function approvalsNeeded(
+  step: { approvals?: number | undefined },
+  env: Pick<PlanEnvironment, 'approvals'> | undefined,
+): number {
+  return step.approvals ?? env?.approvals ?? 1;
+}
+
+/**
+ * What a button was shown for, written into its value: the approval request (when it was asked),
+ * the failed attempt (Retry, Skip), the wait for a person (Done). A click carrying another token
+ * than the step's current one comes from a replaced message and is refused.
+ */
+export function shownFor(step: StepState, button: 'approval' | 'failure' | 'done'): string {
+  switch (button) {
+    case 'approval':
+      return `q${(step.approvalRequestedAt ?? 0).toString(36)}`;
+    case 'failure':
+      return `${step.direction === 'undo' ? 'u' : 'a'}${step.attempt}`;
+    case 'done':
+      return `w${(step.startedAt ?? 0).toString(36)}`;
+  }
+}
+
+/** Null when a click's token names the step's current request, failure or wait, else the reason. */
+export function staleRefusal(
+  step: StepState,
+  button: 'approval' | 'failure' | 'done',
+  token: string | undefined,
+): Words | null {
+  // A button without a token was posted before buttons carried one: it is taken as it was then.
+  if (token === undefined || token === shownFor(step, button)) return null;
+  switch (button) {
+    case 'approval':
+      return words`This approval request for ${step.id} was replaced at ${moment(step.approvalRequestedAt ?? 0)}; use the newest one in the thread.`;
+    case 'failure':
+      return words`This button was for an earlier failure of ${step.id}; it has been tried again since. Use the newest status message.`;
+    case 'done':
+      return words`This Done was for an earlier wait of ${step.id}; use the newest status message.`;
+  }
+}
+
+/** Null while the step's open approval request is valid, else why it is not and when it lapsed. */
+export function expiredRefusal(run: RunState, step: StepState, now: number): Words | null {
+  const expiresAt = (step.approvalRequestedAt ?? now) + run.policy.approvalExpiresMs;
+  if (now <= expiresAt) return null;
+  return words`This approval request for ${step.id} expired at ${moment(expiresAt)} (requests last ${formatDuration(run.policy.approvalExpiresMs)}). Press Ask again for a fresh one.`;
+}
+
+/** What changed between what an approval request showed and the step as it would run now. */
+export function contentChanges(before: StepContent | null, after: StepContent): string {
+  if (!before) return 'the step as it would run could not be compared with what was shown';
+  const paths = [...new Set([...Object.keys(before.fields), ...Object.keys(after.fields)])].sort();
+  const changed = paths
+    .filter((p) => before.fields[p] !== after.fields[p])
+    .map((p) => `${p}: ${before.fields[p] ?? '(none)'} → ${after.fields[p] ?? '(none)'}`);
+  return changed.length > 0 ? changed.join('; ') : 'its settings are the same but its digest differs';
 }
 
 export function isApprover(run: Pick<RunState, 'policy'>, actor: Actor): boolean {

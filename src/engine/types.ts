@@ -1,3 +1,4 @@
+import type { StepContent } from '../plan/content.ts';
 import type { StepKind } from '../plan/schema.ts';
 import type { Words } from '../words.ts';
 
@@ -21,11 +22,20 @@ export const terminalStatuses: readonly RunStatus[] = ['succeeded', 'rolled_back
 export type Direction = 'do' | 'undo';
 
 export interface Approval {
-  decision: 'approved' | 'rejected' | 'cancelled';
+  /** expired: the request outlived the plan's `approval_expires_after` and was asked again. */
+  decision: 'approved' | 'rejected' | 'cancelled' | 'expired';
   by: string;
   at: number;
   /** Why it was rejected, when the person said. */
   reason?: string;
+  /** What was approved: the digest of the step as it would run (`StepContent`). */
+  digest?: string;
+}
+
+/** One person's approval of the open request, while it waits for more (M of N). */
+export interface Vote {
+  by: string;
+  at: number;
 }
 
 export interface StepState {
@@ -45,6 +55,12 @@ export interface StepState {
   /** A manual step waits for a person to press Done. */
   waitingForPerson: boolean;
   approval: Approval | null;
+  /** Distinct approvals the step needs (the plan's `approvals`, M of N); 1 for most. */
+  approvalsNeeded: number;
+  /** Approvals of the open request so far, while fewer than `approvalsNeeded`. */
+  votes: Vote[];
+  /** What the step will do, as its approval request shows it; null for runs older than this. */
+  content: StepContent | null;
   /** Who last moved the step by hand: confirmed Done, skipped it or its undo, retried it. */
   actedBy: string | null;
   /** When the step was last asked for approval. */
@@ -61,6 +77,8 @@ export interface Policy {
   approverUsers: string[];
   approverGroups: string[];
   fourEyes: boolean;
+  /** How long an approval request stays valid (the plan's `approval_expires_after`). */
+  approvalExpiresMs: number;
 }
 
 export interface RunState {
@@ -85,11 +103,21 @@ export interface Actor {
 
 export type RunEvent =
   | { type: 'start' }
-  | { type: 'approve'; stepId: string; actor: Actor }
-  | { type: 'reject'; stepId: string; actor: Actor; reason?: string }
-  | { type: 'done'; stepId: string; actor: Actor }
-  | { type: 'retry'; stepId: string; actor: Actor }
-  | { type: 'skip'; stepId: string; actor: Actor }
+  | {
+      type: 'approve';
+      stepId: string;
+      actor: Actor;
+      /** What the button was shown for (`shownFor`): a click on a replaced request is refused. */
+      shownFor?: string;
+      /** The step as it would run now; when it differs from what the request showed, it asks again. */
+      content?: StepContent;
+    }
+  | { type: 'reject'; stepId: string; actor: Actor; reason?: string; shownFor?: string }
+  /** An expired approval request posted afresh. */
+  | { type: 'ask_again'; stepId: string; actor: Actor; shownFor?: string }
+  | { type: 'done'; stepId: string; actor: Actor; shownFor?: string }
+  | { type: 'retry'; stepId: string; actor: Actor; shownFor?: string }
+  | { type: 'skip'; stepId: string; actor: Actor; shownFor?: string }
   | { type: 'rollback'; actor: Actor }
   | { type: 'abort'; actor: Actor }
   | { type: 'note'; actor: Actor; text: string }
@@ -112,7 +140,9 @@ export type RunEvent =
       retryable: boolean;
       /** What a failing check measured, kept for the report's before/after comparison. */
       figures?: Record<string, number | string>;
-    };
+    }
+  /** Just before acting, the step as it would run is no longer what was approved: it asks again. */
+  | { type: 'step_changed'; stepId: string; attempt: number; content: StepContent };
 
 export type TimelineType =
   | 'run_started'
@@ -164,11 +194,20 @@ export type Effect =
   | { type: 'request_approval'; stepId: string }
   /** Replace the approval request's buttons with who decided what and when. */
   | { type: 'close_approval'; stepId: string; approval: Approval }
+  /** Show on the open approval request who has approved so far (1 of 2). */
+  | { type: 'approval_progress'; stepId: string }
   /** Stop a running attempt (abort): its outcome will be recorded but not acted on. */
   | { type: 'cancel'; stepId: string }
-  /** Tell one person, and only them, why their action changed nothing. */
-  | { type: 'refuse'; user: string; message: Words }
+  /** Tell one person, and only them, why their action changed nothing (and what they can do instead). */
+  | { type: 'refuse'; user: string; message: Words; offer?: Offer }
   | { type: 'timeline'; entry: TimelineEntry };
+
+/** A button offered with a refusal: an expired request can be asked again. */
+export interface Offer {
+  action: 'ask_again';
+  stepId: string;
+  shownFor: string;
+}
 
 export interface Decision {
   state: RunState;

@@ -16,6 +16,7 @@ import { FerryError, StepError, toFerryError } from '../errors.ts';
 import { noFailpoints, type Failpoints } from '../failpoints.ts';
 import type { FerryMetrics } from '../metrics.ts';
 import type { StepSpec } from '../plan/schema.ts';
+import { stepContent, type StepContent } from '../plan/content.ts';
 import { findVarRefs, resolveVars } from '../plan/vars.ts';
 import { redactText, secretValues } from '../redact.ts';
 import {
@@ -210,7 +211,15 @@ export class Executor {
       };
       log.info({ summary: event.summary }, 'step attempt succeeded');
     } catch (thrown) {
-      event = this.failure(attempt, thrown, { signal, abort, timeoutMs, secrets });
+      event =
+        thrown instanceof StepChanged && !signal.aborted
+          ? {
+              type: 'step_changed',
+              stepId: attempt.stepId,
+              attempt: attempt.attempt,
+              content: thrown.content,
+            }
+          : this.failure(attempt, thrown, { signal, abort, timeoutMs, secrets });
       // Logs are held to the same rule as the timeline: no credentials, so no raw error object.
       log.warn(
         { err: redactedError(thrown, secrets), retryable: event.type === 'step_failed' && event.retryable },
@@ -359,6 +368,13 @@ export class Executor {
       return result;
     }
 
+    // An approval is of the step as it was shown; if what would run now differs (a variable changed
+    // under a restarted Ferry), the approval does not cover it: ask again instead of acting.
+    const approved = record.state.steps.find((st) => st.id === attempt.stepId)?.approval?.digest;
+    if (approved) {
+      const now = stepContent(spec, this.deps.planEnv);
+      if (now.digest !== approved) throw new StepChanged(now);
+    }
     const blocked = await handler.blocker?.(resolved, ctx);
     if (blocked) throw new StepError(blocked, { retryable: false, reason: 'blocked' });
     const existing = attempt.hasCapture
@@ -451,6 +467,16 @@ function isFigures(value: unknown): value is Record<string, number | string> {
     value !== null &&
     Object.values(value).every((v) => typeof v === 'number' || typeof v === 'string')
   );
+}
+
+/** The step as it would run is not the step that was approved. */
+class StepChanged extends Error {
+  readonly content: StepContent;
+  constructor(content: StepContent) {
+    super('the step changed since it was approved');
+    this.name = 'StepChanged';
+    this.content = content;
+  }
 }
 
 class ShutdownError extends Error {

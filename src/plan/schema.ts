@@ -134,11 +134,20 @@ export const envDiffTarget = z.union([
   }),
 ]);
 
+/** Distinct approvers a step needs: more than a handful would never gather at 2 a.m. */
+const approvalCount = z
+  .number({ error: 'expected a whole number of approvers, 1 to 5' })
+  .int('expected a whole number of approvers, 1 to 5')
+  .min(1, 'expected a whole number of approvers, 1 to 5')
+  .max(5, 'expected a whole number of approvers, 1 to 5');
+
 const common = {
   id: stepId,
   description: z.string().optional(),
   /** required: a person approves before the step runs. */
   approval: z.enum(['required', 'none']).optional(),
+  /** How many distinct people must approve it (M of N); overrides the environment's `approvals`. */
+  approvals: approvalCount.optional(),
   timeout: duration.optional(),
 };
 
@@ -203,6 +212,10 @@ export const stepSchema = z.discriminatedUnion('kind', [
 export const environmentSchema = z.strictObject({
   /** Steps that need approval need someone other than the starter. Default: true for "production". */
   four_eyes: z.boolean().optional(),
+  /** Distinct approvers each approval-gated step needs (M of N). Default 1. */
+  approvals: approvalCount.optional(),
+  /** How long an approval request stays valid; overrides the plan's. */
+  approval_expires_after: duration.optional(),
   channel: slackChannel.optional(),
   steps: z.array(stepSchema).min(1),
 });
@@ -215,6 +228,8 @@ export const planSchema = z.strictObject({
   service: z.string().regex(nameRule, nameMessage),
   channel: slackChannel.optional(),
   starters: z.array(slackUser).optional(),
+  /** How long an approval request stays valid before it must be asked again. Default 30m. */
+  approval_expires_after: duration.optional(),
   approvers: z
     .strictObject({ users: z.array(slackUser).default([]), usergroups: z.array(slackGroup).default([]) })
     .default({ users: [], usergroups: [] }),

@@ -1,5 +1,6 @@
 import { channelRefusal, decide, rollbackRefusal } from '../engine/index.ts';
-import type { Actor, RunEvent, RunState } from '../engine/types.ts';
+import type { Actor, Offer, RunEvent, RunState } from '../engine/types.ts';
+import { stepContent } from '../plan/content.ts';
 import { FerryError } from '../errors.ts';
 import { insertIncident, openIncidents, resolveIncident } from '../store/locks-and-incidents.ts';
 import { applyToRun, findRuns, readRunHeader, type RunHeader } from '../store/runs.ts';
@@ -27,8 +28,8 @@ export interface ActInput {
 
 export interface Outcome {
   state: RunState;
-  /** Why nothing changed, for the person who acted and nobody else. */
-  refusals: Words[];
+  /** Why nothing changed (or not as they meant), for the person who acted and nobody else. */
+  refusals: Array<{ message: Words; offer?: Offer }>;
 }
 
 export async function act(deps: RunsDeps, input: ActInput): Promise<Outcome> {
@@ -47,13 +48,18 @@ export async function act(deps: RunsDeps, input: ActInput): Promise<Outcome> {
     if (refusal) throw new FerryError('transition_refused', refusal);
   }
   const now = deps.clock.now();
-  const { decision } = await applyToRun(deps.db, input.runId, now, (record) =>
-    decide(record.state, event, now),
-  );
+  const { decision } = await applyToRun(deps.db, input.runId, now, (record) => {
+    // An approval is of the step as it would run now: the engine compares it with what was shown.
+    const spec = event.type === 'approve' ? record.specs.get(event.stepId) : undefined;
+    const decided = spec ? { ...event, content: stepContent(spec, deps.planEnv) } : event;
+    return decide(record.state, decided, now);
+  });
   await afterDecision(deps, input.runId, decision.effects, event.type);
   return {
     state: decision.state,
-    refusals: decision.effects.flatMap((e) => (e.type === 'refuse' ? [e.message] : [])),
+    refusals: decision.effects.flatMap((e) =>
+      e.type === 'refuse' ? [{ message: e.message, ...(e.offer ? { offer: e.offer } : {}) }] : [],
+    ),
   };
 }
 

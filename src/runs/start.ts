@@ -1,4 +1,12 @@
-import { decide, lockedRefusal, policyFor, startRefusal, unsetVariables } from '../engine/index.ts';
+import {
+  approvalsNeeded,
+  decide,
+  lockedRefusal,
+  policyFor,
+  startRefusal,
+  unsetVariables,
+} from '../engine/index.ts';
+import { stepContent } from '../plan/content.ts';
 import type { RunState } from '../engine/types.ts';
 import { FerryError } from '../errors.ts';
 import type { LoadedPlan } from '../plan/load.ts';
@@ -126,7 +134,12 @@ async function launch(
       channel: channelFor(deps, plan.service, who.environment, who.channel),
       planFile: loaded.file,
       policy: policyFor(plan, who.environment),
-      steps: steps.map((spec, i) => ({ spec, title: previews[i]?.text ?? stepTitle(spec) })),
+      steps: steps.map((spec, i) => ({
+        spec,
+        title: previews[i]?.text ?? stepTitle(spec),
+        approvalsNeeded: approvalsNeeded(spec, plan.environments[who.environment]),
+        content: stepContent(spec, deps.planEnv),
+      })),
       now,
       ...extra,
     },

@@ -1,8 +1,12 @@
-// Every action_id Ferry puts on a button, in one place. A button's value is `<run>:<step>` or `<run>`.
+// Every action_id Ferry puts on a button, in one place. A button's value is `<run>`, `<run>:<step>`
+// or `<run>:<step>:<token>`: the token says what the button was shown for (the approval request,
+// the failed attempt, the wait for Done), so a click on a replaced message is refused rather than
+// taken for the newest one. Values without a token come from messages posted before tokens existed.
 
 export const ActionId = {
   approve: 'ferry_approve',
   reject: 'ferry_reject',
+  askAgain: 'ferry_ask_again',
   retry: 'ferry_retry',
   skip: 'ferry_skip',
   rollback: 'ferry_rollback',
@@ -12,17 +16,23 @@ export const ActionId = {
 
 export type ActionName = keyof typeof ActionId;
 
-export function buttonValue(runId: string, stepId?: string): string {
-  return stepId ? `${runId}:${stepId}` : runId;
+export function buttonValue(runId: string, stepId?: string, shownFor?: string): string {
+  if (!stepId) return runId;
+  return shownFor ? `${runId}:${stepId}:${shownFor}` : `${runId}:${stepId}`;
 }
 
 export interface ButtonTarget {
   runId: string;
   stepId?: string;
+  shownFor?: string;
 }
 
 export function parseButtonValue(value: string | undefined): ButtonTarget | null {
-  const match = /^(r\d+)(?::([a-z0-9][a-z0-9-]*))?$/.exec(value ?? '');
+  const match = /^(r\d+)(?::([a-z0-9][a-z0-9-]*)(?::([a-z][a-z0-9]{0,16}))?)?$/.exec(value ?? '');
   if (!match) return null;
-  return match[2] ? { runId: match[1]!, stepId: match[2] } : { runId: match[1]! };
+  return {
+    runId: match[1]!,
+    ...(match[2] ? { stepId: match[2] } : {}),
+    ...(match[3] ? { shownFor: match[3] } : {}),
+  };
 }

@@ -10,11 +10,13 @@ import type {
   StepState,
   TimelineEntry,
   TimelineEvent,
+  Vote,
 } from '../engine/types.ts';
 import type { StepSpec } from '../plan/schema.ts';
 import type { Redactor } from '../redact.ts';
 import type { Database, Queryable } from './db.ts';
-import { lockedRefusal, newRunState } from '../engine/index.ts';
+import { APPROVAL_EXPIRES_MS, lockedRefusal, newRunState } from '../engine/index.ts';
+import type { StepContent } from '../plan/content.ts';
 import { findLock, openIncidents, type Incident } from './locks-and-incidents.ts';
 import { markScheduledStarted } from './scheduled-starts.ts';
 
@@ -61,7 +63,7 @@ export interface NewRun {
   channel: string;
   planFile: string;
   policy: Policy;
-  steps: ReadonlyArray<{ spec: StepSpec; title: string }>;
+  steps: ReadonlyArray<{ spec: StepSpec; title: string; approvalsNeeded?: number; content?: StepContent }>;
   now: number;
   purpose?: RunState['purpose'];
   /** The scheduled start this run fulfils; it turns 'started' in the same transaction. */
@@ -122,9 +124,20 @@ export async function createRun(
     for (const [position, step] of state.steps.entries()) {
       const spec = input.steps[position]!.spec;
       await client.query(
-        `insert into steps (run_id, position, step_id, kind, spec, title, needs_approval, status)
-         values ($1, $2, $3, $4, $5, $6, $7, $8)`,
-        [state.id, position, step.id, step.kind, spec, step.title, step.needsApproval, step.status],
+        `insert into steps (run_id, position, step_id, kind, spec, title, needs_approval, status, approvals_needed, content)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+        [
+          state.id,
+          position,
+          step.id,
+          step.kind,
+          spec,
+          step.title,
+          step.needsApproval,
+          step.status,
+          step.approvalsNeeded,
+          step.content,
+        ],
       );
     }
     const record: RunRecord = {
@@ -174,7 +187,7 @@ export async function loadRun(
       startedBy: row.started_by,
       startedAt: row.started_at.getTime(),
       finishedAt: row.finished_at?.getTime() ?? null,
-      policy: row.policy,
+      policy: withDefaults(row.policy),
       steps: stepRows.map(toStepState),
     },
     channel: row.channel,
@@ -267,7 +280,7 @@ async function persistDecision(
       await client.query(
         `update steps set status = $3, attempt = $4, direction = $5, undo = $6, waiting_for_person = $7,
            approval = $8, approval_requested_at = $9, summary = $10, error = $11, started_at = $12, finished_at = $13,
-           retries = $14, acted_by = $15
+           retries = $14, acted_by = $15, votes = $16, content = $17
          where run_id = $1 and step_id = $2`,
         [
           after.id,
@@ -285,6 +298,8 @@ async function persistDecision(
           toDate(step.finishedAt),
           step.retries,
           step.actedBy,
+          JSON.stringify(step.votes),
+          step.content,
         ],
       );
     }
@@ -334,6 +349,7 @@ async function persistDecision(
         await recordApproval(client, before.id, effect.stepId, effect.approval);
         break;
       case 'request_approval':
+      case 'approval_progress':
       case 'refuse':
       case 'timeline':
         break;
@@ -427,7 +443,7 @@ export async function readRunHeader(db: Database, runId: string): Promise<RunHea
         purpose: r.purpose,
         startedAt: r.started_at.getTime(),
         channel: r.channel,
-        policy: r.policy,
+        policy: withDefaults(r.policy),
       }
     : null;
 }
@@ -502,6 +518,9 @@ interface StepRow {
   undo: StepState['undo'];
   waiting_for_person: boolean;
   approval: Approval | null;
+  approvals_needed: number;
+  votes: Vote[];
+  content: StepContent | null;
   acted_by: string | null;
   approval_requested_at: Date | null;
   summary: string | null;
@@ -523,6 +542,9 @@ function toStepState(row: StepRow): StepState {
     undo: row.undo,
     waitingForPerson: row.waiting_for_person,
     approval: row.approval,
+    approvalsNeeded: row.approvals_needed,
+    votes: row.votes,
+    content: row.content,
     actedBy: row.acted_by,
     approvalRequestedAt: row.approval_requested_at?.getTime() ?? null,
     summary: row.summary,
@@ -530,6 +552,11 @@ function toStepState(row: StepRow): StepState {
     startedAt: row.started_at?.getTime() ?? null,
     finishedAt: row.finished_at?.getTime() ?? null,
   };
+}
+
+/** A run's policy as stored; runs started before a setting existed get its default. */
+function withDefaults(policy: Policy): Policy {
+  return { ...policy, approvalExpiresMs: policy.approvalExpiresMs ?? APPROVAL_EXPIRES_MS };
 }
 
 function toDate(ms: number | null): Date | null {

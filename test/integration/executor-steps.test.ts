@@ -214,3 +214,23 @@ describe('executing a due attempt', () => {
     expect(failed.steps[0]!.error).toMatch(/^timed out after 40ms/);
   });
 });
+
+describe('an approved step whose content changed before it acted', () => {
+  it('does not act when a variable changed since the approval (a restarted Ferry), and asks again', async () => {
+    const { state } = await startTestRun(pg.db, {
+      steps: [stepSpec('crons', 'crons', true)],
+      env: planEnv,
+    });
+    await rig.act(state.id, { type: 'approve', stepId: 'crons', actor: { user: 'U02BOB', groups: [] } });
+    // This process runs with another target Redis than the one the approver saw.
+    rig.startExecutor({ planEnv: { ...planEnv, TARGET_REDIS_URL: 'redis://127.0.0.1:6379/9' } });
+    const asked = await until(state.id, 'waiting');
+    expect(asked.steps[0]).toMatchObject({ status: 'awaiting_approval', approval: null });
+    expect(asked.steps[0]!.content?.fields['provider.url']).toBe('redis://127.0.0.1:6379/9');
+    expect(handlers.of('run')).toEqual([]);
+    const requests = (await rig.timeline(state.id)).filter((e) => e.type === 'approval_requested');
+    expect(requests.at(-1)?.detail).toBe(
+      'asked again: the step changed since it was approved: provider.url: redis://127.0.0.1:6379/7 → redis://127.0.0.1:6379/9',
+    );
+  });
+});

@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll } from 'vitest';
 import { decide } from '../../src/engine/decide.ts';
 import type { Effect, Policy, RunState } from '../../src/engine/types.ts';
 import type { StepSpec } from '../../src/plan/schema.ts';
+import { stepContent } from '../../src/plan/content.ts';
 import type { Redactor } from '../../src/redact.ts';
 import { openDatabase, type Database } from '../../src/store/db.ts';
 import { createRun } from '../../src/store/runs.ts';
@@ -113,6 +114,8 @@ export interface TestRunOptions {
   startedBy?: string;
   channel?: string;
   now?: number;
+  /** The variables the steps resolve against, to record what each step will do (its content). */
+  env?: Record<string, string>;
 }
 
 /** Creates a run through the store and lets the engine's `start` decide its first moves. */
@@ -129,8 +132,20 @@ export async function startTestRun(
       startedBy: options.startedBy ?? 'U01ALICE',
       channel: options.channel ?? 'C0MIGRATIONS',
       planFile: 'plans/billing.yml',
-      policy: { starters: [], approverUsers: [], approverGroups: [], fourEyes: false, ...options.policy },
-      steps: options.steps.map((spec) => ({ spec, title: `${spec.kind} ${spec.id}` })),
+      policy: {
+        starters: [],
+        approverUsers: [],
+        approverGroups: [],
+        fourEyes: false,
+        approvalExpiresMs: 30 * 60_000,
+        ...options.policy,
+      },
+      steps: options.steps.map((spec) => ({
+        spec,
+        title: `${spec.kind} ${spec.id}`,
+        // What an approval is of, as a start computes it from the environment Ferry runs with.
+        ...(options.env ? { content: stepContent(spec, options.env) } : {}),
+      })),
       now,
     },
     (initial) => decide(initial, { type: 'start' }, now),

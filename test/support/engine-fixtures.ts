@@ -1,6 +1,7 @@
 import { expect } from 'vitest';
 import { decide } from '../../src/engine/decide.ts';
 import { newRunState } from '../../src/engine/new-run.ts';
+import { stepContent } from '../../src/plan/content.ts';
 import { mrkdwn } from '../../src/slack/views/format.ts';
 import type {
   Actor,
@@ -37,10 +38,17 @@ export const defaultPolicy = (environment: string): Policy => ({
   approverUsers: [bob.user],
   approverGroups: ['S0PLATFORM'],
   fourEyes: environment === 'production',
+  approvalExpiresMs: 30 * 60_000,
 });
 
 /** A step: its kind alone (id = kind), or with an id and `approval: true` for `approval: required`. */
-export type StepInput = StepKind | { id?: string; kind: StepKind; approval?: boolean };
+export type StepInput = StepKind | { id?: string; kind: StepKind; approval?: boolean; approvals?: number };
+
+/** The variables steps resolve against when their content (what an approval is of) is computed. */
+export const contentEnv = {
+  SOURCE_REDIS_URL: 'redis://127.0.0.1:6379/8',
+  TARGET_REDIS_URL: 'redis://127.0.0.1:6379/7',
+};
 
 /** A valid plan step of `kind`, as the plan loader would hand it over. */
 export function stepSpec(kind: StepKind, id: string, approval = false): StepSpec {
@@ -94,12 +102,18 @@ export function makeRun(
   const environment = options.environment ?? 'production';
   const seen = new Map<string, number>();
   const steps = options.steps.map((input) => {
-    const { kind, id, approval } =
-      typeof input === 'string' ? { kind: input, id: undefined, approval: false } : input;
+    const { kind, id, approval, approvals } =
+      typeof input === 'string' ? { kind: input, id: undefined, approval: false, approvals: 1 } : input;
     const n = (seen.get(kind) ?? 0) + 1;
     seen.set(kind, n);
     const stepId = id ?? (n === 1 ? kind : `${kind}-${n}`);
-    return { spec: stepSpec(kind, stepId, approval ?? false), title: `${kind} ${stepId}` };
+    const spec = stepSpec(kind, stepId, approval ?? false);
+    return {
+      spec,
+      title: `${kind} ${stepId}`,
+      approvalsNeeded: approvals ?? 1,
+      content: stepContent(spec, contentEnv),
+    };
   });
   return newRunState({
     id: options.id ?? 'r12',

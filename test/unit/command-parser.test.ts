@@ -242,6 +242,15 @@ describe('button values', () => {
     });
   });
 
+  it('round-trips a step with what its button was shown for', () => {
+    expect(buttonValue('r12', 'cutover', 'q1a2b3')).toBe('r12:cutover:q1a2b3');
+    expect(parseButtonValue('r12:cutover:q1a2b3')).toEqual({
+      runId: 'r12',
+      stepId: 'cutover',
+      shownFor: 'q1a2b3',
+    });
+  });
+
   it('round-trips a run alone', () => {
     expect(buttonValue('r12')).toBe('r12');
     expect(parseButtonValue(buttonValue('r12'))).toEqual({ runId: 'r12' });
@@ -256,7 +265,9 @@ describe('button values', () => {
     ':cutover',
     'r12:Cutover',
     'r12:cut over',
-    'r12:a:b',
+    'r12:a:b:c',
+    'r12:a:B',
+    'r12:a:',
     'x12:cutover',
     ' r12',
     'r12 ',
@@ -268,6 +279,6 @@ describe('button values', () => {
   it('uses distinct action ids with a common prefix', () => {
     const ids = Object.values(ActionId);
     expect(new Set(ids).size).toBe(ids.length);
-    for (const id of ids) expect(id).toMatch(/^ferry_[a-z]+$/);
+    for (const id of ids) expect(id).toMatch(/^ferry_[a-z_]+$/);
   });
 });

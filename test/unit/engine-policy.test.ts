@@ -41,7 +41,13 @@ describe('who may approve', () => {
     s.tick(66_000);
     const { state, effects } = s.approve('dns', bob);
 
-    const approval = { decision: 'approved', by: bob.user, at: T0 + 66_000 };
+    // The approval records what it was of: the digest of the step as its request showed it.
+    const approval = {
+      decision: 'approved',
+      by: bob.user,
+      at: T0 + 66_000,
+      digest: s.step('dns').content!.digest,
+    };
     expect(state.status).toBe('running');
     expect(s.step('dns')).toMatchObject({ status: 'running', attempt: 1, approval });
     expect(effects).toEqual([

@@ -30,16 +30,18 @@ describe('renderApprovalRequest', () => {
     expect(text).toContain('Approvers: <@U02BOB> or <!subteam^S0PLATFORM>');
     const actions = view.blocks.find((b): b is ActionsBlock => b.type === 'actions')!;
     const [approve, reject] = actions.elements as Button[];
+    // Both name this request (`q` and when it was asked, in base 36): a later request refuses them.
+    const token = `q${step.approvalRequestedAt!.toString(36)}`;
     expect(approve).toMatchObject({
       text: { text: 'Approve' },
       action_id: ActionId.approve,
-      value: 'r12:cutover',
+      value: `r12:cutover:${token}`,
       style: 'primary',
     });
     expect(reject).toMatchObject({
       text: { text: 'Reject' },
       action_id: ActionId.reject,
-      value: 'r12:cutover',
+      value: `r12:cutover:${token}`,
       style: 'danger',
       confirm: { confirm: { text: 'Reject' }, deny: { text: 'Cancel' }, style: 'danger' },
     });
@@ -96,7 +98,7 @@ describe('renderApprovalDecided', () => {
     s.tick(2_000).abort();
     const view = renderApprovalDecided(s.state, s.step('cutover'), askedAt);
     expect(sectionText(view.blocks)).toContain(
-      '⌛ Withdrawn at 02:00:06 UTC: the run was rolled back or aborted',
+      '⌛ Withdrawn at 02:00:06 UTC: the run was rolled back, aborted or the step changed',
     );
   });
 

@@ -106,7 +106,12 @@ describe('renderStatusMessage, by run status', () => {
     expect(view.read).toContain('Step 2 of 2, *watch*: waiting for a person to press Done.');
     expect(view.read).toContain('👤 *watch*: manual watch');
     const done = view.buttons.find((b) => b.action_id === ActionId.done);
-    expect(done).toMatchObject({ text: { text: 'Done' }, value: 'r12:watch', style: 'primary' });
+    // The button names the wait it was shown for: `w` and when the step started, in base 36.
+    expect(done).toMatchObject({
+      text: { text: 'Done' },
+      value: `r12:watch:w${s.step('watch').startedAt!.toString(36)}`,
+      style: 'primary',
+    });
     expect(view.labels).toEqual(['Done', 'Roll back', 'Abort']);
   });
 
@@ -123,8 +128,9 @@ describe('renderStatusMessage, by run status', () => {
     expect(view.read).toContain('Press *Retry* to run it again, *Skip* to go on without it, or *Roll back*');
     expect(view.labels).toEqual(['Retry', 'Skip', 'Roll back', 'Abort']);
     const byId = new Map(view.buttons.map((b) => [b.action_id, b]));
-    expect(byId.get(ActionId.retry)).toMatchObject({ value: 'r12:flag', style: 'primary' });
-    expect(byId.get(ActionId.skip)).toMatchObject({ value: 'r12:flag' });
+    // Retry and Skip name the failed attempt they were shown for (`a1`: the first forward attempt).
+    expect(byId.get(ActionId.retry)).toMatchObject({ value: 'r12:flag:a1', style: 'primary' });
+    expect(byId.get(ActionId.skip)).toMatchObject({ value: 'r12:flag:a1' });
     expect(byId.get(ActionId.rollback)).toMatchObject({ value: 'r12', style: 'danger' });
     expect(byId.get(ActionId.abort)).toMatchObject({ value: 'r12', style: 'danger' });
     expect(view.text).toBe('billing production r12: failed: waiting for Retry, Skip or Roll back');
@@ -150,7 +156,7 @@ describe('renderStatusMessage, by run status', () => {
     expect(view.read).toContain('❌ *dns* could not be undone: Route 53 said InvalidChangeBatch');
     expect(view.read).toContain('↩️❌ `dns`');
     expect(view.labels).toEqual(['Retry', 'Skip', 'Abort']);
-    expect(view.buttons.find((b) => b.action_id === ActionId.retry)?.value).toBe('r12:dns');
+    expect(view.buttons.find((b) => b.action_id === ActionId.retry)?.value).toBe('r12:dns:u1');
   });
 
   it('shows a run rolling back, the step being undone, and only Abort', () => {

@@ -4,6 +4,7 @@ import { act, type PersonEvent } from '../../runs/act.ts';
 import type { RunsDeps } from '../../runs/deps.ts';
 import { ActionId, parseButtonValue, type ActionName, type ButtonTarget } from '../action-ids.ts';
 import { mrkdwn } from '../views/format.ts';
+import { renderOffer } from '../views/replies.ts';
 import { failureReply } from './failures.ts';
 
 export interface ActionDeps {
@@ -41,7 +42,21 @@ export function registerActions(app: App, deps: ActionDeps): void {
       }
       try {
         const outcome = await act(deps.runs, { runId: target.runId, user, channel, event });
-        for (const refusal of outcome.refusals) await tell(`🚫 ${mrkdwn(refusal)}`);
+        for (const refusal of outcome.refusals) {
+          const text = `🚫 ${mrkdwn(refusal.message)}`;
+          if (!refusal.offer) {
+            await tell(text);
+            continue;
+          }
+          // An expired request: the one who clicked gets a button to post a fresh one.
+          const view = renderOffer(text, target.runId, refusal.offer);
+          await client.chat.postEphemeral({
+            channel,
+            user,
+            ...view,
+            ...(threadTs ? { thread_ts: threadTs } : {}),
+          });
+        }
       } catch (error) {
         await tell(failureReply(error, deps.log, `handling your ${name} click on ${target.runId}`));
       }
@@ -50,16 +65,19 @@ export function registerActions(app: App, deps: ActionDeps): void {
 }
 
 function toEvent(name: ActionName, target: ButtonTarget): PersonEvent | null {
+  const shown = target.shownFor ? { shownFor: target.shownFor } : {};
   switch (name) {
     case 'rollback':
       return { type: 'rollback' };
     case 'abort':
       return { type: 'abort' };
+    case 'askAgain':
+      return target.stepId ? { type: 'ask_again', stepId: target.stepId, ...shown } : null;
     case 'approve':
     case 'reject':
     case 'retry':
     case 'skip':
     case 'done':
-      return target.stepId ? { type: name, stepId: target.stepId } : null;
+      return target.stepId ? { type: name, stepId: target.stepId, ...shown } : null;
   }
 }

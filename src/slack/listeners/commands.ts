@@ -118,7 +118,7 @@ async function execute(
     case 'note': {
       const { runId, outcome } = await actOn(command.run, { type: 'note', text: command.text });
       return outcome.refusals.length
-        ? { text: `⚠️ ${outcome.refusals.map(mrkdwn).join(' ')}` }
+        ? { text: `⚠️ ${outcome.refusals.map((r) => mrkdwn(r.message)).join(' ')}` }
         : { text: `📝 Noted on ${runId}.` };
     }
     case 'rollback':
@@ -130,7 +130,8 @@ async function execute(
         };
       }
       const { runId, outcome } = await actOn(command.run, { type: command.name });
-      if (outcome.refusals.length) return { text: `⚠️ ${outcome.refusals.map(mrkdwn).join(' ')}` };
+      if (outcome.refusals.length)
+        return { text: `⚠️ ${outcome.refusals.map((r) => mrkdwn(r.message)).join(' ')}` };
       return { text: command.name === 'abort' ? `⛔ Aborted ${runId}.` : `↩️ Rolling back ${runId}.` };
     }
     case 'plan': {

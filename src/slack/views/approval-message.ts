@@ -1,5 +1,5 @@
 import type { KnownBlock } from '@slack/types';
-import { approverList } from '../../engine/policy.ts';
+import { approverList, shownFor } from '../../engine/policy.ts';
 import type { RunState, StepState } from '../../engine/types.ts';
 import { ActionId, buttonValue } from '../action-ids.ts';
 import { clock, cutMrkdwn, escapeTruncated, mrkdwn, SECTION_MAX, user } from './format.ts';
@@ -11,6 +11,8 @@ export function renderApprovalRequest(
 ): { text: string; blocks: KnownBlock[] } {
   // `text` is what notifications show, and Slack parses it too: a title with <!channel> must not ping.
   const text = `${run.id} ${step.id} needs approval: ${escapeTruncated(step.title, 500)}`;
+  // The buttons name this request: once it is replaced, they are refused rather than taken for the new one.
+  const token = shownFor(step, 'approval');
   return {
     text,
     blocks: [
@@ -20,10 +22,14 @@ export function renderApprovalRequest(
           type: 'mrkdwn',
           text: cutMrkdwn(
             `✋ *${step.id}* needs approval (${run.service} ${run.environment}, started by ${user(run.startedBy)})\n` +
-              `Will change: ${escapeTruncated(step.title, 2000)}\nApprovers: ${mrkdwn(approverList(run))}`,
+              `Will change: ${escapeTruncated(step.title, 2000)}\nApprovers: ${mrkdwn(approverList(run))}${tally(step)}`,
             SECTION_MAX,
           ),
         },
+      },
+      {
+        type: 'context',
+        elements: [{ type: 'mrkdwn', text: requestTerms(run, step) }],
       },
       {
         type: 'actions',
@@ -34,14 +40,14 @@ export function renderApprovalRequest(
             text: { type: 'plain_text', text: 'Approve' },
             style: 'primary',
             action_id: ActionId.approve,
-            value: buttonValue(run.id, step.id),
+            value: buttonValue(run.id, step.id, token),
           },
           {
             type: 'button',
             text: { type: 'plain_text', text: 'Reject' },
             style: 'danger',
             action_id: ActionId.reject,
-            value: buttonValue(run.id, step.id),
+            value: buttonValue(run.id, step.id, token),
             confirm: {
               title: { type: 'plain_text', text: `Reject ${step.id}?` },
               text: {
@@ -57,6 +63,20 @@ export function renderApprovalRequest(
       },
     ],
   };
+}
+
+/** " · 1 of 2 approvals so far (<@U…>)": only where a step needs more than one. */
+function tally(step: StepState): string {
+  if (step.approvalsNeeded <= 1) return '';
+  const who = step.votes.map((v) => user(v.by)).join(', ');
+  return `\nNeeds ${step.approvalsNeeded} different approvers: ${step.votes.length} of ${step.approvalsNeeded} so far${who ? ` (${who})` : ''}`;
+}
+
+/** When the request lapses, and the digest of what it asks to approve. */
+function requestTerms(run: RunState, step: StepState): string {
+  const expires = (step.approvalRequestedAt ?? 0) + run.policy.approvalExpiresMs;
+  const content = step.content ? ` · content \`${step.content.digest}\`` : '';
+  return `Valid until ${mrkdwn([{ at: expires }])}${content}`;
 }
 
 /** Once decided, the buttons give way to who decided what and when. */
@@ -75,7 +95,9 @@ export function renderApprovalDecided(
       ? `✅ Approved by ${user(approval.by)} at ${clock(approval.at)} UTC`
       : approval.decision === 'rejected'
         ? `🛑 Rejected by ${user(approval.by)} at ${clock(approval.at)} UTC`
-        : `⌛ Withdrawn at ${clock(approval.at)} UTC: the run was rolled back or aborted`;
+        : approval.decision === 'expired'
+          ? `⌛ Expired; asked again at ${clock(approval.at)} UTC`
+          : `⌛ Withdrawn at ${clock(approval.at)} UTC: the run was rolled back, aborted or the step changed`;
   return {
     text: `${run.id} ${step.id}: ${outcome}`,
     blocks: [

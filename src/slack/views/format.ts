@@ -55,7 +55,10 @@ export function mrkdwn(sentence: Words | string): string {
           ? `<@${part.user}>`
           : 'group' in part
             ? `<!subteam^${part.group}>`
-            : `<#${part.channel}>`,
+            : 'channel' in part
+              ? `<#${part.channel}>`
+              : // Slack shows a date token in each reader's own time zone; the fallback is UTC.
+                `<!date^${Math.floor(part.at / 1000)}^{time}|${new Date(part.at).toISOString().slice(11, 16)} UTC>`,
     )
     .join('');
 }

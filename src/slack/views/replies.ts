@@ -1,8 +1,10 @@
 import type { KnownBlock } from '@slack/types';
 import { isActive } from '../../engine/policy.ts';
+import type { Offer } from '../../engine/types.ts';
 import type { LoadedPlan } from '../../plan/load.ts';
 import type { ScheduledStart } from '../../runs/schedules.ts';
 import type { RunSummary } from '../../runs/lookup.ts';
+import { ActionId, buttonValue } from '../action-ids.ts';
 import { commandTable } from '../command-table.ts';
 import { runLabel, sectionsOf, user } from './format.ts';
 
@@ -88,4 +90,27 @@ function statusIcon(status: RunSummary['status']): string {
     succeeded: '✅',
     aborted: '⛔',
   }[status];
+}
+
+/** A refusal with a way forward: an expired approval request gets an Ask again button. */
+export function renderOffer(text: string, runId: string, offer: Offer): Reply {
+  return {
+    text,
+    blocks: [
+      { type: 'section', text: { type: 'mrkdwn', text } },
+      {
+        type: 'actions',
+        block_id: `offer:${offer.stepId}:${offer.shownFor}`,
+        elements: [
+          {
+            type: 'button',
+            text: { type: 'plain_text', text: 'Ask again' },
+            action_id: ActionId.askAgain,
+            value: buttonValue(runId, offer.stepId, offer.shownFor),
+            style: 'primary',
+          },
+        ],
+      },
+    ],
+  };
 }

@@ -1,5 +1,5 @@
 import type { ActionsBlock, Button, KnownBlock } from '@slack/types';
-import { approverList } from '../../engine/policy.ts';
+import { approverList, shownFor } from '../../engine/policy.ts';
 import type { RunState, StepState } from '../../engine/types.ts';
 import type { StepSpec } from '../../plan/schema.ts';
 import { ActionId, buttonValue } from '../action-ids.ts';
@@ -125,8 +125,13 @@ export function renderStatusMessage(run: RunState, now: number, extras: StatusEx
         type: 'actions',
         block_id: `failed:${failed.id}:${failed.attempt}`,
         elements: [
-          button('Retry', ActionId.retry, buttonValue(run.id, failed.id), 'primary'),
-          button('Skip', ActionId.skip, buttonValue(run.id, failed.id)),
+          button(
+            'Retry',
+            ActionId.retry,
+            buttonValue(run.id, failed.id, shownFor(failed, 'failure')),
+            'primary',
+          ),
+          button('Skip', ActionId.skip, buttonValue(run.id, failed.id, shownFor(failed, 'failure'))),
           ...(undoing ? [] : [rollbackButton(run)]),
           abortButton(run),
         ],
@@ -147,7 +152,9 @@ export function renderStatusMessage(run: RunState, now: number, extras: StatusEx
       {
         type: 'actions',
         block_id: `manual:${manual.id}`,
-        elements: [button('Done', ActionId.done, buttonValue(run.id, manual.id), 'primary')],
+        elements: [
+          button('Done', ActionId.done, buttonValue(run.id, manual.id, shownFor(manual, 'done')), 'primary'),
+        ],
       },
     );
   }
