@@ -12,7 +12,8 @@ import type { Drill, DrillResult } from './types.ts';
 // there is any finding, so CI shows it.
 
 const ROOT = path.resolve(import.meta.dirname, '..');
-const BUDGET_MS = 5 * 60_000;
+/** Five minutes on two cores, as issue 7 asks; DRILL_BUDGET_SECONDS stretches it on a machine shared with other work. */
+const BUDGET_MS = Number(process.env.DRILL_BUDGET_SECONDS ?? 300) * 1000;
 /** How long past its share a drill may run before the suite moves on without it. */
 const OVERRUN_GRACE_MS = 30_000;
 
@@ -298,7 +299,7 @@ export function renderReliability(results: {
     '',
     `- **Date:** ${results.date}`,
     `- **Machine:** ${results.machine.cores} cores (${results.machine.cpu}), ${results.machine.memory_gib} GiB, ${results.machine.platform}, Node ${results.machine.node}; load average ${results.machine.load_average_at_start.join(' / ')} when the suite started`,
-    `- **Time:** ${ms(results.wall_ms)} for the suite (budget ${ms(BUDGET_MS)})`,
+    `- **Time:** ${ms(results.wall_ms)} for the suite (budget ${ms(BUDGET_MS)}${BUDGET_MS === 300_000 ? '' : ', set by DRILL_BUDGET_SECONDS; the drills are meant to fit 300 s on two cores of their own'}), ${results.drills.reduce((n, d) => n + (d.cpu_s ?? 0), 0).toFixed(0)} CPU seconds`,
     `- **Findings:** ${findings}`,
     '',
     '## Figures',
@@ -350,6 +351,9 @@ export function renderReliability(results: {
     '```sh',
     'npm run drills                                  # every drill; rewrites drills/results.json and this page',
     'DRILL_ONLY=kill-boundaries,replicas npm run drills   # some of them (the page then lists the rest as skipped)',
+    'DRILL_BUDGET_SECONDS=600 npm run drills         # more time, on a machine busy with other work',
+    'DRILL_KILL_CONCURRENCY=3 npm run drills         # fewer kill-drill runs at once (default: all seven)',
+    'DRILL_FERRY_DIR=/path/to/checkout npm run drills   # the kill and replica drills run that Ferry instead',
     '```',
     '',
     'The drills need the PostgreSQL (`DRILL_DATABASE_URL`, default `postgres://root@127.0.0.1:5432/test`) and Redis (`DRILL_REDIS_URL`, default `redis://127.0.0.1:6379`) that the tests use; each drill works in schemas of its own and drops them unless something went wrong, and then names the schema it kept. `.ci/run` runs them after `npm test` and prints the findings when there are any.',
