@@ -126,7 +126,7 @@ async function handle(
     if (!parsesToObject(body, req.headers['content-type'])) {
       res
         .writeHead(400, { 'content-type': 'text/plain' })
-        .end('not a Slack request: the body must be a JSON object or a form');
+        .end('not a Slack request: the body must be a form or a JSON object that names its type');
       return;
     }
     // Bolt reads a request it is handed already buffered from `rawBody` (and still checks its signature).
@@ -186,7 +186,7 @@ async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | '
 }
 
 /**
- * Whether the body parses, as Bolt's receiver parses it, to an object (or does not parse at all,
+ * Whether the body parses, as Bolt's receiver parses it, to an object with a `type` (or does not parse at all,
  * which Bolt answers with 400 once the signature holds). Bolt reads `body.ssl_check` on whatever
  * JSON.parse returns, so a `null` or a number throws inside its unawaited handler: an unhandled
  * rejection and a request never answered. Slack sends neither.
@@ -204,7 +204,11 @@ function parsesToObject(body: Buffer, contentType: string | undefined): boolean 
   } catch {
     return true;
   }
-  return typeof parsed === 'object' && parsed !== null;
+  // Every interaction payload and event Slack sends names its type; Bolt drops one without it
+  // unanswered, which the sender would see as a 3 s wait and a 404.
+  return (
+    typeof parsed === 'object' && parsed !== null && typeof (parsed as { type?: unknown }).type === 'string'
+  );
 }
 
 export function listen(server: Server, port: number, host?: string): Promise<number> {

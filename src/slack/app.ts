@@ -6,6 +6,7 @@ import type { RunsDeps } from '../runs/deps.ts';
 import { firstDelivery } from '../runs/deliveries.ts';
 import { registerActions } from './listeners/actions.ts';
 import { registerCommands } from './listeners/commands.ts';
+import { answerTheUnknown } from './listeners/fallbacks.ts';
 import { UserGroups } from './usergroups.ts';
 
 export interface SlackAppOptions {
@@ -90,6 +91,15 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
         logger,
         processBeforeResponse: false,
         unhandledRequestTimeoutMillis: 3001,
+        // A payload Bolt cannot process (a block action without actions, a view without a view) is
+        // the sender's mistake: 400, not a 500 that invites Slack to send it again.
+        processEventErrorHandler: ({ error, response }) => {
+          if (response.headersSent) return Promise.resolve(false);
+          options.log.warn({ err: error }, 'a Slack request could not be processed');
+          response.writeHead(400, { 'content-type': 'text/plain' });
+          response.end('Ferry could not process this request.');
+          return Promise.resolve(true);
+        },
       });
   // Bot ids from the auth.test Ferry made at start: Bolt then makes no unawaited check of its own.
   const identity = { botId: options.identity.botId, botUserId: options.identity.botUserId };
@@ -142,6 +152,7 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
     await args.next();
   });
 
+  answerTheUnknown(app, options.log);
   registerCommands(app, { runs, log: options.log, now: options.now });
   registerActions(app, { runs, log: options.log });
   app.error(async (error) => {

@@ -230,7 +230,9 @@ describe('http server', () => {
     ] as const) {
       const res = await fetch(`${url}/slack/events`, { method: 'POST', headers, body });
       expect(res.status, body).toBe(400);
-      expect(await res.text()).toBe('not a Slack request: the body must be a JSON object or a form');
+      expect(await res.text()).toBe(
+        'not a Slack request: the body must be a form or a JSON object that names its type',
+      );
     }
     expect(seen).toEqual([]);
     // Objects, forms without a payload and text that does not parse go to Bolt, already read.

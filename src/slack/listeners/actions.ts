@@ -4,7 +4,7 @@ import { act, type PersonEvent } from '../../runs/act.ts';
 import type { RunsDeps } from '../../runs/deps.ts';
 import { ActionId, parseButtonValue, type ActionName, type ButtonTarget } from '../action-ids.ts';
 import { mrkdwn } from '../views/format.ts';
-import { renderOffer } from '../views/replies.ts';
+import { renderOffer, type Reply } from '../views/replies.ts';
 import { failureReply } from './failures.ts';
 
 export interface ActionDeps {
@@ -21,44 +21,39 @@ export function registerActions(app: App, deps: ActionDeps): void {
   for (const name of Object.keys(ActionId) as ActionName[]) {
     app.action<BlockAction<ButtonAction>>(ActionId[name], async ({ ack, body, action, client }) => {
       await ack();
-      const user = body.user.id;
+      const user = typeof body.user?.id === 'string' ? body.user.id : '';
       const container = body.container as { channel_id?: string };
       const channel = body.channel?.id ?? container.channel_id;
       const threadTs = (body.message as { thread_ts?: string } | undefined)?.thread_ts;
-      const tell = async (text: string) => {
-        if (!channel) return;
-        await client.chat.postEphemeral({
-          channel,
-          user,
-          text,
-          ...(threadTs ? { thread_ts: threadTs } : {}),
-        });
+      /** Only the person who clicked reads it; one that cannot reach them is logged, not thrown. */
+      const tell = async (message: { text: string; blocks?: Reply['blocks'] }) => {
+        if (!channel || !user) return;
+        try {
+          await client.chat.postEphemeral({
+            channel,
+            user,
+            ...message,
+            ...(threadTs ? { thread_ts: threadTs } : {}),
+          });
+        } catch (error) {
+          deps.log.warn({ err: error, action: name }, 'could not tell the person who clicked');
+        }
       };
       const target = parseButtonValue(action.value);
       const event = target ? toEvent(name, target) : null;
-      if (!target || !event || !channel) {
-        await tell('⚠️ That button does not name a run and step Ferry knows.');
+      if (!target || !event || !channel || !user) {
+        await tell({ text: '⚠️ That button does not name a run and step Ferry knows.' });
         return;
       }
       try {
         const outcome = await act(deps.runs, { runId: target.runId, user, channel, event });
         for (const refusal of outcome.refusals) {
           const text = `🚫 ${mrkdwn(refusal.message)}`;
-          if (!refusal.offer) {
-            await tell(text);
-            continue;
-          }
           // An expired request: the one who clicked gets a button to post a fresh one.
-          const view = renderOffer(text, target.runId, refusal.offer);
-          await client.chat.postEphemeral({
-            channel,
-            user,
-            ...view,
-            ...(threadTs ? { thread_ts: threadTs } : {}),
-          });
+          await tell(refusal.offer ? renderOffer(text, target.runId, refusal.offer) : { text });
         }
       } catch (error) {
-        await tell(failureReply(error, deps.log, `handling your ${name} click on ${target.runId}`));
+        await tell({ text: failureReply(error, deps.log, `handling your ${name} click on ${target.runId}`) });
       }
     });
   }

@@ -1,4 +1,4 @@
-import type { App, RespondFn } from '@slack/bolt';
+import type { App } from '@slack/bolt';
 import type { WebClient } from '@slack/web-api';
 import type { Logger } from 'pino';
 import { fourEyes } from '../../engine/policy.ts';
@@ -39,28 +39,24 @@ export function registerCommands(app: App, deps: ListenerDeps): void {
       return;
     }
     await ack();
+    const who = { user: command.user_id, channel: command.channel_id };
+    // Slack always sends a response_url; without one, the reply goes as an ephemeral message.
+    const say = async (reply: Reply) => {
+      const message = { text: reply.text, ...(reply.blocks ? { blocks: reply.blocks } : {}) };
+      try {
+        if (typeof respond === 'function')
+          await respond({ response_type: 'ephemeral', replace_original: false, ...message });
+        else await client.chat.postEphemeral({ channel: who.channel, user: who.user, ...message });
+      } catch (error) {
+        deps.log.warn({ err: error, command: parsed.command.name }, 'could not answer a /migrate command');
+      }
+    };
     try {
-      const reply = await execute(
-        parsed.command,
-        { user: command.user_id, channel: command.channel_id },
-        deps,
-        client,
-      );
-      if (reply) await say(respond, reply);
+      const reply = await execute(parsed.command, who, deps, client);
+      if (reply) await say(reply);
     } catch (error) {
-      await say(respond, {
-        text: failureReply(error, deps.log, `running \`/migrate ${parsed.command.name}\``),
-      });
+      await say({ text: failureReply(error, deps.log, `running \`/migrate ${parsed.command.name}\``) });
     }
-  });
-}
-
-async function say(respond: RespondFn, reply: Reply): Promise<void> {
-  await respond({
-    response_type: 'ephemeral',
-    replace_original: false,
-    text: reply.text,
-    ...(reply.blocks ? { blocks: reply.blocks } : {}),
   });
 }
 
