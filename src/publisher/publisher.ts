@@ -66,6 +66,9 @@ export interface PublisherDeps {
 export const PUBLISHER_LEASE_MS = 3_000;
 const HEARTBEAT_MS = 1_000;
 
+/** An approval request's message once decided; an open one records the approvals it shows. */
+const APPROVAL_CLOSED = -1;
+
 /** Beyond this many unposted events, they go out together in one reply. */
 const COALESCE_BACKLOG = 3;
 /** At most this many events in one reply, so it stays within Slack's 50 blocks. */
@@ -395,7 +398,7 @@ export class Publisher {
     const pending = timeline.filter((e) => !postedSeqs.has(e.seq));
     await this.postEvents(state, status, pending, timeline);
 
-    await this.closeDecidedApprovals(state, await messagesOf(db, runId), timeline);
+    await this.refreshApprovals(state, await messagesOf(db, runId), timeline);
     deferred = await this.publishProgress(state, status, messages, progress);
 
     if (status.renderedVersion < version) {
@@ -479,7 +482,11 @@ export class Publisher {
         await this.post(
           reply(`approval:${step.id}:${event.seq}`, [
             eventRef(event),
-            { kind: 'approval', key: `${step.id}:${event.seq}`, renderedVersion: open ? 0 : 1 },
+            {
+              kind: 'approval',
+              key: `${step.id}:${event.seq}`,
+              renderedVersion: open ? step.votes.length : APPROVAL_CLOSED,
+            },
           ]),
           'approval',
           view,
@@ -492,12 +499,16 @@ export class Publisher {
     await flush();
   }
 
-  private async closeDecidedApprovals(
+  /**
+   * Brings open approval requests up to date: one that gathered another approval (M of N) shows the
+   * new count; one that was decided, withdrawn or replaced gives way to who decided what.
+   */
+  private async refreshApprovals(
     state: RunState,
     messages: MessageRef[],
     timeline: TimelineEvent[],
   ): Promise<void> {
-    const open = messages.filter((m) => m.kind === 'approval' && m.renderedVersion === 0);
+    const open = messages.filter((m) => m.kind === 'approval' && m.renderedVersion !== APPROVAL_CLOSED);
     for (const ref of open) {
       const [stepId, seqText] = ref.key.split(':');
       const seq = Number(seqText);
@@ -507,7 +518,15 @@ export class Publisher {
       const later = messages.some(
         (m) => m.kind === 'approval' && m.key.startsWith(`${stepId}:`) && Number(m.key.split(':')[1]) > seq,
       );
-      if (step.status === 'awaiting_approval' && !later) continue;
+      if (step.status === 'awaiting_approval' && !later) {
+        if (step.votes.length === ref.renderedVersion) continue;
+        const view = renderApprovalRequest(state, step);
+        await this.slack(state.id, 'edit', () =>
+          this.deps.client.chat.update({ channel: ref.channel, ts: ref.ts, ...view }),
+        );
+        await markRendered(this.deps.db, state.id, 'approval', ref.key, step.votes.length);
+        continue;
+      }
       const view = renderApprovalDecided(
         state,
         step,
@@ -517,7 +536,7 @@ export class Publisher {
       await this.slack(state.id, 'edit', () =>
         this.deps.client.chat.update({ channel: ref.channel, ts: ref.ts, ...view }),
       );
-      await markRendered(this.deps.db, state.id, 'approval', ref.key, 1);
+      await markRendered(this.deps.db, state.id, 'approval', ref.key, APPROVAL_CLOSED);
     }
   }
 
