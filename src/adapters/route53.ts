@@ -150,14 +150,18 @@ export function route53DnsHandler(
     retry: { ...DEFAULT_RETRY, ...options.retry },
   });
 
-  /** One read shared by blocker, describe and capture of an attempt (or a dry run). */
+  /**
+   * One read shared by everything an attempt does before it writes (blocker, describe, capture and the
+   * decision in run or undo), or by a dry run: the record is read once, and what the step captured is
+   * what the compare-and-set deletes. Should anyone change it in between, Route 53 refuses the batch.
+   */
   function readOnce(step: DnsStep, ctx: StepContext): Promise<DnsRecord | null> {
     const p = step.provider;
     const key = `route53:${p.hosted_zone_id}:${normaliseName(p.record)}:${p.record_type}`;
     return ctx.remember(key, () => records.readRecord(p.hosted_zone_id, p.record, p.record_type, ctx));
   }
 
-  /** A fresh read: run and undo compare against what is there now, not what an earlier call saw. */
+  /** A fresh read, after Route 53 refused a batch: the decision is made again from what is there now. */
   function readNow(step: DnsStep, ctx: StepContext): Promise<DnsRecord | null> {
     const p = step.provider;
     return records.readRecord(p.hosted_zone_id, p.record, p.record_type, ctx);
@@ -177,7 +181,7 @@ export function route53DnsHandler(
   ): Promise<{ done: Extract<Plan, { kind: 'done' }> } | { submitted: Submitted }> {
     const p = step.provider;
     const what = `${displayName(p.record)} ${p.record_type}`;
-    const first = plan(await readNow(step, ctx));
+    const first = plan(await readOnce(step, ctx));
     if (first.kind === 'done') return { done: first };
     if (first.kind === 'changed') throw first.error();
     await ctx.progress({ text: first.progress });

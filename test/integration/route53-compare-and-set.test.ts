@@ -252,7 +252,7 @@ describe('route53 undo as compare-and-set', () => {
 });
 
 describe('route53 reads before writing', () => {
-  it('makes one ListResourceRecordSets for one attempt’s blocker, describe and capture', async () => {
+  it('reads the record once for one attempt: blocker, describe, capture and the write all use that read', async () => {
     fake.setRecord(ZONE, { ...OLD, ttl: 60 });
     const handler = makeHandler(makeEnv(url));
     const step = dnsStep({});
@@ -263,9 +263,11 @@ describe('route53 reads before writing', () => {
     expect(captured.record?.values).toEqual(OLD.values);
     expect(fake.callsOf('ListResourceRecordSets')).toHaveLength(1);
 
-    // run reads once more, fresh: that read is its compare-and-set check.
+    // run decides from the same read: the batch deletes what was captured, so a change made since
+    // that read would make Route 53 refuse it (tested above).
     await handler.run(step, captured, ctx);
-    expect(fake.callsOf('ListResourceRecordSets')).toHaveLength(2);
+    expect(fake.callsOf('ListResourceRecordSets')).toHaveLength(1);
+    expect(fake.callsOf('ChangeResourceRecordSets')).toHaveLength(1);
   });
 
   it('makes one read for a dry run that asks describe and blocker at once', async () => {

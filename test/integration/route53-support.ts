@@ -95,3 +95,8 @@ export async function startFake(): Promise<{ fake: FakeRoute53; url: string; clo
   const { url, close } = await fake.listen();
   return { fake, url, close };
 }
+
+/** The context of the next attempt: a new `remember`, as the executor gives each attempt its own. */
+export function nextAttempt<T extends StepContext>(ctx: T): T {
+  return { ...ctx, remember: rememberer() };
+}

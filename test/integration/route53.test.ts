@@ -5,7 +5,15 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { route53DnsHandler } from '../../src/adapters/route53.ts';
 import { StepError } from '../../src/errors.ts';
 import type { FakeRoute53 } from '../../src/sandbox/fakes/route53.ts';
-import { dnsStep, makeContext, makeEnv, makeHandler, startFake, ZONE } from './route53-support.ts';
+import {
+  dnsStep,
+  makeContext,
+  makeEnv,
+  makeHandler,
+  startFake,
+  ZONE,
+  nextAttempt,
+} from './route53-support.ts';
 
 // The adapter with the real @aws-sdk/client-route-53 against FakeRoute53 on 127.0.0.1.
 
@@ -79,7 +87,7 @@ describe('route53 dns step', () => {
     expect(ctx.reports.map((r) => r.figures?.status).filter(Boolean)).toEqual(['PENDING', 'INSYNC']);
     expect(fake.callsOf('GetChange')).toHaveLength(2);
 
-    const undone = await handler.undo!(step, captured, ctx);
+    const undone = await handler.undo!(step, captured, nextAttempt(ctx));
     expect(fake.getRecord(ZONE, OLD.name, 'CNAME')).toEqual(before);
     expect(undone.summary).toMatch(
       /^restored api\.billing\.example\.com CNAME billing-prod\.herokudns\.com \(TTL 120\)/,
@@ -110,10 +118,10 @@ describe('route53 dns step', () => {
     await handler.run(step, captured, ctx);
     expect(fake.getRecord(ZONE, OLD.name, 'CNAME')?.values).toEqual(['billing.eu-central.example.net.']);
 
-    const undone = await handler.undo!(step, captured, ctx);
+    const undone = await handler.undo!(step, captured, nextAttempt(ctx));
     expect(undone.summary).toMatch(/^deleted api\.billing\.example\.com CNAME/);
     expect(fake.getRecord(ZONE, OLD.name, 'CNAME')).toBeUndefined();
-    const again = await handler.undo!(step, captured, ctx);
+    const again = await handler.undo!(step, captured, nextAttempt(ctx));
     expect(again.summary).toContain('nothing to delete');
     expect(appliedChanges().map((c) => c.changes?.map((change) => change.action))).toEqual([
       ['CREATE'],
@@ -129,7 +137,7 @@ describe('route53 dns step', () => {
     await handler.run(step, captured, ctx);
     fake.setRecord(ZONE, { name: OLD.name, type: 'CNAME', ttl: 60, values: ['hotfix.example.net'] });
 
-    const error = await stepErrorOf(handler.undo!(step, captured, ctx));
+    const error = await stepErrorOf(handler.undo!(step, captured, nextAttempt(ctx)));
     expect(error.retryable).toBe(false);
     expect(error.reason).toBe('ChangedSinceCutover');
     expect(error.message).toContain('now points at hotfix.example.net (TTL 60)');
@@ -184,7 +192,7 @@ describe('route53 dns step', () => {
     const captured = await handler.capture(step, ctx);
     expect(captured.record?.name).toBe('\\052.billing.example.com.');
     await handler.run(step, captured, ctx);
-    await handler.undo!(step, captured, ctx);
+    await handler.undo!(step, captured, nextAttempt(ctx));
     expect(fake.getRecord(ZONE, '*.billing.example.com', 'CNAME')?.values).toEqual(['old.example.net']);
   });
 
@@ -205,7 +213,7 @@ describe('route53 dns step', () => {
       ttl: 60,
       values: ['203.0.113.10'],
     });
-    await handler.undo!(step, captured, ctx);
+    await handler.undo!(step, captured, nextAttempt(ctx));
     expect(fake.getRecord(ZONE, 'billing.example.com', 'A')).toEqual({
       name: 'billing.example.com.',
       type: 'A',
