@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -269,6 +270,20 @@ export function mergeFigures(reports: readonly DrillReport[]): Record<string, nu
   return merged;
 }
 
+/** Which Ferry the drills ran: the commit, and whether files differed from it (DRILL_COMMIT names it outside a git checkout). */
+function code(): { commit: string; changed_files: number | null } {
+  const git = (...args: string[]) =>
+    execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: 'pipe' }).trim();
+  try {
+    return {
+      commit: git('rev-parse', 'HEAD'),
+      changed_files: git('status', '--porcelain').split('\n').filter(Boolean).length,
+    };
+  } catch {
+    return { commit: process.env.DRILL_COMMIT ?? 'unknown', changed_files: null };
+  }
+}
+
 function machine() {
   const cpus = os.cpus();
   return {
@@ -286,6 +301,7 @@ const ms = (value: number) => `${(value / 1000).toFixed(1)} s`;
 export function renderReliability(results: {
   figures: Record<string, number | null>;
   drills: DrillReport[];
+  code: ReturnType<typeof code>;
   machine: ReturnType<typeof machine>;
   date: string;
   wall_ms: number;
@@ -298,6 +314,7 @@ export function renderReliability(results: {
     "What Ferry promises is that every change is made exactly once, nothing is lost, and nobody acts where they should not. The drills try to break that promise the way production would: processes killed mid-step, two replicas racing, Slack's retries and double clicks, forged requests, failing dependencies, hostile input. This page is written by `npm run drills` (`drills/run.ts`) from its last run; the same figures are in `drills/results.json`. A finding is a behaviour to fix, reported as it is, not a flaky drill.",
     '',
     `- **Date:** ${results.date}`,
+    `- **Code:** commit \`${results.code.commit.slice(0, 12)}\`${results.code.changed_files === null ? ' (an exported copy)' : results.code.changed_files === 0 ? '' : ` with ${results.code.changed_files} file(s) changed or added`}`,
     `- **Machine:** ${results.machine.cores} cores (${results.machine.cpu}), ${results.machine.memory_gib} GiB, ${results.machine.platform}, Node ${results.machine.node}; load average ${results.machine.load_average_at_start.join(' / ')} when the suite started`,
     `- **Time:** ${ms(results.wall_ms)} for the suite (budget ${ms(BUDGET_MS)}${BUDGET_MS === 300_000 ? '' : ', set by DRILL_BUDGET_SECONDS; the drills are meant to fit 300 s on two cores of their own'}), ${results.drills.reduce((n, d) => n + (d.cpu_s ?? 0), 0).toFixed(0)} CPU seconds`,
     `- **Findings:** ${findings}`,
@@ -425,6 +442,7 @@ async function main(): Promise<void> {
       findings: r.findings,
     })),
     findings,
+    code: code(),
     machine: info,
     date: new Date().toISOString(),
     wall_ms: wall,
@@ -432,7 +450,14 @@ async function main(): Promise<void> {
   await writeFormatted(path.join(ROOT, 'drills', 'results.json'), JSON.stringify(results, null, 2));
   await writeFormatted(
     path.join(ROOT, 'docs', 'reliability.md'),
-    renderReliability({ figures, drills: reports, machine: info, date: results.date, wall_ms: wall }),
+    renderReliability({
+      figures,
+      drills: reports,
+      code: results.code,
+      machine: info,
+      date: results.date,
+      wall_ms: wall,
+    }),
   );
   line('');
   line(`Drills done in ${ms(wall)}: drills/results.json and docs/reliability.md written.`);
