@@ -323,10 +323,10 @@ export function renderReliability(results: {
     '',
     'Null means no drill measured the figure this time (its drill is not built, crashed or overran).',
     '',
-    '| figure | value |',
-    '| --- | --- |',
+    '| figure | value | counts |',
+    '| --- | --- | --- |',
     ...Object.entries(results.figures).map(
-      ([key, value]) => `| \`${key}\` | ${value === null ? 'null' : value} |`,
+      ([key, value]) => `| \`${key}\` | ${value === null ? 'null' : value} | ${MEANING[key] ?? ''} |`,
     ),
     '',
     '## Drills',
