@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { parseFailpoints } from './failpoints.ts';
 
-// The only module that reads process.env (CONVENTIONS.md): parsed once at start into a typed object
+// The only module that reads process.env: parsed once at start into a typed object
 // that is passed down. A bad value stops start-up with one line per problem.
 
 /** A URL with one of `protocols`: "localhost:5432" parses as a URL with the scheme "localhost:". */

@@ -24,7 +24,7 @@ import { redactingLogger } from './log.ts';
 import { ferryCredentials, planSecrets, Redactor } from './redact.ts';
 import { Publisher, publisherClient } from './publisher/publisher.ts';
 import { mrkdwn } from './slack/views/format.ts';
-import { openDatabase, type Database } from './store/db.ts';
+import { answers, openDatabase, type Database } from './store/db.ts';
 import { countActiveRuns, pruneDeliveries } from './store/runs.ts';
 
 // The composition root: config in, a running Ferry out. main.ts adds the process around it
@@ -110,7 +110,7 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
           : acceptingSlack
             ? (slackListener?.receiver?.requestListener ?? 'unavailable')
             : 'unavailable',
-      ready: async () => (await db.pool.query('select 1')).rowCount === 1,
+      ready: () => answers(db),
       metrics: metrics.registry,
       metricsToken: config.metricsToken,
       routes: () => routes,

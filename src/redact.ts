@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { findVarRefs } from './plan/vars.ts';
 
-// Nothing secret reaches Slack, the logs, the timeline or an uploaded file (DESIGN.md, "Guarantees").
+// Nothing secret reaches Slack, the logs, the timeline or an uploaded file.
 // Two kinds of redaction, applied together by `Redactor.text`:
 // - secrets known by value (Ferry's own credentials, the secret values of the plans' ${VAR}s) are cut
 //   wherever they appear: 4 characters or more as any substring, shorter ones only as a whole word;

@@ -1,3 +1,4 @@
+import { formatDuration } from '../duration.ts';
 import { Resolver } from 'node:dns/promises';
 import type { StepContext } from './types.ts';
 import { StepError } from '../errors.ts';
@@ -60,7 +61,7 @@ export async function waitForResolvers(check: ResolverCheck, ctx: VerifyContext)
     if (remaining <= 0) {
       const stale = answers.filter((a) => !a.agrees).map(describeAnswer);
       throw new StepError(
-        `After ${formatSeconds(check.timeoutMs)}, ${stale.length} of ${answers.length} resolvers still do not see ${shown}: ${stale.join('; ')}. ` +
+        `After ${formatDuration(check.timeoutMs)}, ${stale.length} of ${answers.length} resolvers still do not see ${shown}: ${stale.join('; ')}. ` +
           `${check.hint ?? ''}Retry the step to check again, or roll back.`.trim(),
         { retryable: false, reason: 'ResolverTimeout' },
       );
@@ -155,10 +156,4 @@ function sameSet(a: string[], b: string[]): boolean {
 
 function displayName(name: string): string {
   return name.replace(/\.$/, '');
-}
-
-function formatSeconds(ms: number): string {
-  const s = Math.round(ms / 1000);
-  if (s < 60) return `${ms < 1000 ? ms + ' ms' : s + ' s'}`;
-  return s % 60 === 0 ? `${s / 60} min` : `${Math.floor(s / 60)} min ${s % 60} s`;
 }

@@ -1,3 +1,4 @@
+import { formatDuration } from '../duration.ts';
 import type { Redis } from 'ioredis';
 import { StepError } from '../errors.ts';
 import type { RedisToggleProvider, StepSpec } from '../plan/schema.ts';
@@ -22,17 +23,10 @@ export interface RedisToggleCapture {
 
 const shown = (value: string): string => (value.length > 40 ? `${value.slice(0, 37)}...` : value);
 
-function formatTtl(ms: number): string {
-  const s = Math.ceil(ms / 1000);
-  if (s < 120) return `${s}s`;
-  if (s < 7200) return `${Math.round(s / 60)}m`;
-  return `${Math.round(s / 3600)}h`;
-}
-
 function describeState(state: RedisToggleCapture): string {
   if (!state.existed || state.value === undefined) return 'unset';
   return state.ttlMs !== undefined
-    ? `${shown(state.value)}, expiring in ${formatTtl(state.ttlMs)}`
+    ? `${shown(state.value)}, expiring in ${formatDuration(state.ttlMs)}`
     : shown(state.value);
 }
 
@@ -109,7 +103,7 @@ export function redisToggleHandler(
       }
       await withRedis(step.provider.url, connect(step), (r) => r.set(key, value, 'PX', remaining));
       return {
-        summary: `${key} restored: ${shown(value)}, expiring in ${formatTtl(remaining)} as before`,
+        summary: `${key} restored: ${shown(value)}, expiring in ${formatDuration(remaining)} as before`,
         figures: { key, value, ttlMs: remaining },
       };
     },

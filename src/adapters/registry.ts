@@ -11,7 +11,10 @@ import { sidekiqCronHandler } from './sidekiq-cron.ts';
 import { sidekiqDrainHandler, sidekiqPauseHandler } from './sidekiq.ts';
 import type { AdapterEnv, StepHandler } from './types.ts';
 
-/** The handler for each (kind, provider) pair. Adding a provider is adding a line here. */
+/**
+ * The handler for each (kind, provider) pair. A new provider (a Cloudflare DNS, say) is its schema in
+ * the kind's provider union in `plan/schema.ts`, its module in this folder, and its case below.
+ */
 export function createRegistry(env: AdapterEnv): (spec: StepSpec) => StepHandler {
   const cache = new Map<string, StepHandler>();
   const once = (key: string, make: () => unknown): StepHandler => {
@@ -50,7 +53,11 @@ export function createRegistry(env: AdapterEnv): (spec: StepSpec) => StepHandler
           ? once('jobs:sidekiq', () => sidekiqPauseHandler(env))
           : once('formation', () => herokuFormationHandler(env));
       case 'dns':
-        return once('dns', () => route53DnsHandler(env));
+        switch (spec.provider.type) {
+          case 'route53':
+            return once('dns:route53', () => route53DnsHandler(env));
+        }
+        break;
       case 'drain':
         return once('drain', () => sidekiqDrainHandler(env));
       case 'check':

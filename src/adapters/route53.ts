@@ -10,6 +10,7 @@ import {
 } from '@aws-sdk/client-route-53';
 import type { StepSpec } from '../plan/schema.ts';
 import type { AdapterEnv, StepContext, StepHandler, StepResult } from './types.ts';
+import { formatDuration } from '../duration.ts';
 import { StepError } from '../errors.ts';
 import { redactText } from '../redact.ts';
 import { withRetry } from './retry.ts';
@@ -674,17 +675,6 @@ function reportPoll(ctx: StepContext, change: SubmittedChange) {
       text: `Route 53 change ${change.id}: ${poll.status} after ${formatDuration(poll.elapsedMs)}`,
       figures: { change_id: change.id, status: poll.status, polls: poll.polls },
     });
-}
-
-/** 3600 s -> "1h", 90 s -> "1m 30s", 4200 ms -> "4 s", 350 ms -> "0.4 s". */
-export function formatDuration(ms: number): string {
-  if (ms < 10_000) return `${Math.round(ms / 100) / 10} s`;
-  const total = Math.round(ms / 1000);
-  const h = Math.floor(total / 3600);
-  const m = Math.floor((total % 3600) / 60);
-  const s = total % 60;
-  if (h === 0 && m === 0) return `${s} s`;
-  return [h ? `${h}h` : '', m ? `${m}m` : '', s ? `${s}s` : ''].filter(Boolean).join(' ');
 }
 
 // ---- errors ----

@@ -1,3 +1,4 @@
+import { formatDuration } from '../duration.ts';
 import type { Redis } from 'ioredis';
 import { StepError } from '../errors.ts';
 import type { SidekiqProvider, StepSpec } from '../plan/schema.ts';
@@ -31,17 +32,6 @@ function openSidekiq<T>(
   fn: (redis: Redis) => Promise<T>,
 ): Promise<T> {
   return withRedis(provider.url, connectOptions(env, provider, prefixOf(provider)), fn);
-}
-
-/** "1m 30s", "30m", "150ms". */
-export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  const total = Math.round(ms / 1000);
-  const h = Math.floor(total / 3600);
-  const m = Math.floor((total % 3600) / 60);
-  const s = total % 60;
-  const parts = [h ? `${h}h` : '', m ? `${m}m` : '', s ? `${s}s` : ''].filter(Boolean);
-  return parts.join(' ') || '0s';
 }
 
 // ---------------------------------------------------------------------------------------------

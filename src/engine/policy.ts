@@ -187,11 +187,6 @@ export function lockedRefusal(lock: LockHeld): Words {
   return words`${lock.service} ${lock.environment} is locked by ${person(lock.lockedBy)} since ${utcMinute(lock.lockedAt)} UTC: ${lock.reason}. \`/migrate unlock ${lock.service} ${lock.environment}\` when it may run again.`;
 }
 
-/** The variables a run needs that are not set, said the one way Ferry says it. */
-export function unsetVariables(missing: readonly string[]): Words {
-  return [`${missing.map((m) => `\`${m}\``).join(', ')} set in Ferry's environment`];
-}
-
 /** Null when a start may be scheduled at `at`: 10 s to 30 days ahead. */
 export function scheduleRefusal(at: number, now: number, startNow: string): Words | null {
   if (at < now + 10_000)

@@ -5,5 +5,12 @@ export type { LoadedPlan, LoadResult, PlanProblem } from './load.ts';
 export { findEnvironment } from './lookup.ts';
 export type { FoundEnvironment } from './lookup.ts';
 export { closestMatch } from './suggest.ts';
-export { checkEnvironmentVars, findMalformedVarRefs, findVarRefs, missingVars, resolveVars } from './vars.ts';
+export {
+  checkEnvironmentVars,
+  findMalformedVarRefs,
+  findVarRefs,
+  missingVars,
+  resolveVars,
+  unsetVariables,
+} from './vars.ts';
 export type { Env } from './vars.ts';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-// Plan files (DESIGN.md, "Plans"). Every object is strict: an unknown key is an error that the
+// Plan files (docs/plans.md). Every object is strict: an unknown key is an error that the
 // loader reports as file:line:column with the key's path.
 
 const durationPattern = /^(\d+)(ms|s|m|h)$/;
@@ -151,27 +151,19 @@ const common = {
   timeout: duration.optional(),
 };
 
+/** What turns maintenance mode or a flag on and off: the two kinds share their providers. */
+const toggleProvider = z.discriminatedUnion('type', [
+  httpToggleProvider,
+  redisToggleProvider,
+  herokuMaintenanceProvider,
+]);
+
+/** Where a DNS cutover is made. A new DNS provider joins this union, and `adapters/registry.ts`. */
+const dnsProvider = z.discriminatedUnion('type', [route53Provider]);
+
 export const stepSchema = z.discriminatedUnion('kind', [
-  z.strictObject({
-    ...common,
-    kind: z.literal('maintenance'),
-    action: onOff,
-    provider: z.discriminatedUnion('type', [
-      httpToggleProvider,
-      redisToggleProvider,
-      herokuMaintenanceProvider,
-    ]),
-  }),
-  z.strictObject({
-    ...common,
-    kind: z.literal('flag'),
-    action: onOff,
-    provider: z.discriminatedUnion('type', [
-      httpToggleProvider,
-      redisToggleProvider,
-      herokuMaintenanceProvider,
-    ]),
-  }),
+  z.strictObject({ ...common, kind: z.literal('maintenance'), action: onOff, provider: toggleProvider }),
+  z.strictObject({ ...common, kind: z.literal('flag'), action: onOff, provider: toggleProvider }),
   z.strictObject({
     ...common,
     kind: z.literal('crons'),
@@ -188,7 +180,7 @@ export const stepSchema = z.discriminatedUnion('kind', [
     action: z.enum(['pause', 'resume']),
     provider: z.discriminatedUnion('type', [herokuFormationProvider, sidekiqProvider]),
   }),
-  z.strictObject({ ...common, kind: z.literal('dns'), provider: route53Provider }),
+  z.strictObject({ ...common, kind: z.literal('dns'), provider: dnsProvider }),
   z.strictObject({
     ...common,
     kind: z.literal('drain'),

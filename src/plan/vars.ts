@@ -58,6 +58,11 @@ export function findMalformedVarRefs(text: string): string[] {
   return found;
 }
 
+/** What unset variables need, said the one way Ferry says it: "`A`, `B` set in Ferry's environment". */
+export function unsetVariables(missing: readonly string[]): string {
+  return `${missing.map((m) => `\`${m}\``).join(', ')} set in Ferry's environment`;
+}
+
 /** Names referenced in `value` that `env` leaves unset or empty, in order of appearance. */
 export function missingVars(value: unknown, env: Env): string[] {
   return findVarRefs(value).filter((name) => !isSet(env, name));
@@ -70,12 +75,7 @@ export function missingVars(value: unknown, env: Env): string[] {
 export function resolveVars<T>(value: T, env: Env): T {
   const missing = missingVars(value, env);
   if (missing.length > 0) {
-    throw new FerryError(
-      'env_missing',
-      `${missing.length === 1 ? 'Environment variable' : 'Environment variables'} not set: ${missing.join(', ')}. ` +
-        `The plan refers to ${missing.length === 1 ? 'it' : 'them'} as \${NAME}; set ${missing.length === 1 ? 'it' : 'them'} ` +
-        "in Ferry's environment and try again.",
-    );
+    throw new FerryError('env_missing', `This step needs ${unsetVariables(missing)}; then try again.`);
   }
   return mapStrings(value, (text) => replaceRefs(text, (name) => env[name] ?? '')) as T;
 }

@@ -1,6 +1,7 @@
 import type { RunState, StepState } from '../engine/types.ts';
 import type { StepSpec } from '../plan/schema.ts';
 import type { TimelineEvent } from '../engine/types.ts';
+import { formatDuration } from '../duration.ts';
 
 // A run's report: what happened, how long the service was down, and what the checks measured,
 // side by side so the latency before and after a cutover can be compared. Pure: data in, data out.
@@ -116,16 +117,6 @@ export function buildReport(
   };
 }
 
-export function formatMs(ms: number | null): string {
-  if (ms === null) return '–';
-  const s = Math.round(ms / 1000);
-  if (s < 60) return `${s}s`;
-  const m = Math.floor(s / 60);
-  return m < 60
-    ? `${m}m ${String(s % 60).padStart(2, '0')}s`
-    : `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, '0')}m`;
-}
-
 const cell = (text: string | null | undefined) => (text ?? '').replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
 export function renderMarkdown(report: RunReport): string {
@@ -188,4 +179,9 @@ export function renderSummaryMarkdown(reports: readonly RunReport[]): string {
         `| ${r.id} | ${r.service} | ${r.environment} | ${r.status.replace('_', ' ')} | ${formatMs(r.durationMs)} | ${r.downtime ? formatMs(r.downtime.ms) : '–'} |`,
     ),
   ].join('\n');
+}
+
+/** How long something took, or a dash where it is not known. */
+export function formatMs(ms: number | null): string {
+  return ms === null ? '–' : formatDuration(ms);
 }

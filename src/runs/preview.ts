@@ -1,11 +1,9 @@
 import { untilAborted } from '../abortable.ts';
 import { rememberer, type StepContext } from '../adapters/types.ts';
-import { unsetVariables } from '../engine/index.ts';
 import { openingStep, stepTitle } from '../plan/describe.ts';
 import type { Plan, StepSpec } from '../plan/schema.ts';
-import { findVarRefs, missingVars, resolveVars } from '../plan/vars.ts';
+import { findVarRefs, missingVars, resolveVars, unsetVariables } from '../plan/vars.ts';
 import { redactText, secretValues } from '../redact.ts';
-import { plain } from '../words.ts';
 import type { RunsDeps } from './deps.ts';
 import { environmentOf } from './plans.ts';
 
@@ -68,7 +66,7 @@ async function previewStep(deps: RunsDeps, spec: StepSpec): Promise<StepPreview>
     return {
       ...base,
       text: plainTitle(deps, spec),
-      blocker: missing.length ? `needs ${plain(unsetVariables(missing))}` : null,
+      blocker: missing.length ? `needs ${unsetVariables(missing)}` : null,
       readError: null,
     };
   }

@@ -1,18 +1,11 @@
-import {
-  approvalsNeeded,
-  decide,
-  lockedRefusal,
-  policyFor,
-  startRefusal,
-  unsetVariables,
-} from '../engine/index.ts';
+import { approvalsNeeded, decide, lockedRefusal, policyFor, startRefusal } from '../engine/index.ts';
 import { stepContent } from '../plan/content.ts';
 import type { RunState } from '../engine/types.ts';
 import { FerryError } from '../errors.ts';
 import type { LoadedPlan } from '../plan/load.ts';
 import { stepTitle } from '../plan/describe.ts';
 import type { Plan, StepSpec } from '../plan/schema.ts';
-import { missingVars } from '../plan/vars.ts';
+import { missingVars, unsetVariables } from '../plan/vars.ts';
 import { findLock } from '../store/locks-and-incidents.ts';
 import { createRun } from '../store/runs.ts';
 import { words } from '../words.ts';

@@ -28,6 +28,11 @@ export function isUnavailable(error: unknown): boolean {
   );
 }
 
+/** Whether the database answers a trivial query now (readiness). */
+export async function answers(db: Database): Promise<boolean> {
+  return (await db.pool.query('select 1')).rowCount === 1;
+}
+
 /** A pool or a client inside a transaction: what a named query needs. */
 export type Queryable = Pick<pg.PoolClient, 'query'>;
 

@@ -37,14 +37,14 @@ describe('/migrate report', () => {
       () => h.slack.ephemerals(ALICE).find((e) => (e.text ?? '').startsWith('Report r')),
       'the summary',
     );
-    expect(readable(summary as never)).toMatch(/downtime \d+s/);
+    expect(readable(summary as never)).toMatch(/downtime \d+(?:ms|s|\.\ds)/);
     const file = await h.waitFor(
       () => h.slack.files().find((f) => f.name.endsWith('-report.md') && f.content),
       'the uploaded report',
     );
     const markdown = file.content!.toString();
     expect(markdown).toContain('# billing staging · r');
-    expect(markdown).toMatch(/Downtime \(maintenance on to off\): \*\*\d+s\*\*/);
+    expect(markdown).toMatch(/Downtime \(maintenance on to off\): \*\*\d+(?:ms|s|\.\ds)\*\*/);
     expect(markdown).toMatch(
       /\| figure \| latency-before \(\d\d:\d\d:\d\d\) \| latency-after \(\d\d:\d\d:\d\d\) \|/,
     );

@@ -205,7 +205,9 @@ describe('a permanent failure', () => {
 
 describe('a step timeout', () => {
   it('fails the step as not retryable, saying it timed out, even when the adapter calls it retryable', async () => {
-    const spec = stepSchema.parse({ ...stepSpec('flag', 'slow'), timeout: '30ms' });
+    // Long enough that the adapter is surely called first on a loaded machine (the timeout counts
+    // from the claim), short beside the adapter's own 10 s wait.
+    const spec = stepSchema.parse({ ...stepSpec('flag', 'slow'), timeout: '1500ms' });
     handlers.set('slow', {
       run: async (_step, _captured, ctx) => {
         try {
@@ -220,7 +222,7 @@ describe('a step timeout', () => {
     rig.startExecutor();
     const failed = await until(state.id, (s) => s.status === 'failed', 'the step to time out');
     expect(failed.steps[0]!.error).toMatch(
-      /^timed out after 30ms \(the step's timeout; set `timeout` in the plan/,
+      /^timed out after 1\.5s \(the step's timeout; set `timeout` in the plan/,
     );
     expect(await rig.attempts(state.id)).toHaveLength(1);
     const [run] = handlers.of('run');

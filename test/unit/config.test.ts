@@ -27,7 +27,7 @@ function messageOf(env: Record<string, string | undefined>): string {
 }
 
 describe('loadConfig defaults', () => {
-  it('gives every variable of the DESIGN.md table its documented default when the environment is empty', () => {
+  it('gives every variable of the README table its documented default when the environment is empty', () => {
     const config = loadConfig({});
     expect(config).toMatchObject({
       mode: 'local',
@@ -78,7 +78,7 @@ describe('loadConfig defaults', () => {
     expect(config.logLevel).toBe('info');
   });
 
-  it('parses every variable of the DESIGN.md table when it is set', () => {
+  it('parses every variable of the README table when it is set', () => {
     const config = loadConfig({
       SLACK_BOT_TOKEN: BOT,
       SLACK_SIGNING_SECRET: SIGNING,

@@ -24,7 +24,7 @@ function planWith(steps: string): string {
 }
 
 describe('loadPlanFile', () => {
-  it('loads the example plan from DESIGN.md, with production reusing the anchored steps', async () => {
+  it('loads the example plan, with production reusing the anchored steps', async () => {
     const result = await loadPlanFile(join(fixtures, 'billing.yml'));
     if (!result.ok) throw new Error(result.problems.map(formatProblem).join('\n'));
     const { plan } = result;

@@ -9,6 +9,7 @@ import {
   loadPlanFile,
   missingVars,
   resolveVars,
+  unsetVariables,
 } from '../../src/plan/index.ts';
 
 const fixtures = fileURLToPath(new URL('../fixtures/plans', import.meta.url));
@@ -64,13 +65,13 @@ describe('resolveVars', () => {
       resolveVars({ a: '${ONE}', b: ['${TWO}', '${SET}'], c: '${THREE}' }, { SET: 'x', THREE: '' }),
     );
     expect(error.code).toBe('env_missing');
-    expect(error.message).toContain('Environment variables not set: ONE, TWO, THREE.');
+    expect(error.message).toBe(
+      "This step needs `ONE`, `TWO`, `THREE` set in Ferry's environment; then try again.",
+    );
   });
 
-  it('names a single missing variable in the singular', () => {
-    expect(thrown(() => resolveVars('${ONLY}', {})).message).toMatch(
-      /^Environment variable not set: ONLY\. /,
-    );
+  it('says it the way every refusal over unset variables says it', () => {
+    expect(thrown(() => resolveVars('${ONLY}', {})).message).toContain(unsetVariables(['ONLY']));
   });
 });
 
@@ -82,7 +83,7 @@ describe('missingVars and checkEnvironmentVars', () => {
     ]);
   });
 
-  it('lists what the DESIGN example still needs before a production run may start', async () => {
+  it('lists what the example plan still needs before a production run may start', async () => {
     const result = await loadPlanFile(join(fixtures, 'billing.yml'));
     if (!result.ok) throw new Error('billing.yml should be valid');
     expect(

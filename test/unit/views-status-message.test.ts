@@ -76,7 +76,7 @@ describe('renderStatusMessage, by run status', () => {
     const askedAt = s.now;
     const view = render(s.state, askedAt + 3 * MIN);
     expect(view.read).toContain(
-      'Step 2 of 2, *cutover*: waiting for approval from <@U02BOB> or <!subteam^S0PLATFORM> (asked 3m 00s ago)',
+      'Step 2 of 2, *cutover*: waiting for approval from <@U02BOB> or <!subteam^S0PLATFORM> (asked 3m ago)',
     );
     expect(view.read).toContain('✋ `cutover`');
     // Approve and Reject live on the approval request in the thread, not here.
@@ -89,7 +89,7 @@ describe('renderStatusMessage, by run status', () => {
       policy: { approverUsers: [alice.user, bob.user], approverGroups: [] },
     });
     s.start();
-    expect(render(s.state, s.now).read).toContain('waiting for approval from <@U02BOB> (asked 0s ago)');
+    expect(render(s.state, s.now).read).toContain('waiting for approval from <@U02BOB> (asked just now)');
   });
 
   it('shows who approved a step next to it', () => {

@@ -14,14 +14,6 @@ export function clock(ms: number): string {
   return new Date(ms).toISOString().slice(11, 19);
 }
 
-export function duration(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 60) return `${s}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m ${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, '0')}m`;
-}
-
 export const stepIcon: Record<StepState['status'], string> = {
   pending: '▫️',
   awaiting_approval: '✋',

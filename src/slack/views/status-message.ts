@@ -1,12 +1,12 @@
 import type { ActionsBlock, Button, KnownBlock } from '@slack/types';
 import { approverList, shownFor } from '../../engine/policy.ts';
 import type { RunState, StepState } from '../../engine/types.ts';
+import { formatDuration } from '../../duration.ts';
 import type { StepSpec } from '../../plan/schema.ts';
 import { ActionId, buttonValue } from '../action-ids.ts';
 import {
   clock,
   cutMrkdwn,
-  duration,
   escapeMrkdwn,
   escapeTruncated,
   mrkdwn,
@@ -77,7 +77,7 @@ export function renderStatusMessage(run: RunState, now: number, extras: StatusEx
           text: [
             `Started by ${user(run.startedBy)} at ${clock(run.startedAt)} UTC`,
             runLabel[run.status],
-            duration((run.finishedAt ?? now) - run.startedAt),
+            formatDuration((run.finishedAt ?? now) - run.startedAt),
             ...held,
           ].join(' · '),
         },
@@ -188,7 +188,7 @@ function headline(run: RunState, current: StepState | undefined, position: numbe
   const total = run.steps.length;
   switch (run.status) {
     case 'succeeded':
-      return `✅ All ${total} steps done in ${duration((run.finishedAt ?? now) - run.startedAt)}.`;
+      return `✅ All ${total} steps done in ${formatDuration((run.finishedAt ?? now) - run.startedAt)}.`;
     case 'rolled_back':
       return `↩️ Rolled back: every change that went through was undone.`;
     case 'aborted':
@@ -202,7 +202,7 @@ function headline(run: RunState, current: StepState | undefined, position: numbe
     case 'waiting':
       if (current?.status === 'awaiting_approval') {
         const asked = current.approvalRequestedAt
-          ? ` (asked ${duration(now - current.approvalRequestedAt)} ago)`
+          ? ` (asked ${ago(now - current.approvalRequestedAt)})`
           : '';
         return `Step ${position} of ${total}, *${current.id}*: waiting for approval from ${mrkdwn(approverList(run))}${asked}`;
       }
@@ -305,6 +305,11 @@ export function heldChanges(run: RunState, specs: ReadonlyMap<string, StepSpec>,
       if (spec.action === opens) since ??= step.finishedAt;
       if (spec.action === closes) since = null;
     }
-    return since === null ? [] : [`${label} for ${duration(now - since)}`];
+    return since === null ? [] : [`${label} for ${formatDuration(now - since)}`];
   });
+}
+
+/** "just now", "3m ago". */
+function ago(ms: number): string {
+  return ms < 1_000 ? 'just now' : `${formatDuration(ms)} ago`;
 }
