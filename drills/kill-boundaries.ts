@@ -1,4 +1,4 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { RecordedCall } from '../src/sandbox/fake-slack.ts';
@@ -401,6 +401,7 @@ async function runLane(
     for (const point of remaining.filter((p) => !(spec.optional ?? []).includes(p)))
       say(`failpoint ${point} was never reached`);
   await driver.close();
+  await rm(plansDir, { recursive: true, force: true });
   // A schema is kept when its run went wrong, to be read afterwards.
   if (findings.length === 0) await db.drop().catch(() => undefined);
   else say(`Ferry's tables are kept in schema ${db.schema}`);
@@ -533,6 +534,9 @@ export async function runKillBoundaries(
   } finally {
     await world.close();
   }
+  // Ferry's logs are kept when something went wrong, to be read with the schemas kept.
+  if (reports.every((r) => r.findings.length === 0)) await rm(logDir, { recursive: true, force: true });
+  else ctx.log(`Ferry's logs are kept in ${logDir}`);
 
   const details = [
     'Each row is one run, its process killed at each of these points in turn, in the order they came:',

@@ -1,4 +1,4 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ActionId } from '../src/slack/action-ids.ts';
@@ -194,8 +194,14 @@ export async function runReplicas(ctx: DrillContext): Promise<DrillResult & { de
     await proxy.close();
     await driver.close();
     await world.close();
-    if (findings.length === 0) await db.drop().catch(() => undefined);
-    else findings.push(`Ferry's tables are kept in schema ${db.schema}`);
+    await rm(plansDir, { recursive: true, force: true });
+    if (findings.length === 0) {
+      await db.drop().catch(() => undefined);
+      await rm(logDir, { recursive: true, force: true });
+    } else {
+      findings.push(`Ferry's tables are kept in schema ${db.schema}`);
+      ctx.log(`Ferry's logs are kept in ${logDir}`);
+    }
     await db.close();
   }
   return {
