@@ -1,6 +1,50 @@
 // @ts-check
 import js from '@eslint/js';
+import importX from 'eslint-plugin-import-x';
 import tseslint from 'typescript-eslint';
+
+/**
+ * Which folders of src/ may not import which: Slack -> use cases (runs) -> engine and store ->
+ * adapters, with the pure core (engine, plan, report, the leaf modules) depending on no shell. The
+ * workers (executor, publisher) sit beside the use cases. Only the composition root (ferry.ts,
+ * main.ts, cli.ts) and the sandbox may reach everything.
+ */
+const shell = ['store', 'runs', 'slack', 'executor', 'publisher', 'adapters', 'http', 'sandbox'];
+const layers = [
+  { target: 'engine', from: [...shell, 'report'], why: 'the engine is pure: no I/O, no Slack' },
+  { target: 'plan', from: [...shell, 'engine', 'report'], why: 'plans are data: they depend on nothing above them' },
+  { target: 'report', from: shell, why: 'reports are built from data, with no I/O' },
+  {
+    target: 'adapters',
+    from: ['engine', 'store', 'runs', 'slack', 'executor', 'publisher', 'http', 'sandbox', 'report'],
+    why: 'adapters talk to one external system each; they know nothing of runs, Slack or the database',
+  },
+  {
+    target: 'store',
+    from: ['runs', 'slack', 'executor', 'publisher', 'http', 'sandbox'],
+    why: 'the store holds the queries; nothing above it',
+  },
+  {
+    target: 'runs',
+    from: ['slack', 'executor', 'publisher', 'http', 'sandbox'],
+    why: 'use cases are called by Slack, never the other way round',
+  },
+  {
+    target: 'executor',
+    from: ['runs', 'slack', 'publisher', 'http', 'sandbox'],
+    why: 'the executor acts on steps; it does not start runs or talk to Slack',
+  },
+  {
+    target: 'publisher',
+    from: ['runs', 'executor', 'adapters', 'slack/listeners', 'http', 'sandbox'],
+    why: 'the publisher renders the store into Slack through the views only',
+  },
+  {
+    target: 'slack',
+    from: ['store', 'executor', 'publisher', 'adapters', 'http', 'sandbox'],
+    why: 'Slack handlers hold no SQL and call no adapter: they go through the use cases in runs/',
+  },
+];
 
 export default tseslint.config(
   {
@@ -15,6 +59,24 @@ export default tseslint.config(
     ],
   },
   js.configs.recommended,
+  {
+    files: ['src/**/*.ts'],
+    plugins: { 'import-x': importX },
+    settings: { 'import-x/resolver': { node: { extensions: ['.ts', '.js'] } } },
+    rules: {
+      'import-x/no-restricted-paths': [
+        'error',
+        {
+          zones: layers.map(({ target, from, why }) => ({
+            target: `./src/${target}`,
+            from: from.map((f) => `./src/${f}`),
+            message: why,
+          })),
+        },
+      ],
+      'import-x/no-cycle': 'error',
+    },
+  },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
