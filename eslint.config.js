@@ -12,7 +12,11 @@ import tseslint from 'typescript-eslint';
 const shell = ['store', 'runs', 'slack', 'executor', 'publisher', 'adapters', 'http', 'sandbox'];
 const layers = [
   { target: 'engine', from: [...shell, 'report'], why: 'the engine is pure: no I/O, no Slack' },
-  { target: 'plan', from: [...shell, 'engine', 'report'], why: 'plans are data: they depend on nothing above them' },
+  {
+    target: 'plan',
+    from: [...shell, 'engine', 'report'],
+    why: 'plans are data: they depend on nothing above them',
+  },
   { target: 'report', from: shell, why: 'reports are built from data, with no I/O' },
   {
     target: 'adapters',
