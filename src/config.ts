@@ -195,6 +195,11 @@ const ownSecrets = new Set([
   'HEROKU_API_TOKEN',
   'FERRY_CONSOLE_TOKEN',
   'FERRY_METRICS_TOKEN',
+  // Ferry's own database and cloud credentials: a plan names the app's with variables of its own.
+  'DATABASE_URL',
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
 ]);
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {

@@ -318,6 +318,10 @@ describe('local mode in production', () => {
       SLACK_SIGNING_SECRET: 'sign-secret',
       HEROKU_API_TOKEN: 'h',
       FERRY_METRICS_TOKEN: 'metrics-token-0123456789',
+      DATABASE_URL: 'postgres://ferry:pw@db.internal:5432/ferry',
+      AWS_ACCESS_KEY_ID: 'AKIAFERRY',
+      AWS_SECRET_ACCESS_KEY: 'aws-secret',
+      AWS_SESSION_TOKEN: 'aws-session',
       APP: 'billing',
     });
     expect(config.planEnv).toEqual({ APP: 'billing' });
