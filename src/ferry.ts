@@ -17,7 +17,7 @@ import { createHttpServer, listen, type Route } from './http/server.ts';
 import { formatProblem, loadPlans, type LoadedPlan } from './plan/load.ts';
 import type { RunsDeps } from './runs/deps.ts';
 import type { FakeSlack } from './sandbox/fake-slack.ts';
-import { createSandbox, type Sandbox } from './sandbox/index.ts';
+import type { Sandbox } from './sandbox/index.ts';
 import { createSlackApp, verifyBotToken } from './slack/app.ts';
 import { redactingFetch } from './slack/redacting-fetch.ts';
 import { redactingLogger } from './log.ts';
@@ -122,6 +122,8 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
     const url = `http://127.0.0.1:${port}`;
     let sandbox: Sandbox | undefined;
     if (local) {
+      // Imported only in local mode: its fakes bring the Kubernetes client and more with them.
+      const { createSandbox } = await import('./sandbox/index.ts');
       sandbox = await createSandbox({
         url,
         signingSecret,

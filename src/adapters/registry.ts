@@ -4,9 +4,7 @@ import { checkHandler } from './checks.ts';
 import { envDiffHandler } from './env-diff.ts';
 import { herokuFormationHandler, herokuMaintenanceHandler } from './heroku.ts';
 import { httpToggleHandler } from './http-toggle.ts';
-import { kubernetesCronHandler } from './kubernetes.ts';
 import { redisToggleHandler } from './redis-toggle.ts';
-import { route53DnsHandler } from './route53.ts';
 import { sidekiqCronHandler } from './sidekiq-cron.ts';
 import { sidekiqDrainHandler, sidekiqPauseHandler } from './sidekiq.ts';
 import type { AdapterEnv, StepHandler } from './types.ts';
@@ -45,7 +43,9 @@ export function createRegistry(env: AdapterEnv): (spec: StepSpec) => StepHandler
           case 'heroku-formation':
             return once('formation', () => herokuFormationHandler(env));
           case 'kubernetes':
-            return once('crons:kubernetes', () => kubernetesCronHandler(env));
+            return once('crons:kubernetes', () =>
+              loadedOnFirstUse(async () => (await import('./kubernetes.ts')).kubernetesCronHandler(env)),
+            );
         }
         break;
       case 'jobs':
@@ -55,7 +55,9 @@ export function createRegistry(env: AdapterEnv): (spec: StepSpec) => StepHandler
       case 'dns':
         switch (spec.provider.type) {
           case 'route53':
-            return once('dns:route53', () => route53DnsHandler(env));
+            return once('dns:route53', () =>
+              loadedOnFirstUse(async () => (await import('./route53.ts')).route53DnsHandler(env)),
+            );
         }
         break;
       case 'drain':
@@ -70,6 +72,28 @@ export function createRegistry(env: AdapterEnv): (spec: StepSpec) => StepHandler
     throw new StepError(`Ferry has no adapter for ${spec.kind} steps with this provider yet.`, {
       retryable: false,
     });
+  };
+}
+
+/**
+ * A handler whose module is imported the first time a step needs it. The Kubernetes client and the
+ * AWS SDK weigh tens of megabytes and most of a start's CPU; a Ferry whose plans use neither never
+ * loads them. Both handlers undo what they do.
+ */
+function loadedOnFirstUse(load: () => Promise<StepHandler>): StepHandler {
+  let loaded: Promise<StepHandler> | undefined;
+  const handler = () => (loaded ??= load());
+  return {
+    describe: async (step, ctx) => (await handler()).describe(step, ctx),
+    blocker: async (step, ctx) => (await (await handler()).blocker?.(step, ctx)) ?? null,
+    capture: async (step, ctx) => (await handler()).capture(step, ctx),
+    run: async (step, captured, ctx) => (await handler()).run(step, captured, ctx),
+    undo: async (step, captured, ctx) => {
+      const real = await handler();
+      if (!real.undo)
+        throw new StepError(`Ferry cannot undo ${step.kind} steps of this provider.`, { retryable: false });
+      return real.undo(step, captured, ctx);
+    },
   };
 }
 
