@@ -15,7 +15,13 @@ import { applyToRun, createRun } from '../src/store/runs.ts';
 const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 300);
 const STEPS = 20;
 const log = pino({ level: 'silent' });
-const policy = { starters: [], approverUsers: [], approverGroups: [], fourEyes: false, approvalExpiresMs: 1_800_000 };
+const policy = {
+  starters: [],
+  approverUsers: [],
+  approverGroups: [],
+  fourEyes: false,
+  approvalExpiresMs: 1_800_000,
+};
 const specs = Array.from({ length: STEPS }, (_, i) =>
   stepSchema.parse({
     id: `step-${i + 1}`,

@@ -124,7 +124,10 @@ describe('the cutover toolbox through Slack', () => {
     );
     expect(readable(approval)).toContain('billing.eu-central.example.net');
     await h.waitFor(
-      () => /jobs paused for \d+(?:ms|s|\.\ds) · crons off for \d+(?:ms|s|\.\ds)/.test(readable(h.statusMessage())),
+      () =>
+        /jobs paused for \d+(?:ms|s|\.\ds) · crons off for \d+(?:ms|s|\.\ds)/.test(
+          readable(h.statusMessage()),
+        ),
       'what is held, on the status message',
     );
     expect(await cronStatuses(redis)).toMatchObject({

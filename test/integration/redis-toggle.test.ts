@@ -83,7 +83,9 @@ describe('redis toggle: on', () => {
     const ttl = await redis.pttl(KEY);
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(captured.ttlMs!);
-    expect(undone.summary).toMatch(/^billing:webhooks:paused restored: 0, expiring in (\d+m|\d+s|\d+m \d\ds) as before$/);
+    expect(undone.summary).toMatch(
+      /^billing:webhooks:paused restored: 0, expiring in (\d+m|\d+s|\d+m \d\ds) as before$/,
+    );
   });
 
   it('does not bring back a value whose TTL ran out while the step was in effect', async () => {

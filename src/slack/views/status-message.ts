@@ -201,9 +201,7 @@ function headline(run: RunState, current: StepState | undefined, position: numbe
         : `❌ Step ${position} of ${total}, *${current?.id ?? '?'}*, failed.`;
     case 'waiting':
       if (current?.status === 'awaiting_approval') {
-        const asked = current.approvalRequestedAt
-          ? ` (asked ${ago(now - current.approvalRequestedAt)})`
-          : '';
+        const asked = current.approvalRequestedAt ? ` (asked ${ago(now - current.approvalRequestedAt)})` : '';
         return `Step ${position} of ${total}, *${current.id}*: waiting for approval from ${mrkdwn(approverList(run))}${asked}`;
       }
       return `Step ${position} of ${total}, *${current?.id ?? '?'}*: waiting for a person to press Done.`;
