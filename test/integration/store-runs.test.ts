@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decide } from '../../src/engine/decide.ts';
-import type { Actor, Decision } from '../../src/engine/types.ts';
+import { isActive } from '../../src/engine/policy.ts';
+import { terminalStatuses, type Actor, type Decision, type RunStatus } from '../../src/engine/types.ts';
 import { FerryError } from '../../src/errors.ts';
 import { applyToRun, findRuns, firstDelivery, readRun, readTimeline } from '../../src/store/runs.ts';
 import { Redactor } from '../../src/redact.ts';
@@ -351,5 +352,27 @@ describe('every text a decision stores goes through the redactor', () => {
     } finally {
       await t2.dispose();
     }
+  });
+});
+
+describe('one rule for an active run, in SQL and in TypeScript', () => {
+  it('run_is_active in the database agrees with the engine for every run status', async () => {
+    const statuses: RunStatus[] = [
+      'running',
+      'waiting',
+      'failed',
+      'rolling_back',
+      'rolled_back',
+      'succeeded',
+      'aborted',
+    ];
+    const { rows } = await t.db.pool.query<{ status: RunStatus; active: boolean }>(
+      `select s as status, run_is_active(s) as active from unnest($1::text[]) as s`,
+      [statuses],
+    );
+    expect(rows).toEqual(statuses.map((status) => ({ status, active: isActive(status) })));
+    expect(statuses.filter((s) => !isActive(s))).toEqual(
+      [...terminalStatuses].sort((a, b) => statuses.indexOf(a) - statuses.indexOf(b)),
+    );
   });
 });
