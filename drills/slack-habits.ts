@@ -274,9 +274,17 @@ async function play(
     eventStatuses.push(res.status);
   }
   tally.slackRetries += 2;
-  const eventRows = await f.count(`select count(*) as n from slack_deliveries where key = $1`, [
-    `event:${String(envelope.event_id)}`,
-  ]);
+  // Bolt acks an event before its middleware runs, so the delivery is recorded just after the 200:
+  // wait for it, then give a late duplicate the same time to show up.
+  const countEvent = () =>
+    f.count(`select count(*) as n from slack_deliveries where key = $1`, [
+      `event:${String(envelope.event_id)}`,
+    ]);
+  await f
+    .waitFor(async () => (await countEvent()) > 0, 'the event to be recorded', 5_000)
+    .catch(() => undefined);
+  await new Promise((r) => setTimeout(r, 300));
+  const eventRows = await countEvent();
   tally.retryExtra += Math.max(0, eventRows - 1);
   if (eventStatuses.some((s) => s !== 200))
     findings.push(`an event delivered 3 times was answered ${eventStatuses.join(', ')}, not 200 each`);

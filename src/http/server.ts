@@ -126,7 +126,7 @@ async function handle(
     if (!parsesToObject(body, req.headers['content-type'])) {
       res
         .writeHead(400, { 'content-type': 'text/plain' })
-        .end('not a Slack request: the body must be a form or a JSON object that names its type');
+        .end('not a Slack request: the body must be a form or a JSON object of a kind Slack sends');
       return;
     }
     // Bolt reads a request it is handed already buffered from `rawBody` (and still checks its signature).
@@ -204,10 +204,34 @@ function parsesToObject(body: Buffer, contentType: string | undefined): boolean 
   } catch {
     return true;
   }
-  // Every interaction payload and event Slack sends names its type; Bolt drops one without it
-  // unanswered, which the sender would see as a 3 s wait and a 404.
+  return typeof parsed === 'object' && parsed !== null && boltRoutes(parsed as Record<string, unknown>);
+}
+
+/** The envelope types Bolt's receiver answers itself. */
+const receiverTypes = new Set(['url_verification', 'ssl_check']);
+/** Payload types Bolt routes to a kind of listener (mirroring its `getTypeAndConversation`). */
+const routedTypes = new Set([
+  'dialog_submission',
+  'block_suggestion',
+  'shortcut',
+  'message_action',
+  'view_submission',
+  'view_closed',
+]);
+
+/**
+ * Whether Bolt can tell what kind of request this is. One it cannot (no event, command, actions or
+ * known type) reaches no middleware and no listener, and is left unanswered: the sender would see
+ * a 3 s wait and a 404. Slack sends none such, so it is answered 400 at once.
+ */
+function boltRoutes(body: Record<string, unknown>): boolean {
+  if (typeof body.type === 'string' && (receiverTypes.has(body.type) || routedTypes.has(body.type)))
+    return true;
   return (
-    typeof parsed === 'object' && parsed !== null && typeof (parsed as { type?: unknown }).type === 'string'
+    body.event !== undefined ||
+    body.command !== undefined ||
+    body.actions !== undefined ||
+    body.name !== undefined
   );
 }
 

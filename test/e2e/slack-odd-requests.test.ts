@@ -74,9 +74,10 @@ describe('signed requests of shapes Ferry does not handle', () => {
     expect(h.slack.ephemerals(ALICE).at(-1)?.text).toContain('not one this Ferry knows');
   });
 
-  it('answers 400 at once to a payload that names no type', async () => {
+  it('answers 400 at once to a payload that names no type, or a type Slack does not send', async () => {
     const res = await answered(() => sendInteraction(h.ferry.url, secret, {}), 400);
-    expect(res.text).toContain('names its type');
+    expect(res.text).toContain('of a kind Slack sends');
+    await answered(() => sendInteraction(h.ferry.url, secret, { type: '"1P{' }), 400);
   });
 
   it('answers 400, not 500, to a block action Bolt cannot process', async () => {

@@ -227,27 +227,31 @@ describe('http server', () => {
       [json, 'null'],
       [json, '"text"'],
       [json, '12'],
+      // Objects Bolt could not route (no actions, no event, a type Slack does not send).
+      [form, `payload=${encodeURIComponent('{"type":"block_actions"}')}`],
+      [json, '{"type":"event_callback"}'],
+      [form, `payload=${encodeURIComponent('{"type":"rocket_launch"}')}`],
     ] as const) {
       const res = await fetch(`${url}/slack/events`, { method: 'POST', headers, body });
       expect(res.status, body).toBe(400);
       expect(await res.text()).toBe(
-        'not a Slack request: the body must be a form or a JSON object that names its type',
+        'not a Slack request: the body must be a form or a JSON object of a kind Slack sends',
       );
     }
     expect(seen).toEqual([]);
     // Objects, forms without a payload and text that does not parse go to Bolt, already read.
     for (const [headers, body] of [
-      [form, 'payload=%7B%22type%22%3A%22block_actions%22%7D'],
+      [form, `payload=${encodeURIComponent('{"type":"block_actions","actions":[]}')}`],
       [form, 'command=%2Fmigrate&text=help'],
-      [json, '{"type":"event_callback"}'],
+      [json, '{"type":"event_callback","event":{"type":"app_mention"}}'],
       [json, '{"type":'],
     ] as const) {
       expect((await fetch(`${url}/slack/events`, { method: 'POST', headers, body })).status).toBe(200);
     }
     expect(seen).toEqual([
-      'payload=%7B%22type%22%3A%22block_actions%22%7D',
+      `payload=${encodeURIComponent('{"type":"block_actions","actions":[]}')}`,
       'command=%2Fmigrate&text=help',
-      '{"type":"event_callback"}',
+      '{"type":"event_callback","event":{"type":"app_mention"}}',
       '{"type":',
     ]);
   });
