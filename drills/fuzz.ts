@@ -86,7 +86,7 @@ export async function explore<T>(
     }
   });
   const until = Date.now() + options.timeLimitMs;
-  let seed = Date.now() & 0x7fffffff;
+  let seed = firstSeed();
   let runs = 0;
   while (runs < options.numRuns && Date.now() < until && known.size < MAX_FAILURES) {
     const found = await fc.check(property, {
@@ -381,6 +381,17 @@ const BOB = 'U02BOB';
 const CHANNEL = 'C0MIGRATIONS';
 /** Slack waits 3 s for an ack; past 5 s a request counts as hung. */
 const HANG_MS = 5_000;
+
+/**
+ * Where the search starts. CI runs a fixed seed, so a run that passed passes again and a finding can
+ * be replayed; `FUZZ_SEED=random` explores anew (each finding names its seed, to replay with
+ * `FUZZ_SEED=<seed>`).
+ */
+function firstSeed(): number {
+  const asked = process.env.FUZZ_SEED;
+  if (asked === 'random') return Date.now() & 0x7fffffff;
+  return asked && /^\d+$/.test(asked) ? Number(asked) & 0x7fffffff : 20_261_205;
+}
 
 const PLANS = [
   `
@@ -774,21 +785,26 @@ export function requestJudge(
   return async (requests) => {
     const faultsBefore = faults.seen.length;
     const errorsBefore = target.errors.length;
-    const verdicts = await Promise.all(
-      requests.map(async (request): Promise<string | null> => {
-        let response: SignedResponse;
-        try {
-          response = await send(target, request);
-        } catch (error) {
-          const name = (error as Error).name;
-          if (name === 'TimeoutError' || name === 'AbortError') return `no answer within ${HANG_MS} ms`;
-          return `the request failed: ${(error as Error).message}`;
-        }
-        if (response.status >= 500) return `answered ${response.status}: ${response.text.slice(0, 200)}`;
-        if (response.status < 200) return `answered ${response.status}`;
-        return null;
-      }),
-    );
+    // One at a time: a batch sent at once to the Ferry in this same process measures how loaded the
+    // machine is (Bolt's 3 s ack timer), not whether Ferry handles the request.
+    const verdicts: Array<string | null> = [];
+    for (const request of requests) {
+      verdicts.push(
+        await (async (): Promise<string | null> => {
+          let response: SignedResponse;
+          try {
+            response = await send(target, request);
+          } catch (error) {
+            const name = (error as Error).name;
+            if (name === 'TimeoutError' || name === 'AbortError') return `no answer within ${HANG_MS} ms`;
+            return `the request failed: ${(error as Error).message}`;
+          }
+          if (response.status >= 500) return `answered ${response.status}: ${response.text.slice(0, 200)}`;
+          if (response.status < 200) return `answered ${response.status}`;
+          return null;
+        })(),
+      );
+    }
     // Bolt's listeners go on after the ack: wait until Ferry has logged nothing new for a moment.
     for (let quiet = 0, seen = target.errors.length, waited = 0; quiet < 2 && waited < 30; waited += 1) {
       await new Promise((resolve) => setTimeout(resolve, 10));

@@ -22,7 +22,7 @@ describe('signed requests of shapes Ferry does not handle', () => {
   let h: Harness;
   let secret: string;
   beforeAll(async () => {
-    h = await startHarness({ plan });
+    h = await startHarness({ plan, captureLog: true });
     secret = h.ferry.signingSecret;
   });
   afterAll(async () => {
@@ -92,6 +92,25 @@ describe('signed requests of shapes Ferry does not handle', () => {
       400,
     );
     await answered(() => sendInteraction(h.ferry.url, secret, { type: 'view_submission' }), 400);
+  });
+
+  it('takes a click whose container, channel and user are not what Slack sends without failing', async () => {
+    const before = h.logLines.length;
+    await answered(
+      () =>
+        sendInteraction(h.ferry.url, secret, {
+          type: 'block_actions',
+          user: true,
+          container: null,
+          channel: { name: 'no id' },
+          message: 4,
+          trigger_id: newTriggerId(),
+          actions: [{ action_id: 'ferry_reject', block_id: 'b', value: 'r1', type: 'button' }],
+        }),
+      200,
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    expect(h.logLines.slice(before).filter((l) => l.includes('"level":50'))).toEqual([]);
   });
 
   it('replies to a /migrate command that came without a response_url as an ephemeral message', async () => {

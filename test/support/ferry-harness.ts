@@ -39,6 +39,8 @@ export interface Harness {
   maintenance: FakeMaintenance;
   maintenanceUrl: string;
   schema: string;
+  /** Ferry's warning and error lines (JSON), with `captureLog`. */
+  logLines: string[];
   command(
     user: string,
     text: string,
@@ -72,6 +74,8 @@ export interface HarnessOptions {
   rateLimits?: boolean;
   /** Channels that exist; any other gets channel_not_found. Default: any channel id works. */
   channels?: string[];
+  /** Keep Ferry's warnings and errors in `harness.logLines`, to assert that nothing went wrong. */
+  captureLog?: boolean;
 }
 
 export async function startHarness(options: HarnessOptions): Promise<Harness> {
@@ -117,12 +121,15 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   });
   // FERRY_TEST_LOG=debug prints Ferry's log; FERRY_TEST_LOG_DIR keeps one file per harness instead.
   const logDir = process.env.FERRY_TEST_LOG_DIR;
-  const log = logDir
-    ? pino(
-        { level: process.env.FERRY_TEST_LOG_LEVEL ?? 'info' },
-        pino.destination({ dest: path.join(logDir, `${schema}.log`), sync: true }),
-      )
-    : pino({ level: process.env.FERRY_TEST_LOG ?? 'silent' });
+  const logLines: string[] = [];
+  const log = options.captureLog
+    ? pino({ level: 'warn' }, { write: (line: string) => void logLines.push(line) })
+    : logDir
+      ? pino(
+          { level: process.env.FERRY_TEST_LOG_LEVEL ?? 'info' },
+          pino.destination({ dest: path.join(logDir, `${schema}.log`), sync: true }),
+        )
+      : pino({ level: process.env.FERRY_TEST_LOG ?? 'silent' });
   const ferry = await startFerry(config, { log, host: '127.0.0.1' });
 
   const responseUrls: Array<{ user: string; url: string }> = [];
@@ -132,6 +139,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     maintenance,
     maintenanceUrl: maintenanceServer.url,
     schema,
+    logLines,
     async command(user, text, opts = {}) {
       const channel = opts.channel ?? CHANNEL;
       const responseUrl = slack.responseUrlFor({ channel, user });

@@ -21,10 +21,10 @@ export function registerActions(app: App, deps: ActionDeps): void {
   for (const name of Object.keys(ActionId) as ActionName[]) {
     app.action<BlockAction<ButtonAction>>(ActionId[name], async ({ ack, body, action, client }) => {
       await ack();
-      const user = typeof body.user?.id === 'string' ? body.user.id : '';
-      const container = body.container as { channel_id?: string };
-      const channel = body.channel?.id ?? container.channel_id;
-      const threadTs = (body.message as { thread_ts?: string } | undefined)?.thread_ts;
+      // Read defensively: the payload is signed, but not every field of it is what Slack would send.
+      const user = stringAt(body.user, 'id') ?? '';
+      const channel = stringAt(body.channel, 'id') ?? stringAt(body.container, 'channel_id');
+      const threadTs = stringAt(body.message, 'thread_ts');
       /** Only the person who clicked reads it; one that cannot reach them is logged, not thrown. */
       const tell = async (message: { text: string; blocks?: Reply['blocks'] }) => {
         if (!channel || !user) return;
@@ -57,6 +57,13 @@ export function registerActions(app: App, deps: ActionDeps): void {
       }
     });
   }
+}
+
+/** `value[key]` when `value` is an object holding a string there. */
+function stringAt(value: unknown, key: string): string | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const found = (value as Record<string, unknown>)[key];
+  return typeof found === 'string' ? found : undefined;
 }
 
 function toEvent(name: ActionName, target: ButtonTarget): PersonEvent | null {
