@@ -195,9 +195,10 @@ function parsesToObject(body: Buffer, contentType: string | undefined): boolean 
   let parsed: unknown;
   try {
     if (contentType === 'application/x-www-form-urlencoded') {
-      const { payload } = parseForm(body.toString());
-      if (typeof payload !== 'string') return true;
-      parsed = JSON.parse(payload);
+      const form = parseForm(body.toString());
+      // A form without a payload is a slash command (or Slack's ssl_check), routed by its fields.
+      if (typeof form.payload !== 'string') return boltRoutes(form);
+      parsed = JSON.parse(form.payload);
     } else {
       parsed = JSON.parse(body.toString());
     }
@@ -208,7 +209,7 @@ function parsesToObject(body: Buffer, contentType: string | undefined): boolean 
 }
 
 /** The envelope types Bolt's receiver answers itself. */
-const receiverTypes = new Set(['url_verification', 'ssl_check']);
+const receiverTypes = new Set(['url_verification']);
 /** Payload types Bolt routes to a kind of listener (mirroring its `getTypeAndConversation`). */
 const routedTypes = new Set([
   'dialog_submission',
@@ -225,6 +226,7 @@ const routedTypes = new Set([
  * a 3 s wait and a 404. Slack sends none such, so it is answered 400 at once.
  */
 function boltRoutes(body: Record<string, unknown>): boolean {
+  if (body.ssl_check !== undefined) return true;
   if (typeof body.type === 'string' && (receiverTypes.has(body.type) || routedTypes.has(body.type)))
     return true;
   return (

@@ -131,12 +131,17 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
 
   // Slack retries and repeated deliveries: handle each event or trigger once.
   app.use(async (args) => {
-    const body = args.body as { event_id?: string; trigger_id?: string };
-    const key = body.event_id
-      ? `event:${body.event_id}`
-      : body.trigger_id
-        ? `trigger:${body.trigger_id}`
-        : undefined;
+    // Only ids Slack would send: a field of another type (an object with its own `toString`) is no key.
+    const { event_id: eventId, trigger_id: triggerId } = args.body as {
+      event_id?: unknown;
+      trigger_id?: unknown;
+    };
+    const key =
+      typeof eventId === 'string' && eventId
+        ? `event:${eventId}`
+        : typeof triggerId === 'string' && triggerId
+          ? `trigger:${triggerId}`
+          : undefined;
     // Bounded: a slow database must not make the ack miss Slack's 3 s (a first delivery is assumed).
     const first = key
       ? await Promise.race([
@@ -155,9 +160,11 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
   answerTheUnknown(app, options.log);
   registerCommands(app, { runs, log: options.log, now: options.now });
   registerActions(app, { runs, log: options.log });
-  app.error(async (error) => {
-    options.log.error({ err: error }, 'Slack listener failed');
-    return Promise.resolve();
+  // Passed on to the receiver, which answers 400 when nothing was acknowledged yet (a payload Bolt
+  // could not take apart before any listener ran): swallowed here, the request would go unanswered.
+  app.error((error) => {
+    options.log.warn({ err: error }, 'a Slack request failed in Bolt or a listener');
+    return Promise.reject(error);
   });
   return {
     app,

@@ -94,6 +94,23 @@ describe('signed requests of shapes Ferry does not handle', () => {
     await answered(() => sendInteraction(h.ferry.url, secret, { type: 'view_submission' }), 400);
   });
 
+  it('answers 400 at once to a shortcut Bolt cannot take apart, rather than leaving it unanswered', async () => {
+    await answered(
+      () => sendInteraction(h.ferry.url, secret, { type: 'message_action', stray: { toString: 5 } }),
+      400,
+    );
+    await answered(
+      () =>
+        sendInteraction(h.ferry.url, secret, {
+          type: 'block_actions',
+          user: { id: ALICE },
+          actions: [],
+          trigger_id: { toString: 1 },
+        }),
+      200,
+    );
+  });
+
   it('takes a click whose container, channel and user are not what Slack sends without failing', async () => {
     const before = h.logLines.length;
     await answered(

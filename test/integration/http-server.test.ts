@@ -231,6 +231,7 @@ describe('http server', () => {
       [form, `payload=${encodeURIComponent('{"type":"block_actions"}')}`],
       [json, '{"type":"event_callback"}'],
       [form, `payload=${encodeURIComponent('{"type":"rocket_launch"}')}`],
+      [form, 'not=a&slack=form'],
     ] as const) {
       const res = await fetch(`${url}/slack/events`, { method: 'POST', headers, body });
       expect(res.status, body).toBe(400);
