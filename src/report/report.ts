@@ -15,8 +15,16 @@ export interface RunReport {
   startedAt: string;
   finishedAt: string | null;
   durationMs: number | null;
-  /** Maintenance on: from the first time it went on to the last time it went off, `ms` summed over every window; null if never on. */
-  downtime: { from: string; to: string | null; ms: number | null } | null;
+  /**
+   * Maintenance on: from the first time it went on to the last time it went off, `ms` summed over
+   * every window, and each window (`to` null while it is still on); null if never on.
+   */
+  downtime: {
+    from: string;
+    to: string | null;
+    ms: number | null;
+    windows: Array<{ from: string; to: string | null }>;
+  } | null;
   steps: Array<{
     id: string;
     kind: string;
@@ -50,6 +58,7 @@ export function buildReport(
   let firstDown: number | null = null;
   let lastUp: number | null = null;
   let downMs = 0;
+  const windows: Array<{ from: string; to: string | null }> = [];
   for (const event of timeline) {
     const action = maintenanceOn(event.stepId);
     if (!action || (event.type !== 'step_succeeded' && event.type !== 'undo_succeeded')) continue;
@@ -60,11 +69,15 @@ export function buildReport(
       firstDown ??= at;
     } else if (!turnsOn && downFrom !== null) {
       downMs += at - downFrom;
+      windows.push({ from: iso(downFrom), to: iso(at) });
       lastUp = at;
       downFrom = null;
     }
   }
-  if (downFrom !== null) downMs += now - downFrom;
+  if (downFrom !== null) {
+    downMs += now - downFrom;
+    windows.push({ from: iso(downFrom), to: null });
+  }
   const checks = timeline
     .filter(
       (e) =>
@@ -91,7 +104,12 @@ export function buildReport(
     downtime:
       firstDown === null
         ? null
-        : { from: iso(firstDown), to: downFrom === null && lastUp !== null ? iso(lastUp) : null, ms: downMs },
+        : {
+            from: iso(firstDown),
+            to: downFrom === null && lastUp !== null ? iso(lastUp) : null,
+            ms: downMs,
+            windows,
+          },
     steps: run.steps.map((s) => ({
       id: s.id,
       kind: s.kind,
@@ -119,7 +137,15 @@ export function buildReport(
 
 const cell = (text: string | null | undefined) => (text ?? '').replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
-export function renderMarkdown(report: RunReport): string {
+/** A chart uploaded beside the Markdown, which embeds it by file name; or why it could not be drawn. */
+export type ChartFile = { filename: string; alt: string } | { failed: string };
+
+const embed = (chart: ChartFile) =>
+  'filename' in chart
+    ? `![${chart.alt}](${chart.filename})`
+    : `_The chart could not be drawn (${cell(chart.failed)}); the table has the same figures, and Ferry's log the details._`;
+
+export function renderMarkdown(report: RunReport, charts: { checks?: ChartFile } = {}): string {
   const lines = [
     `# ${report.service} ${report.environment} · ${report.id}`,
     '',
@@ -143,6 +169,7 @@ export function renderMarkdown(report: RunReport): string {
       '',
       '## Checks, side by side',
       '',
+      ...(charts.checks ? [embed(charts.checks), ''] : []),
       `| figure | ${report.checks.map((c) => `${c.stepId} (${c.at.slice(11, 19)})${c.passed ? '' : ' ❌'}`).join(' | ')} |`,
       `|---|${report.checks.map(() => '---').join('|')}|`,
       ...keys.map(
@@ -169,9 +196,10 @@ export function renderMarkdown(report: RunReport): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** `/migrate report --all`: one line per run. */
-export function renderSummaryMarkdown(reports: readonly RunReport[]): string {
+/** `/migrate report --all`: the maintenance windows' chart, then one line per run. */
+export function renderSummaryMarkdown(reports: readonly RunReport[], windows?: ChartFile): string {
   return [
+    ...(windows ? [embed(windows), ''] : []),
     '| run | service | environment | outcome | took | downtime |',
     '|---|---|---|---|---|---|',
     ...reports.map(

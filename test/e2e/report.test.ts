@@ -1,6 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALICE, readable, startHarness, type Harness } from '../support/ferry-harness.ts';
+import { SERIES_HEIGHT, SERIES_WIDTH, WINDOWS_WIDTH, windowsHeight } from '../../src/report/charts.ts';
 import { listRuns } from '../../src/runs/lookup.ts';
+
+/** A PNG's size from its IHDR, after checking the signature: what Slack would show. */
+function pngSize(bytes: Buffer): { width: number; height: number } {
+  expect(bytes.subarray(0, 8).toString('hex')).toBe('89504e470d0a1a0a');
+  expect(bytes.toString('latin1', 12, 16)).toBe('IHDR');
+  return { width: bytes.readUInt32BE(16), height: bytes.readUInt32BE(20) };
+}
 
 const plan = `
 service: billing
@@ -50,6 +58,14 @@ describe('/migrate report', () => {
     );
     expect(markdown).toMatch(/\| [a-z0-9_.]*p95[a-z_]* \| \d+(\.\d+)? \| \d+(\.\d+)? \|/);
     expect(markdown).toContain('staging cut over cleanly');
+    // The checks chart goes up with the Markdown, which embeds it by its file name.
+    const checks = await h.waitFor(
+      () => h.slack.files().find((f) => f.name === `ferry-${run!.id}-checks.png` && f.content),
+      'the checks chart',
+    );
+    expect(pngSize(checks.content!)).toEqual({ width: 2 * SERIES_WIDTH, height: 2 * SERIES_HEIGHT });
+    expect(checks.channels).toEqual(file.channels);
+    expect(markdown).toContain(`](ferry-${run!.id}-checks.png)`);
     const json = await h.waitFor(
       () => h.slack.files().find((f) => f.name.endsWith('-report.json') && f.content),
       'the JSON report',
@@ -80,5 +96,22 @@ describe('/migrate report', () => {
       'the summary file',
     );
     expect(all.content!.toString().match(/\| r\d+ \| billing \| staging \| succeeded \|/g)).toHaveLength(2);
+    // Both runs had maintenance on once: one row, two bars, and the chart is uploaded and embedded.
+    const windows = await h.waitFor(
+      () => h.slack.files().find((f) => f.name === 'ferry-runs-windows.png' && f.content),
+      'the maintenance windows chart',
+    );
+    expect(pngSize(windows.content!)).toEqual({ width: 2 * WINDOWS_WIDTH, height: 2 * windowsHeight(1) });
+    expect(all.content!.toString()).toMatch(/^!\[Maintenance windows[^\]]*\]\(ferry-runs-windows\.png\)\n/);
+    // The reply follows the upload.
+    await h.waitFor(
+      () =>
+        h
+          .responses(ALICE)
+          .includes(
+            '📄 Uploaded a summary of 2 run(s) to this channel, with a chart of their maintenance windows.',
+          ),
+      'the reply naming the chart',
+    );
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RunState } from '../../src/engine/types.ts';
 import { stepSchema, type StepSpec } from '../../src/plan/schema.ts';
-import { buildReport } from '../../src/report/report.ts';
+import { buildReport, renderMarkdown, renderSummaryMarkdown } from '../../src/report/report.ts';
 import type { TimelineEvent } from '../../src/store/runs.ts';
 
 const http = { type: 'http', url: 'https://a/maintenance' };
@@ -42,11 +42,70 @@ describe('buildReport downtime', () => {
       from: new Date(60_000).toISOString(),
       to: new Date(660_000).toISOString(),
       ms: 300_000,
+      windows: [
+        { from: new Date(60_000).toISOString(), to: new Date(300_000).toISOString() },
+        { from: new Date(600_000).toISOString(), to: new Date(660_000).toISOString() },
+      ],
     });
   });
 
   it('counts an open window up to now, with no end', () => {
     const report = buildReport(run, specs, [ev('step_succeeded', 'on', 60)], 120_000);
-    expect(report.downtime).toEqual({ from: new Date(60_000).toISOString(), to: null, ms: 60_000 });
+    expect(report.downtime).toEqual({
+      from: new Date(60_000).toISOString(),
+      to: null,
+      ms: 60_000,
+      windows: [{ from: new Date(60_000).toISOString(), to: null }],
+    });
+  });
+});
+
+describe('report Markdown', () => {
+  const report = buildReport(
+    run,
+    specs,
+    [ev('step_succeeded', 'on', 60), ev('step_succeeded', 'off', 120)],
+    900_000,
+  );
+  const withCheck = {
+    ...report,
+    checks: [
+      {
+        stepId: 'before',
+        at: new Date(30_000).toISOString(),
+        passed: true,
+        figures: { 'latency.p95_ms': 3 },
+      },
+    ],
+  };
+
+  it('embeds the checks chart by the file name it is uploaded under', () => {
+    const markdown = renderMarkdown(withCheck, {
+      checks: { filename: 'ferry-r1-checks.png', alt: 'Checks of r1' },
+    });
+    expect(markdown).toMatch(
+      /## Checks, side by side\n\n!\[Checks of r1\]\(ferry-r1-checks\.png\)\n\n\| figure \|/,
+    );
+  });
+
+  it('says why a chart is missing instead of embedding a file that was never uploaded', () => {
+    const markdown = renderMarkdown(withCheck, { checks: { failed: 'resvg could not load' } });
+    expect(markdown).not.toContain('![');
+    expect(markdown).toContain(
+      'The chart could not be drawn (resvg could not load); the table has the same figures',
+    );
+  });
+
+  it('puts the maintenance windows chart above the campaign table', () => {
+    const markdown = renderSummaryMarkdown([report], {
+      filename: 'ferry-runs-windows.png',
+      alt: 'Maintenance windows',
+    });
+    expect(markdown.split('\n').slice(0, 3)).toEqual([
+      '![Maintenance windows](ferry-runs-windows.png)',
+      '',
+      '| run | service | environment | outcome | took | downtime |',
+    ]);
+    expect(renderSummaryMarkdown([report])).not.toContain('![');
   });
 });

@@ -8,7 +8,7 @@ import { lock, unlock } from '../../runs/locks.ts';
 import { listRuns, resolveRunId, showRun } from '../../runs/lookup.ts';
 import { environmentOf } from '../../runs/plans.ts';
 import { dryRun } from '../../runs/preview.ts';
-import { reportChannel, reportRun } from '../../runs/reports.ts';
+import { reportChannel, reportRun, type ChartUpload } from '../../runs/reports.ts';
 import { cancelScheduledStart, pendingStarts, scheduleStart } from '../../runs/schedules.ts';
 import { startAdhoc, startRun } from '../../runs/start.ts';
 import { parseCommand, type Command } from '../command-parser.ts';
@@ -136,18 +136,24 @@ async function execute(
       return renderPlan(plan.service, command.environment, fourEyes(command.environment, env), steps);
     }
     case 'report': {
+      // Charts go up beside the Markdown, which embeds them by file name.
+      const pictures = (charts: ChartUpload[]) =>
+        charts.map((c) => ({ filename: c.filename, title: c.title, file: Buffer.from(c.png) }));
       if (command.all) {
-        const { reports, markdown } = await reportChannel(runs, who.channel);
+        const { reports, markdown, charts } = await reportChannel(runs, who.channel);
         await client.files.uploadV2({
           channel_id: who.channel,
-          filename: 'ferry-runs.md',
-          title: `Ferry runs (${reports.length})`,
-          content: markdown,
+          file_uploads: [
+            { filename: 'ferry-runs.md', title: `Ferry runs (${reports.length})`, content: markdown },
+            ...pictures(charts),
+          ],
         });
-        return { text: `📄 Uploaded a summary of ${reports.length} run(s) to this channel.` };
+        return {
+          text: `📄 Uploaded a summary of ${reports.length} run(s) to this channel${charts.length > 0 ? ', with a chart of their maintenance windows' : ''}.`,
+        };
       }
       const runId = await resolveRunId(runs, who.channel, command.run, { latest: true });
-      const { report, markdown, thread } = await reportRun(runs, runId);
+      const { report, markdown, thread, charts } = await reportRun(runs, runId);
       if (thread) {
         // Markdown to read, JSON for whoever compiles the migration's figures across services.
         await client.files.uploadV2({
@@ -164,6 +170,7 @@ async function execute(
               title: `Report ${report.id} (JSON)`,
               content: `${JSON.stringify(report, null, 2)}\n`,
             },
+            ...pictures(charts),
           ],
         });
       }
