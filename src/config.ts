@@ -58,6 +58,11 @@ const envSchema = z.object({
     .number({ error: 'expected seconds >= 0' })
     .min(0, 'expected seconds >= 0')
     .default(20),
+  // Socket Mode: a link down this long makes /readyz say not ready, so an orchestrator restarts the process.
+  FERRY_SOCKET_DOWN_READY_SECONDS: z.coerce
+    .number({ error: 'expected seconds >= 1' })
+    .min(1, 'expected seconds >= 1 (Slack refreshes connections; a reconnect takes a moment)')
+    .default(60),
   FERRY_SIDEKIQ_HEARTBEAT_MS: millis(10_000),
   FERRY_POLL_INTERVAL_MS: millis(2_000),
   FERRY_HTTP_TIMEOUT_MS: millis(10_000),
@@ -91,6 +96,9 @@ const envSchema = z.object({
       if (parsed && !parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.error });
     }),
 });
+
+/** Every variable Ferry reads itself (a plan's `${VAR}`s come on top). */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(envSchema.shape);
 
 /** Local mode (no Slack credentials) with DATABASE_URL: refused by loadConfig and by startFerry. */
 export const LOCAL_MODE_DATABASE_REFUSAL =
@@ -166,6 +174,8 @@ export interface Config {
   leaseMs: number;
   /** On SIGTERM, how long steps in flight may take to finish before they are handed back. */
   shutdownGraceMs: number;
+  /** Socket Mode: how long the link to Slack may be down before /readyz answers 503. */
+  socketDownReadyMs: number;
   aws: { region: string | undefined; route53Endpoint: string | undefined };
   heroku: { apiUrl: string; token: string | undefined };
   sidekiqHeartbeatMs: number;
@@ -239,6 +249,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     defaultChannel: e.FERRY_CHANNEL,
     leaseMs: e.FERRY_LEASE_SECONDS * 1000,
     shutdownGraceMs: e.FERRY_SHUTDOWN_GRACE_SECONDS * 1000,
+    socketDownReadyMs: e.FERRY_SOCKET_DOWN_READY_SECONDS * 1000,
     aws: { region: e.AWS_REGION, route53Endpoint: e.AWS_ENDPOINT_URL_ROUTE_53 },
     heroku: { apiUrl: e.HEROKU_API_URL, token: e.HEROKU_API_TOKEN },
     sidekiqHeartbeatMs: e.FERRY_SIDEKIQ_HEARTBEAT_MS,

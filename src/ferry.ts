@@ -121,6 +121,15 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
     server.closeIdleConnections();
     const url = `http://127.0.0.1:${port}`;
     let sandbox: Sandbox | undefined;
+      ...(config.slack.appToken
+        ? {
+            slackSocket: () =>
+              slackListener?.socket?.readiness(config.socketDownReadyMs) ?? {
+                ready: true,
+                state: 'connecting',
+              },
+          }
+        : {}),
     if (local) {
       // Imported only in local mode: its fakes bring the Kubernetes client and more with them.
       const { createSandbox } = await import('./sandbox/index.ts');
@@ -207,6 +216,12 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
       client: publisherClient({ token: botToken, apiUrl: slackApiUrl, log, fetch: redactingFetch(redactor) }),
       waker,
       clock,
+    const socket = slackListener.socket;
+    if (socket)
+      metrics.watchSlackSocket(
+        () => socket.readings(),
+        () => clock.now(),
+      );
       log: log.child({ component: 'publisher' }),
       minEditIntervalMs: config.slack.minEditIntervalMs,
       editsPerMinute: config.slack.editsPerMinute,

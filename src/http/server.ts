@@ -31,6 +31,11 @@ export interface HttpServerDeps {
   onError?: (error: unknown) => void;
   /** How long /readyz waits for the database before answering 503. */
   readyTimeoutMs?: number;
+  /**
+   * Socket Mode: whether the link to Slack counts as up for /readyz (it is not once it has been
+   * down longer than FERRY_SOCKET_DOWN_READY_SECONDS). Unset in HTTP and local mode.
+   */
+  slackSocket?: () => { ready: boolean; state: string };
   /** FERRY_METRICS_TOKEN: when set, /metrics asks every scraper for `Authorization: Bearer <it>`. */
   metricsToken?: string | undefined;
 }
@@ -146,9 +151,15 @@ async function handle(
       ),
     ]);
     clearTimeout(timer);
-    res
-      .writeHead(ok ? 200 : 503, { 'content-type': 'application/json' })
-      .end(JSON.stringify({ ok, database: ok ? 'reachable' : 'unreachable' }));
+    const socket = deps.slackSocket?.();
+    const ready = ok && (socket?.ready ?? true);
+    res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(
+      JSON.stringify({
+        ok: ready,
+        database: ok ? 'reachable' : 'unreachable',
+        ...(socket ? { slack_socket: socket.state } : {}),
+      }),
+    );
     return;
   }
   if (path === '/metrics' && req.method === 'GET') {

@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { METHODS, UNAUTHENTICATED_METHODS, publicFile } from './fake-slack/methods.ts';
+import type { Duplex } from 'node:stream';
+import { APP_TOKEN_METHODS, METHODS, UNAUTHENTICATED_METHODS, publicFile } from './fake-slack/methods.ts';
 import { RateLimiter, type RateLimitOptions } from './fake-slack/rate-limit.ts';
 import {
   applyResponse,
@@ -11,6 +12,7 @@ import {
   type ResponseTarget,
   type ResponseUrlLimits,
 } from './fake-slack/response-urls.ts';
+import { SocketModeServer } from './fake-slack/socket-mode.ts';
 import { SlackStore, type BotInfo, type TeamInfo } from './fake-slack/store.ts';
 import { TriggerBook } from './fake-slack/triggers.ts';
 import type {
@@ -38,13 +40,23 @@ import {
 
 // Ferry's Slack stand-in: a local HTTP server that speaks the Slack Web API wire protocol to the
 // real @slack/web-api WebClient (`slackApiUrl`), answers Bolt's response_url posts and WebClient's
-// file uploads, and keeps a workspace that tests and the sandbox console can read and watch.
-// Every instance is independent; nothing is global.
+// file uploads, serves Socket Mode's WebSocket to Bolt's SocketModeClient, and keeps a workspace
+// that tests and the sandbox console can read and watch. Every instance is independent; nothing is
+// global.
 
 export type * from './fake-slack/types.ts';
 export type { BotInfo, TeamInfo } from './fake-slack/store.ts';
 export type { RateLimitOptions, RateLimitPolicy } from './fake-slack/rate-limit.ts';
 export type { ResponseTarget, ResponseUrlLimits } from './fake-slack/response-urls.ts';
+export type {
+  DeliverOptions,
+  Delivery,
+  DisconnectReason,
+  Envelope,
+  EnvelopeAck,
+  EnvelopeType,
+} from './fake-slack/socket-mode.ts';
+export { SocketModeServer } from './fake-slack/socket-mode.ts';
 export { SlackStore } from './fake-slack/store.ts';
 export { validateBlocks } from './fake-slack/blocks.ts';
 export { DEFAULT_RATE_LIMITS, SLACK_TIERS } from './fake-slack/rate-limit.ts';
@@ -55,6 +67,11 @@ export interface FakeSlackOptions {
    * No token gives `not_authed`; a wrong one `invalid_auth`.
    */
   token?: string | RegExp;
+  /**
+   * Which app-level tokens `apps.connections.open` takes (Socket Mode): an exact token or a
+   * pattern. Default: any `xapp-` token. A bot token there gets `not_allowed_token_type`.
+   */
+  appToken?: string | RegExp;
   team?: Partial<TeamInfo>;
   bot?: Partial<BotInfo>;
   /** The people in the workspace (users.info, views.publish). */
@@ -119,12 +136,16 @@ interface FakeSlackEvents {
 }
 
 const DEFAULT_TOKEN = /^xoxb-/;
+const DEFAULT_APP_TOKEN = /^xapp-/;
 
 export class FakeSlack extends EventEmitter<FakeSlackEvents> {
   /** The workspace state; the console reads it directly. */
   readonly store: SlackStore;
+  /** Socket Mode: the links `apps.connections.open` hands out, and the envelopes sent on them. */
+  readonly socketMode: SocketModeServer;
   readonly #clock: Clock;
   readonly #token: string | RegExp;
+  readonly #appToken: string | RegExp;
   readonly #limiter: RateLimiter | undefined;
   readonly #triggers: TriggerBook;
   readonly #responseUrls: ResponseUrlBook;
@@ -143,6 +164,7 @@ export class FakeSlack extends EventEmitter<FakeSlackEvents> {
     this.setMaxListeners(1000);
     this.#clock = options.clock ?? Date.now;
     this.#token = options.token ?? DEFAULT_TOKEN;
+    this.#appToken = options.appToken ?? DEFAULT_APP_TOKEN;
     this.#prefix = (options.pathPrefix ?? '').replace(/\/+$/, '');
     this.#maxBodyBytes = options.maxBodyBytes ?? 20 * 1024 * 1024;
     this.#baseUrl = options.baseUrl?.replace(/\/+$/, '');
@@ -168,6 +190,14 @@ export class FakeSlack extends EventEmitter<FakeSlackEvents> {
       channels: options.channels ?? [],
       strictChannels: options.strictChannels ?? false,
       onChange: (change) => this.#onChange(change),
+    });
+    this.socketMode = new SocketModeServer({
+      clock: this.#clock,
+      store: this.store,
+      appId: this.store.bot.appId,
+      pathPrefix: this.#prefix,
+      record: (method, args, status = 200) =>
+        this.#record({ method, args, token: undefined, status, response: { ok: status < 400 } }),
     });
   }
 
@@ -371,6 +401,17 @@ export class FakeSlack extends EventEmitter<FakeSlackEvents> {
     return true;
   }
 
+  /**
+   * Takes over an HTTP upgrade to Socket Mode's `{pathPrefix}/link/` (the URL `apps.connections.open`
+   * handed out); returns false, touching nothing, for any other path.
+   */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+    if (this.#baseUrl === undefined && typeof req.headers.host === 'string') {
+      this.#baseUrl = `http://${req.headers.host}`;
+    }
+    return this.socketMode.handleUpgrade(req, socket, head);
+  }
+
   /** Serves the fake on its own HTTP server (127.0.0.1, a free port by default). */
   async listen(port = 0, host = '127.0.0.1'): Promise<ListeningFakeSlack> {
     const server = createServer((req, res) => {
@@ -383,6 +424,9 @@ export class FakeSlack extends EventEmitter<FakeSlackEvents> {
             sendJson(res, 500, { ok: false, error: 'fatal_error', detail: String(error) });
         },
       );
+    });
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (!this.handleUpgrade(req, socket, head)) socket.destroy();
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -398,11 +442,13 @@ export class FakeSlack extends EventEmitter<FakeSlackEvents> {
     return {
       url,
       apiUrl: `${url}${this.#prefix}/api/`,
-      close: () =>
-        new Promise<void>((resolve, reject) => {
+      close: async () => {
+        await this.socketMode.close();
+        await new Promise<void>((resolve, reject) => {
           server.close((error) => (error ? reject(error) : resolve()));
           server.closeAllConnections();
-        }),
+        });
+      },
     };
   }
 
@@ -433,7 +479,10 @@ export class FakeSlack extends EventEmitter<FakeSlackEvents> {
     if (!parsed.ok) return answer(200, { ok: false, error: parsed.error });
     if (!UNAUTHENTICATED_METHODS.has(method)) {
       if (token === undefined || token === '') return answer(200, { ok: false, error: 'not_authed' });
-      if (!this.#tokenIsValid(token)) return answer(200, { ok: false, error: 'invalid_auth' });
+      if (APP_TOKEN_METHODS.has(method)) {
+        if (this.#tokenIsValid(token)) return answer(200, { ok: false, error: 'not_allowed_token_type' });
+        if (!matches(this.#appToken, token)) return answer(200, { ok: false, error: 'invalid_auth' });
+      } else if (!this.#tokenIsValid(token)) return answer(200, { ok: false, error: 'invalid_auth' });
     }
     const run = () =>
       handler({
@@ -441,6 +490,7 @@ export class FakeSlack extends EventEmitter<FakeSlackEvents> {
         store: this.store,
         triggers: this.#triggers,
         uploadUrlFor: (fileId) => `${this.#requireBaseUrl()}${this.#prefix}/upload/v1/${fileId}`,
+        socketUrl: () => this.socketMode.openUrl(this.#requireBaseUrl()),
       });
     const injected = this.#takeFailure(method);
     if (injected) {
@@ -522,7 +572,7 @@ export class FakeSlack extends EventEmitter<FakeSlackEvents> {
   }
 
   #tokenIsValid(token: string): boolean {
-    return typeof this.#token === 'string' ? token === this.#token : this.#token.test(token);
+    return matches(this.#token, token);
   }
 
   #takeFailure(method: string):
@@ -579,4 +629,8 @@ export class FakeSlack extends EventEmitter<FakeSlackEvents> {
   #notify(): void {
     for (const check of [...this.#waiters]) check();
   }
+}
+
+function matches(expected: string | RegExp, token: string): boolean {
+  return typeof expected === 'string' ? token === expected : expected.test(token);
 }

@@ -1,4 +1,4 @@
-import { App, HTTPReceiver, LogLevel, type Logger as BoltLogger } from '@slack/bolt';
+import { App, HTTPReceiver, LogLevel, SocketModeReceiver, type Logger as BoltLogger } from '@slack/bolt';
 import { WebClient, type FetchFunction, type RetryOptions } from '@slack/web-api';
 import { FerryError } from '../errors.ts';
 import type { Logger } from 'pino';
@@ -7,6 +7,7 @@ import { firstDelivery } from '../runs/deliveries.ts';
 import { registerActions } from './listeners/actions.ts';
 import { registerCommands } from './listeners/commands.ts';
 import { answerTheUnknown } from './listeners/fallbacks.ts';
+import { SocketModeLink } from './socket-mode.ts';
 import { UserGroups } from './usergroups.ts';
 
 export interface SlackAppOptions {
@@ -68,6 +69,8 @@ export interface SlackApp {
   runs: RunsDeps;
   /** Set in HTTP mode: the listener for POST /slack/events. */
   receiver: HTTPReceiver | undefined;
+  /** Set in Socket Mode: the WebSocket to Slack, kept open and watched (readiness, metrics). */
+  socket: SocketModeLink | undefined;
   groups: UserGroups;
   /** Waits for listeners still working after their ack (a decision being recorded). */
   drain(): Promise<void>;
@@ -101,18 +104,32 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
           return Promise.resolve(true);
         },
       });
+  // Socket Mode: apps.connections.open goes through the same client options (SLACK_API_URL, the
+  // redacting fetch). Bolt's client does not reconnect by itself: a reconnect that fails there is an
+  // unhandled rejection, which stops the process; SocketModeLink reconnects with backoff instead.
+  const socketReceiver = options.appToken
+    ? new SocketModeReceiver({
+        appToken: options.appToken,
+        logger,
+        autoReconnectEnabled: false,
+        installerOptions: { clientOptions },
+      })
+    : undefined;
   // Bot ids from the auth.test Ferry made at start: Bolt then makes no unawaited check of its own.
   const identity = { botId: options.identity.botId, botUserId: options.identity.botUserId };
-  const app = receiver
-    ? new App({ token: options.botToken, ...identity, receiver, logger, clientOptions })
-    : new App({
-        token: options.botToken,
-        ...identity,
-        appToken: options.appToken,
-        socketMode: true,
-        logger,
-        clientOptions,
-      });
+  const app = new App({
+    token: options.botToken,
+    ...identity,
+    receiver: receiver ?? socketReceiver,
+    logger,
+    clientOptions,
+  });
+  const socket = socketReceiver
+    ? new SocketModeLink(socketReceiver.client, {
+        log: options.log.child({ component: 'socket-mode' }),
+        now: options.now,
+      })
+    : undefined;
 
   const groups = new UserGroups(app.client, options.log, options.now);
   const runs: RunsDeps = { ...options.runs, directory: groups };
@@ -173,6 +190,7 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
     groups,
     drain: async () => {
       await Promise.allSettled([...pending]);
+    socket,
     },
   };
 }

@@ -21,6 +21,8 @@ export interface MethodContext {
   triggers: TriggerBook;
   /** Where the client should POST a file's bytes (files.getUploadURLExternal). */
   uploadUrlFor(fileId: string): string;
+  /** A new single-use Socket Mode link (apps.connections.open). */
+  socketUrl(): string;
 }
 
 export type MethodHandler = (ctx: MethodContext) => ApiResponse;
@@ -586,8 +588,13 @@ export const METHODS: Readonly<Record<string, MethodHandler>> = {
   'conversations.info': conversationsInfo,
   'conversations.open': conversationsOpen,
   'reactions.add': reactionsAdd,
+// ---- Socket Mode -------------------------------------------------------------------------------
+
+const appsConnectionsOpen: MethodHandler = (ctx) => ({ ok: true, url: ctx.socketUrl() });
+
   'reactions.get': reactionsGet,
   'reactions.remove': reactionsRemove,
+  'apps.connections.open': appsConnectionsOpen,
   'pins.add': pinsAdd,
   'pins.remove': pinsRemove,
   'files.getUploadURLExternal': getUploadUrlExternal,
@@ -596,3 +603,6 @@ export const METHODS: Readonly<Record<string, MethodHandler>> = {
 
 /** Methods Slack answers without a token. */
 export const UNAUTHENTICATED_METHODS = new Set(['api.test']);
+
+/** Methods that take the app-level token (`xapp-`) and refuse a bot token. */
+export const APP_TOKEN_METHODS = new Set(['apps.connections.open']);
