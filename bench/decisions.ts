@@ -21,6 +21,8 @@ const policy = {
   approverGroups: [],
   fourEyes: false,
   approvalExpiresMs: 1_800_000,
+  approvalReminderMs: 600_000,
+  lockAfterRollback: true,
 };
 const specs = Array.from({ length: STEPS }, (_, i) =>
   stepSchema.parse({

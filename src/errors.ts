@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'run_ambiguous'
   | 'run_active'
   | 'run_locked'
+  | 'run_held'
   | 'env_missing'
   | 'not_authorized'
   | 'transition_refused'

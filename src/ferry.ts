@@ -42,7 +42,8 @@ export interface RunningFerry {
   /** Local mode's Slack stand-in (the sandbox); undefined when connected to Slack. */
   fakeSlack: FakeSlack | undefined;
   signingSecret: string;
-  stop(): Promise<void>;
+  /** `graceMs: 0` stops steps in flight at once (the sandbox's Reset the world discards their world). */
+  stop(options?: { graceMs?: number }): Promise<void>;
 }
 
 export interface StartOptions {
@@ -53,6 +54,8 @@ export interface StartOptions {
   host?: string;
   /** Extra routes on Ferry's port (the sandbox console and protocol fakes). */
   routes?: Route[];
+  /** Local mode: starts this Ferry over (the console's Reset the world). startFerry sets it itself. */
+  sandboxReset?: () => void;
 }
 
 export async function startFerry(config: Config, options: StartOptions = {}): Promise<RunningFerry> {
@@ -62,6 +65,14 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
   const local = config.mode === 'local';
   // The sandbox's fakes must never act on a real database's runs, whoever built this Config.
   if (local && config.databaseUrl) throw new ConfigError([LOCAL_MODE_DATABASE_REFUSAL]);
+  if (local && !options.sandboxReset) {
+    const { resettable } = await import('./sandbox/index.ts');
+    return resettable(
+      (port, reset) =>
+        startFerry({ ...config, port: port ?? config.port }, { ...options, sandboxReset: reset }),
+      log,
+    );
+  }
   log.info(
     config.databaseUrl
       ? `Ferry starting (${local ? 'local sandbox' : 'Slack'} mode) on PostgreSQL`
@@ -111,6 +122,15 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
             ? (slackListener?.receiver?.requestListener ?? 'unavailable')
             : 'unavailable',
       ready: () => answers(db),
+      ...(config.slack.appToken
+        ? {
+            slackSocket: () =>
+              slackListener?.socket?.readiness(config.socketDownReadyMs) ?? {
+                ready: true,
+                state: 'connecting',
+              },
+          }
+        : {}),
       metrics: metrics.registry,
       metricsToken: config.metricsToken,
       routes: () => routes,
@@ -121,15 +141,6 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
     server.closeIdleConnections();
     const url = `http://127.0.0.1:${port}`;
     let sandbox: Sandbox | undefined;
-      ...(config.slack.appToken
-        ? {
-            slackSocket: () =>
-              slackListener?.socket?.readiness(config.socketDownReadyMs) ?? {
-                ready: true,
-                state: 'connecting',
-              },
-          }
-        : {}),
     if (local) {
       // Imported only in local mode: its fakes bring the Kubernetes client and more with them.
       const { createSandbox } = await import('./sandbox/index.ts');
@@ -139,6 +150,7 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
         log: log.child({ component: 'sandbox' }),
         env: config.planEnv,
         consoleToken: config.consoleToken,
+        ...(options.sandboxReset ? { reset: options.sandboxReset } : {}),
       });
       stops.push(() => sandbox!.stop());
       routes.push(...sandbox.routes);
@@ -205,6 +217,12 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
       now: () => clock.now(),
       ...(slackRetries ? { retryConfig: slackRetries } : {}),
     });
+    const socket = slackListener.socket;
+    if (socket)
+      metrics.watchSlackSocket(
+        () => socket.readings(),
+        () => clock.now(),
+      );
     if (config.slack.appToken) {
       await slackListener.app.start();
       stops.push(() => slackListener.app.stop().then(() => undefined));
@@ -216,16 +234,11 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
       client: publisherClient({ token: botToken, apiUrl: slackApiUrl, log, fetch: redactingFetch(redactor) }),
       waker,
       clock,
-    const socket = slackListener.socket;
-    if (socket)
-      metrics.watchSlackSocket(
-        () => socket.readings(),
-        () => clock.now(),
-      );
       log: log.child({ component: 'publisher' }),
       minEditIntervalMs: config.slack.minEditIntervalMs,
       editsPerMinute: config.slack.editsPerMinute,
       failpoints,
+      plans: () => plans,
     });
     const { runs } = slackListener;
     const client = slackListener.app.client;
@@ -236,6 +249,9 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
           channel: scheduled.channel,
           text: `⚠️ The scheduled start ${scheduled.id} of ${scheduled.service} ${scheduled.environment} (for <@${scheduled.requestedBy}>) did not start: ${mrkdwn(error.words)}`,
         });
+      },
+      tell: async (channel, message) => {
+        await client.chat.postMessage({ channel, text: mrkdwn(message) });
       },
     });
     executor.start();
@@ -254,7 +270,7 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
      * in flight finish (within the grace period), their events reach Slack, and only then the
      * sandbox, the LISTEN connection and the database close.
      */
-    const shutdown = async () => {
+    const shutdown = async (stopping: { graceMs?: number } = {}) => {
       const step = (what: string, fn: () => Promise<unknown>) =>
         fn().catch((error: unknown) => log.warn({ err: error }, `shutdown: ${what} failed`));
       // Slack gets 503 from here on (and retries events elsewhere); the port stays open for the
@@ -264,8 +280,8 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
       await step('Slack listeners', () => slackListener.drain());
       clearInterval(housekeeping);
       await step('scheduler', () => scheduler.stop());
-      await step('executor', () => executor.stop(config.shutdownGraceMs));
-      await step('publisher', () => publisher.stop());
+      await step('executor', () => executor.stop(stopping.graceMs ?? config.shutdownGraceMs));
+      await step('publisher', () => publisher.stop(stopping.graceMs));
       const httpClosed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections(); // the sandbox console's event streams never end by themselves
       await httpClosed;

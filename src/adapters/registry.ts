@@ -68,6 +68,8 @@ export function createRegistry(env: AdapterEnv): (spec: StepSpec) => StepHandler
         return manualHandler;
       case 'env-diff':
         return once('env-diff', () => envDiffHandler(env));
+      case 'watch':
+        break;
     }
     throw new StepError(`Ferry has no adapter for ${spec.kind} steps with this provider yet.`, {
       retryable: false,

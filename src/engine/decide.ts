@@ -6,9 +6,15 @@ import {
   approverList,
   contentChanges,
   expiredRefusal,
+  heldRefusal,
+  holdingIncident,
+  holds,
+  irreversibleRefusal,
   isActive,
   isApprover,
+  isWaitingOnPerson,
   operateRefusal,
+  remindersDue,
   shownFor,
   staleRefusal,
 } from './policy.ts';
@@ -23,9 +29,12 @@ export const MAX_ATTEMPTS = 5;
 const RETRY_BASE_MS = 2_000;
 const RETRY_MAX_MS = 60_000;
 
-/** Kinds that change nothing, so rollback has nothing to undo for them. */
-const irreversible: ReadonlySet<StepKind> = new Set(['check', 'drain', 'manual', 'env-diff']);
-export const isReversible = (kind: StepKind): boolean => !irreversible.has(kind);
+/**
+ * Kinds that change nothing, so a rollback has nothing to undo for them (and stops them at once). Not
+ * to be confused with a step the plan marks `irreversible`: that one changes what cannot be undone.
+ */
+const observesOnly: ReadonlySet<StepKind> = new Set(['check', 'drain', 'manual', 'env-diff', 'watch']);
+export const changesSomething = (kind: StepKind): boolean => !observesOnly.has(kind);
 
 export function retryDelayMs(attempt: number): number {
   return Math.min(RETRY_BASE_MS * 2 ** (attempt - 1), RETRY_MAX_MS);
@@ -66,6 +75,8 @@ export function decide(run: RunState, event: RunEvent, now: number): Decision {
         });
         return d.refuse(event.actor.user, refusal);
       }
+      const held = event.type === 'approve' ? heldRefusal(run) : null;
+      if (held) return d.refuse(event.actor.user, held);
       if (event.type === 'reject') {
         // Rejecting is the safe direction: it needs no second person and may follow an expiry.
         const approval = {
@@ -165,7 +176,6 @@ export function decide(run: RunState, event: RunEvent, now: number): Decision {
         return d.result();
       }
       const changes = contentChanges(step.content, event.content);
-      step.attempt += 0;
       step.startedAt = null;
       d.reask(step, null, event.content, `the step changed since it was approved: ${changes}`);
       return d.result();
@@ -180,6 +190,8 @@ export function decide(run: RunState, event: RunEvent, now: number): Decision {
       }
       const stale = staleRefusal(step, 'done', event.shownFor);
       if (stale) return d.refuse(event.actor.user, stale);
+      const held = heldRefusal(run);
+      if (held) return d.refuse(event.actor.user, held);
       step.waitingForPerson = false;
       step.actedBy = event.actor.user;
       d.succeed(step, 'Done');
@@ -198,6 +210,9 @@ export function decide(run: RunState, event: RunEvent, now: number): Decision {
       }
       const stale = staleRefusal(step, 'failure', event.shownFor);
       if (stale) return d.refuse(event.actor.user, stale);
+      // Moving on is what an incident holds back; undoing (the rollback's Retry and Skip) is not.
+      const held = step.undo === 'failed' ? null : heldRefusal(run);
+      if (held) return d.refuse(event.actor.user, held);
       step.actedBy = event.actor.user;
       if (step.undo === 'failed') {
         if (event.type === 'retry') {
@@ -247,6 +262,8 @@ export function decide(run: RunState, event: RunEvent, now: number): Decision {
     case 'rollback': {
       const refusal = d.operateRefusal(event.actor);
       if (refusal) return d.refuse(event.actor.user, refusal);
+      const pastNoReturn = irreversibleRefusal(d.run);
+      if (pastNoReturn) return d.refuse(event.actor.user, pastNoReturn);
       if (!['running', 'waiting', 'failed', 'succeeded'].includes(d.run.status)) {
         return d.refuse(event.actor.user, [
           `${run.id} is ${d.run.status.replace('_', ' ')}: there is nothing to roll back.`,
@@ -260,12 +277,20 @@ export function decide(run: RunState, event: RunEvent, now: number): Decision {
       d.run.status = 'rolling_back';
       d.run.finishedAt = null;
       d.timeline({ type: 'rollback_started', actor: event.actor.user });
+      // Nobody starts the service again before someone has looked at why it was rolled back.
+      if (d.run.policy.lockAfterRollback && d.run.purpose === 'runbook') {
+        d.effects.push({
+          type: 'lock',
+          by: event.actor.user,
+          reason: `${run.id} was rolled back; unlock once the cause is understood`,
+        });
+      }
       d.closeOpenWaits(event.actor.user);
       // A check or a drain still running (or waiting out a retry) changes nothing: stop it now rather
       // than wait out its timeout. A later attempt number makes its outcome, should one come, stale.
       // A step that changes something finishes, and is then undone.
       for (const step of d.run.steps) {
-        if (step.status === 'running' && !step.waitingForPerson && !isReversible(step.kind)) {
+        if (step.status === 'running' && !step.waitingForPerson && !changesSomething(step.kind)) {
           d.effects.push({ type: 'cancel', stepId: step.id });
           step.status = 'failed';
           step.attempt += 1;
@@ -297,18 +322,109 @@ export function decide(run: RunState, event: RunEvent, now: number): Decision {
     }
 
     case 'note':
-      d.timeline({ type: 'note', actor: event.actor.user, detail: event.text });
-      return d.result();
-
-    case 'incident_opened':
-    case 'incident_resolved':
-      // Incidents are recorded on any run, finished ones included: trouble often starts after a cutover.
       d.timeline({
-        type: event.type,
+        type: 'note',
         actor: event.actor.user,
-        detail: `${event.severity}: ${event.summary}`,
+        detail: event.text,
+        ...(event.source ? { source: event.source } : {}),
       });
       return d.result();
+
+    case 'incident_opened': {
+      // Recorded on any run, finished ones included: trouble often starts after a cutover.
+      const incident = { ...event.incident, overridden: null };
+      d.run.incidents.push(incident);
+      d.timeline({
+        type: 'incident_opened',
+        actor: event.actor.user,
+        ...(incident.stepId ? { stepId: incident.stepId } : {}),
+        detail: `${incident.severity}: ${incident.summary}`,
+      });
+      return d.result();
+    }
+
+    case 'incident_resolved': {
+      const incident = d.run.incidents.find((i) => i.id === event.incidentId);
+      if (!incident)
+        return d.refuse(event.actor.user, [`${run.id} has no open incident ${event.incidentId}.`]);
+      d.run.incidents = d.run.incidents.filter((i) => i.id !== event.incidentId);
+      d.timeline({
+        type: 'incident_resolved',
+        actor: event.actor.user,
+        ...(incident.stepId ? { stepId: incident.stepId } : {}),
+        detail: `${incident.severity}: ${incident.summary}`,
+      });
+      d.releaseIfHeld();
+      return d.result();
+    }
+
+    case 'go_on': {
+      const refusal = d.operateRefusal(event.actor);
+      if (refusal) return d.refuse(event.actor.user, refusal);
+      const holding = d.run.incidents.filter(holds);
+      if (holding.length === 0) return d.refuse(event.actor.user, [`No incident holds ${run.id}.`]);
+      for (const incident of holding) {
+        incident.overridden = { by: event.actor.user, at: now };
+        d.timeline({
+          type: 'incident_overridden',
+          actor: event.actor.user,
+          ...(incident.stepId ? { stepId: incident.stepId } : {}),
+          detail: `went on despite ${incident.severity}: ${incident.summary}`,
+        });
+      }
+      d.releaseIfHeld();
+      return d.result();
+    }
+
+    case 'remind': {
+      for (const step of remindersDue(d.run, now)) {
+        if (holdingIncident(d.run)) {
+          // Nobody can answer while an incident holds the run: remind once it could be answered.
+          step.remindAt = now + d.run.policy.approvalReminderMs;
+          continue;
+        }
+        step.remindAt = null;
+        d.timeline({
+          type: 'reminder',
+          stepId: step.id,
+          detail: step.status === 'awaiting_approval' ? 'approval' : 'done',
+        });
+      }
+      return d.result();
+    }
+
+    case 'looks_good': {
+      const step = d.step(event.stepId);
+      const refusal = d.operateRefusal(event.actor);
+      if (refusal) return d.refuse(event.actor.user, refusal);
+      if (!step || step.kind !== 'watch' || step.status !== 'running' || step.direction !== 'do') {
+        return d.refuse(event.actor.user, [`${event.stepId} is not a watch that is running.`]);
+      }
+      const stale = staleRefusal(step, 'done', event.shownFor);
+      if (stale) return d.refuse(event.actor.user, stale);
+      const held = heldRefusal(run);
+      if (held) return d.refuse(event.actor.user, held);
+      // The attempt is stopped; should its outcome still come, the step has moved on and it is ignored.
+      d.effects.push({ type: 'cancel', stepId: step.id });
+      step.actedBy = event.actor.user;
+      d.succeed(step, 'Ended early: looks good');
+      d.timeline({ type: 'watch_ended', stepId: step.id, actor: event.actor.user });
+      d.advance();
+      return d.result();
+    }
+
+    case 'step_progress': {
+      const step = d.step(event.stepId);
+      if (!step || step.attempt !== event.attempt || step.status !== 'running' || step.direction !== 'do')
+        return d.result();
+      d.timeline({
+        type: 'step_progress',
+        stepId: step.id,
+        detail: event.detail,
+        ...(event.figures ? { figures: event.figures } : {}),
+      });
+      return d.result();
+    }
 
     case 'step_succeeded':
     case 'step_failed': {
@@ -344,6 +460,8 @@ class Draft {
   }
 
   result(): Decision {
+    // A reminder is for a wait that is still open: whatever ended the wait ends its reminder.
+    for (const step of this.run.steps) if (!isWaitingOnPerson(step)) step.remindAt = null;
     return { state: this.run, effects: this.effects };
   }
 
@@ -396,9 +514,15 @@ class Draft {
     this.effects.push({ type: 'timeline', entry });
   }
 
-  /** Moves forward to the next pending step, or finishes the run. */
+  /** Moves forward to the next pending step, or finishes the run; an incident that holds the run stops it here. */
   advance(): void {
     if (this.run.status === 'aborted' || this.run.status === 'rolling_back') return;
+    const incident = holdingIncident(this.run);
+    if (incident && this.run.steps.some((s) => s.status === 'pending')) {
+      this.run.status = 'waiting';
+      this.timeline({ type: 'run_held', detail: `${incident.severity}: ${incident.summary}` });
+      return;
+    }
     const next = this.run.steps.find((s) => s.status === 'pending');
     if (!next) {
       this.run.status = 'succeeded';
@@ -416,6 +540,7 @@ class Draft {
   requestApproval(step: StepState, why?: string, by?: string | null): void {
     step.status = 'awaiting_approval';
     step.approvalRequestedAt = this.now;
+    step.remindAt = this.now + this.run.policy.approvalReminderMs;
     step.votes = [];
     this.run.status = 'waiting';
     this.effects.push({ type: 'request_approval', stepId: step.id });
@@ -436,6 +561,7 @@ class Draft {
     step.error = null;
     if (step.kind === 'manual') {
       step.waitingForPerson = true;
+      step.remindAt = this.now + this.run.policy.approvalReminderMs;
       this.run.status = 'waiting';
       this.timeline({ type: 'waiting_for_person', stepId: step.id });
       return;
@@ -522,6 +648,15 @@ class Draft {
     this.run.status = 'failed';
   }
 
+  /** Moves on where an incident held the run, once none holds it any more. */
+  releaseIfHeld(): void {
+    if (holdingIncident(this.run) || this.run.status !== 'waiting') return;
+    const waitingOnSomeone = this.run.steps.some(
+      (s) => s.status === 'awaiting_approval' || (s.status === 'running' && s.waitingForPerson),
+    );
+    if (!waitingOnSomeone) this.advance();
+  }
+
   /** Approvals and manual waits that nobody needs to answer any more. */
   closeOpenWaits(by: string): void {
     for (const step of this.run.steps) {
@@ -553,9 +688,9 @@ class Draft {
         step.status === 'succeeded' ||
         (step.status === 'failed' && step.attempt > 0) ||
         // A step whose undo was skipped has direction 'undo': it is left alone.
-        (step.status === 'skipped' && ranForward && isReversible(step.kind));
+        (step.status === 'skipped' && ranForward && changesSomething(step.kind));
       if (!changed) continue;
-      if (!isReversible(step.kind)) {
+      if (!changesSomething(step.kind)) {
         step.status = 'rolled_back';
         step.summary = 'nothing to undo';
         this.timeline({ type: 'undo_succeeded', stepId: step.id, detail: 'nothing to undo' });

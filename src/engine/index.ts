@@ -1,4 +1,4 @@
 export * from './types.ts';
-export { decide, isReversible, retryDelayMs, MAX_ATTEMPTS } from './decide.ts';
+export { decide, changesSomething, retryDelayMs, MAX_ATTEMPTS } from './decide.ts';
 export * from './policy.ts';
 export { newRunState } from './new-run.ts';

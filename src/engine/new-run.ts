@@ -23,6 +23,7 @@ export function newRunState(input: {
     startedAt: input.startedAt,
     finishedAt: null,
     policy: input.policy,
+    incidents: [],
     steps: input.steps.map(({ spec, title, approvalsNeeded, content }) => ({
       id: spec.id,
       kind: spec.kind,
@@ -40,6 +41,9 @@ export function newRunState(input: {
       content: content ?? null,
       actedBy: null,
       approvalRequestedAt: null,
+      remindAt: null,
+      irreversible: spec.irreversible === true,
+      forwardFix: spec.forward_fix ?? null,
       summary: null,
       error: null,
       startedAt: null,

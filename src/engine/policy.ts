@@ -8,7 +8,9 @@ import {
   type Direction,
   type Policy,
   type RunState,
+  type IncidentState,
   type RunStatus,
+  type Severity,
   type StepState,
 } from './types.ts';
 
@@ -23,6 +25,9 @@ export function fourEyes(environment: string, env: Pick<PlanEnvironment, 'four_e
 /** How long an approval request stays valid when the plan does not say. */
 export const APPROVAL_EXPIRES_MS = 30 * 60_000;
 
+/** How long an approval, or a manual step's Done, waits for its one reminder when the plan does not say. */
+export const APPROVAL_REMINDER_MS = 10 * 60_000;
+
 /** Who may do what in one environment of a plan, as a run keeps it from its start. */
 export function policyFor(plan: Plan, environment: string): Policy {
   const env = plan.environments[environment];
@@ -32,6 +37,8 @@ export function policyFor(plan: Plan, environment: string): Policy {
     approverGroups: plan.approvers.usergroups,
     fourEyes: fourEyes(environment, env),
     approvalExpiresMs: env?.approval_expires_after ?? plan.approval_expires_after ?? APPROVAL_EXPIRES_MS,
+    approvalReminderMs: env?.approval_reminder ?? plan.approval_reminder ?? APPROVAL_REMINDER_MS,
+    lockAfterRollback: plan.lock_after_rollback ?? true,
   };
 }
 
@@ -187,10 +194,18 @@ export function lockedRefusal(lock: LockHeld): Words {
   return words`${lock.service} ${lock.environment} is locked by ${person(lock.lockedBy)} since ${utcMinute(lock.lockedAt)} UTC: ${lock.reason}. \`/migrate unlock ${lock.service} ${lock.environment}\` when it may run again.`;
 }
 
+/** How old a lock grows before it reminds its owner, when the plan does not say. */
+export const LOCK_REMINDER_MS = 24 * 3_600_000;
+
+/** The one reminder of a lock that has stood for `lock_reminder`: to its owner, saying how to lift it. */
+export function lockReminder(lock: LockHeld): Words {
+  return words`🔒 ${lock.service} ${lock.environment} has been locked since ${moment(lock.lockedAt.getTime())} (${lock.reason}). ${person(lock.lockedBy)}, unlock it with \`/migrate unlock ${lock.service} ${lock.environment}\` once it may run again, or leave it locked.`;
+}
+
 /** Null when a start may be scheduled at `at`: 10 s to 30 days ahead. */
 export function scheduleRefusal(at: number, now: number, startNow: string): Words | null {
   if (at < now + 10_000)
-    return words`${new Date(at).toISOString()} is not in the future: start now with \`${startNow}\`.`;
+    return words`${new Date(at).toISOString()} is ${at > now ? 'less than 10 seconds ahead' : 'not in the future'}: start now with \`${startNow}\`.`;
   if (at > now + 30 * 86_400_000) return ['Ferry schedules starts at most 30 days ahead.'];
   return null;
 }
@@ -234,6 +249,123 @@ export function attemptRefusal(
 }
 
 export const isActive = (status: RunStatus): boolean => !terminalStatuses.includes(status);
+
+/**
+ * The irreversible step the run went past, or null: one that succeeded, or that was attempted (it may
+ * have acted before it failed). From then on the run cannot be rolled back.
+ */
+export function pointOfNoReturn(run: Pick<RunState, 'steps'>): StepState | null {
+  return (
+    run.steps.find(
+      (s) =>
+        s.irreversible &&
+        s.direction === 'do' &&
+        (s.status === 'succeeded' || ((s.status === 'failed' || s.status === 'skipped') && s.attempt > 0)),
+    ) ?? null
+  );
+}
+
+/** What people are told instead of Roll back once the run went past its point of no return. */
+export function forwardFixGuidance(step: Pick<StepState, 'id' | 'status' | 'forwardFix'>): Words {
+  const passed = step.status === 'succeeded' ? 'went through' : 'was attempted';
+  const fix = step.forwardFix
+    ? ` Fix forward: ${step.forwardFix}`
+    : ' Fix forward: the plan gives no forward fix for it.';
+  return words`${step.id} ${passed} and cannot be undone, so this run can no longer be rolled back.${fix}`;
+}
+
+/** Null while the run may be rolled back as far as its steps go, else why not (the point of no return). */
+export function irreversibleRefusal(run: Pick<RunState, 'id' | 'steps'>): Words | null {
+  const step = pointOfNoReturn(run);
+  return step ? forwardFixGuidance(step) : null;
+}
+
+/** The steps whose approval or Done has waited past `remindAt`: each gets one reminder. */
+export function remindersDue(run: Pick<RunState, 'steps'>, now: number): StepState[] {
+  return run.steps.filter((s) => s.remindAt !== null && s.remindAt <= now && isWaitingOnPerson(s));
+}
+
+/** A step waits on people: for approval, or for Done. */
+export function isWaitingOnPerson(step: Pick<StepState, 'status' | 'waitingForPerson'>): boolean {
+  return step.status === 'awaiting_approval' || (step.status === 'running' && step.waitingForPerson);
+}
+
+/**
+ * Null when `environment` may start given the one it requires (`requires: { environment, soak }`):
+ * that environment's latest run succeeded at least `soak` ago and has no open incident. Else why not,
+ * and when it can (a time, when only the soak is missing).
+ */
+export function soakRefusal(
+  service: string,
+  environment: string,
+  requires: { environment: string; soak: number },
+  latest: {
+    id: string;
+    status: RunStatus;
+    finishedAt: number | null;
+    incidents: ReadonlyArray<{ severity: Severity; summary: string }>;
+  } | null,
+  now: number,
+): Words | null {
+  const needs = words`${service} ${environment} needs a ${requires.environment} run that succeeded at least ${formatDuration(requires.soak)} ago`;
+  if (!latest)
+    return words`${needs}, and ${requires.environment} has no run yet. Start one with \`/migrate start ${service} ${requires.environment}\`.`;
+  if (latest.status !== 'succeeded' || latest.finishedAt === null) {
+    const state = isActive(latest.status) ? 'is still going' : `ended ${latest.status.replace('_', ' ')}`;
+    return words`${needs}; its latest, ${latest.id}, ${state}.`;
+  }
+  const incident = latest.incidents[0];
+  if (incident) {
+    return words`${needs} with no open incident; ${latest.id} has an open ${incident.severity} ("${incident.summary}"): resolve it with \`/migrate incident resolve ${latest.id}\`.`;
+  }
+  const canStartAt = latest.finishedAt + requires.soak;
+  if (canStartAt > now) {
+    return words`${needs}; ${latest.id} succeeded at ${moment(latest.finishedAt)}, so ${environment} can start at ${moment(canStartAt)}.`;
+  }
+  return null;
+}
+
+/** sev1 and sev2 hold a run until resolved or gone on despite; sev3 is recorded only. */
+export function holds(incident: Pick<IncidentState, 'severity' | 'overridden'>): boolean {
+  return incident.severity !== 'sev3' && incident.overridden === null;
+}
+
+/** The incident that holds the run (the oldest), or null. */
+export function holdingIncident(run: Pick<RunState, 'incidents'>): IncidentState | null {
+  return run.incidents.find(holds) ?? null;
+}
+
+/** Null while no incident holds the run, else why nothing may move on and how to release it. */
+export function heldRefusal(run: RunState): Words | null {
+  const incident = holdingIncident(run);
+  if (!incident) return null;
+  return words`${run.id} is held by ${incident.severity} "${incident.summary}" (opened by ${person(incident.openedBy)} at ${moment(incident.openedAt)}): resolve it with \`/migrate incident resolve ${run.id}\`, or press Go on despite the incident.`;
+}
+
+/**
+ * Null when a run of the service may start, else the open incident that refuses it: an incident that
+ * holds one run of a service holds back every other run of it (ad hoc toggles excepted, which are how
+ * an incident gets handled).
+ */
+export function incidentStartRefusal(
+  service: string,
+  open: ReadonlyArray<Pick<IncidentState, 'severity' | 'summary' | 'overridden'> & { runId: string }>,
+): Words | null {
+  const incident = open.find(holds);
+  if (!incident) return null;
+  return words`${service} has an open ${incident.severity} on ${incident.runId} ("${incident.summary}"): resolve it with \`/migrate incident resolve ${incident.runId}\` before another run starts.`;
+}
+
+/** The step an incident opened now is about: the one running or waiting, else the last one that ran. */
+export function stepInPlay(run: Pick<RunState, 'steps'>): string | null {
+  const live = run.steps.find(
+    (s) =>
+      s.status === 'running' || s.status === 'awaiting_approval' || s.status === 'failed' || s.undo !== null,
+  );
+  if (live) return live.id;
+  const ran = run.steps.filter((s) => s.finishedAt !== null);
+  return ran.at(-1)?.id ?? null;
+}
 
 /** "2026-12-05 02:14": minutes are what people compare across a migration night. */
 export function utcMinute(at: Date | number): string {

@@ -65,6 +65,12 @@ export interface StepState {
   actedBy: string | null;
   /** When the step was last asked for approval. */
   approvalRequestedAt: number | null;
+  /** When the approval or the Done it waits for is to be reminded of; null once reminded or answered. */
+  remindAt: number | null;
+  /** The point of no return: once it ran, the run cannot be rolled back (the plan's `irreversible`). */
+  irreversible: boolean;
+  /** What to do instead of rolling back once an irreversible step ran (the plan's `forward_fix`). */
+  forwardFix: string | null;
   summary: string | null;
   error: string | null;
   startedAt: number | null;
@@ -79,6 +85,25 @@ export interface Policy {
   fourEyes: boolean;
   /** How long an approval request stays valid (the plan's `approval_expires_after`). */
   approvalExpiresMs: number;
+  /** How long an approval, or a manual step's Done, waits before one reminder (`approval_reminder`). */
+  approvalReminderMs: number;
+  /** Whether a rollback locks the service and environment (`lock_after_rollback`). */
+  lockAfterRollback: boolean;
+}
+
+export type Severity = 'sev1' | 'sev2' | 'sev3';
+
+/** An incident open on the run. sev1 and sev2 hold it until resolved, or until someone goes on despite it. */
+export interface IncidentState {
+  id: number;
+  severity: Severity;
+  summary: string;
+  openedBy: string;
+  openedAt: number;
+  /** The step that was in play when it was opened. */
+  stepId: string | null;
+  /** Who pressed "Go on despite the incident", and when: it no longer holds the run. */
+  overridden: { by: string; at: number } | null;
 }
 
 export interface RunState {
@@ -93,6 +118,8 @@ export interface RunState {
   finishedAt: number | null;
   policy: Policy;
   steps: StepState[];
+  /** Incidents open on the run (the incidents table, loaded with it). */
+  incidents: IncidentState[];
 }
 
 /** Who did something, with the user groups they belong to (resolved outside the engine). */
@@ -120,9 +147,25 @@ export type RunEvent =
   | { type: 'skip'; stepId: string; actor: Actor; shownFor?: string }
   | { type: 'rollback'; actor: Actor }
   | { type: 'abort'; actor: Actor }
-  | { type: 'note'; actor: Actor; text: string }
-  | { type: 'incident_opened'; actor: Actor; severity: 'sev1' | 'sev2' | 'sev3'; summary: string }
-  | { type: 'incident_resolved'; actor: Actor; severity: 'sev1' | 'sev2' | 'sev3'; summary: string }
+  /** `source`: the Slack message the note quotes (a 📌, the shortcut); typed notes have none. */
+  | { type: 'note'; actor: Actor; text: string; source?: NoteSource }
+  /** The caller has stored it (its id) and bound it to the step in play (`stepInPlay`). */
+  | { type: 'incident_opened'; actor: Actor; incident: Omit<IncidentState, 'overridden'> }
+  | { type: 'incident_resolved'; actor: Actor; incidentId: number }
+  /** Someone decides the run goes on while incidents that hold it stay open. */
+  | { type: 'go_on'; actor: Actor }
+  /** The clock: approvals and Done waits whose `remindAt` has come get their one reminder. */
+  | { type: 'remind' }
+  /** A person ends a running watch early: what it saw so far is good enough. */
+  | { type: 'looks_good'; stepId: string; actor: Actor; shownFor?: string }
+  /** A running attempt tells how it goes (a watch's summary each minute), for the thread. */
+  | {
+      type: 'step_progress';
+      stepId: string;
+      attempt: number;
+      detail: string;
+      figures?: Record<string, number | string>;
+    }
   | {
       type: 'step_succeeded';
       stepId: string;
@@ -168,7 +211,12 @@ export type TimelineType =
   | 'run_aborted'
   | 'note'
   | 'incident_opened'
-  | 'incident_resolved';
+  | 'incident_resolved'
+  | 'run_held'
+  | 'incident_overridden'
+  | 'reminder'
+  | 'step_progress'
+  | 'watch_ended';
 
 export interface TimelineEntry {
   type: TimelineType;
@@ -177,6 +225,15 @@ export interface TimelineEntry {
   /** The human detail: a summary, an error, a reason, a note. */
   detail?: string;
   figures?: Record<string, number | string>;
+  /** A note's message: who wrote it and when, which may be before it was added (`actor`). */
+  source?: NoteSource;
+}
+
+/** Where a note came from: the author and time of the message it quotes, and a link to it. */
+export interface NoteSource {
+  author: string;
+  at: number;
+  link?: string;
 }
 
 /** A timeline entry as it was recorded: numbered within its run, with the time it happened. */
@@ -200,6 +257,8 @@ export type Effect =
   | { type: 'cancel'; stepId: string }
   /** Tell one person, and only them, why their action changed nothing (and what they can do instead). */
   | { type: 'refuse'; user: string; message: Words; offer?: Offer }
+  /** Lock the run's service and environment (after a rollback), unless already locked. */
+  | { type: 'lock'; by: string; reason: string }
   | { type: 'timeline'; entry: TimelineEntry };
 
 /** A button offered with a refusal: an expired request can be asked again. */

@@ -1,3 +1,4 @@
+import { formatDuration } from '../duration.ts';
 import { redactUrl } from '../redact.ts';
 import type { Check, StepSpec } from './schema.ts';
 
@@ -38,6 +39,13 @@ export function stepTitle(step: StepSpec): string {
       return `compare config: Heroku ${step.source.app} vs ${step.target.type === 'file' ? step.target.path : 'Qovery'}`;
     case 'manual':
       return step.instructions;
+    case 'watch': {
+      const what = [
+        ...(step.checks ?? []).map(checkTitle),
+        ...(step.prometheus?.queries ?? []).map((q) => `${q.name} from Prometheus`),
+      ];
+      return `watch for ${formatDuration(step.for)}, every ${formatDuration(step.every)}: ${what.join('; ')}`;
+    }
   }
 }
 

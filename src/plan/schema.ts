@@ -123,6 +123,25 @@ export const check = z.union([
   z.strictObject({ redis: latencyCheck }),
 ]);
 
+/** Instant queries against a Prometheus HTTP API, each with the limits its value must stay within. */
+export const prometheusWatch = z.strictObject({
+  url: z.string().min(1),
+  token: z.string().optional(),
+  timeout: duration.optional(),
+  queries: z
+    .array(
+      z.strictObject({
+        name: z
+          .string()
+          .regex(/^[a-z][a-z0-9_]*$/, 'expected a name in lowercase letters, digits and underscores'),
+        query: z.string().min(1),
+        max: z.number().optional(),
+        min: z.number().optional(),
+      }),
+    )
+    .min(1),
+});
+
 export const envDiffSource = z.strictObject({ type: z.literal('heroku'), app: z.string().min(1) });
 export const envDiffTarget = z.union([
   z.strictObject({ type: z.literal('file'), path: z.string().min(1) }),
@@ -149,6 +168,10 @@ const common = {
   /** How many distinct people must approve it (M of N); overrides the environment's `approvals`. */
   approvals: approvalCount.optional(),
   timeout: duration.optional(),
+  /** The point of no return: once the step ran, the run can no longer be rolled back. */
+  irreversible: z.boolean().optional(),
+  /** What to do instead of rolling back once an irreversible step ran; shown where Roll back was. */
+  forward_fix: z.string().min(1).optional(),
 };
 
 /** What turns maintenance mode or a flag on and off: the two kinds share their providers. */
@@ -199,7 +222,31 @@ export const stepSchema = z.discriminatedUnion('kind', [
     fail_on_missing: z.boolean().default(true),
   }),
   z.strictObject({ ...common, kind: z.literal('manual'), instructions: z.string().min(1) }),
+  z.strictObject({
+    ...common,
+    kind: z.literal('watch'),
+    /** How long to observe. */
+    for: duration,
+    /** How often to sample. */
+    every: duration.default(15_000),
+    /** The same checks as `kind: check`, each sampled once an interval. */
+    checks: z.array(check).optional(),
+    prometheus: prometheusWatch.optional(),
+    /** Limits over the samples so far: the share of failed check samples, and their p95 latency. */
+    thresholds: z
+      .strictObject({
+        error_rate: z.number().min(0).max(1).optional(),
+        p95_ms: z.number().positive().optional(),
+      })
+      .optional(),
+    /** Breaching samples tolerated; one more fails the watch (as Argo Rollouts' failureLimit). */
+    failure_limit: z.number().int().min(0).default(0),
+  }),
 ]);
+
+/** Service and environment names, as typed in `/migrate start billing production`. */
+const nameRule = /^[a-z0-9][a-z0-9-_]*$/;
+const nameMessage = 'expected lowercase letters, digits, dashes and underscores';
 
 export const environmentSchema = z.strictObject({
   /** Steps that need approval need someone other than the starter. Default: true for "production". */
@@ -208,13 +255,15 @@ export const environmentSchema = z.strictObject({
   approvals: approvalCount.optional(),
   /** How long an approval request stays valid; overrides the plan's. */
   approval_expires_after: duration.optional(),
+  /** How long an approval or a Done waits before one reminder; overrides the plan's. */
+  approval_reminder: duration.optional(),
+  /** Another environment whose latest run must have succeeded at least `soak` ago, with no open incident. */
+  requires: z
+    .strictObject({ environment: z.string().regex(nameRule, nameMessage), soak: duration })
+    .optional(),
   channel: slackChannel.optional(),
   steps: z.array(stepSchema).min(1),
 });
-
-/** Service and environment names, as typed in `/migrate start billing production`. */
-const nameRule = /^[a-z0-9][a-z0-9-_]*$/;
-const nameMessage = 'expected lowercase letters, digits, dashes and underscores';
 
 export const planSchema = z.strictObject({
   service: z.string().regex(nameRule, nameMessage),
@@ -222,6 +271,12 @@ export const planSchema = z.strictObject({
   starters: z.array(slackUser).optional(),
   /** How long an approval request stays valid before it must be asked again. Default 30m. */
   approval_expires_after: duration.optional(),
+  /** How long an approval, or a manual step's Done, waits before one reminder. Default 10m. */
+  approval_reminder: duration.optional(),
+  /** Whether a rollback locks the service and environment, naming the run. Default true. */
+  lock_after_rollback: z.boolean().optional(),
+  /** How old a lock grows before it reminds its owner in the channel. Default 24h. */
+  lock_reminder: duration.optional(),
   approvers: z
     .strictObject({ users: z.array(slackUser).default([]), usergroups: z.array(slackGroup).default([]) })
     .default({ users: [], usergroups: [] }),

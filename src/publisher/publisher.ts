@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import { LogLevel, WebClient, type FetchFunction, type Logger as SlackLogger } from '@slack/web-api';
+import {
+  LogLevel,
+  WebClient,
+  type ChatPostMessageArguments,
+  type FetchFunction,
+  type Logger as SlackLogger,
+} from '@slack/web-api';
 import type { KnownBlock } from '@slack/types';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
@@ -25,10 +31,14 @@ import {
   type MessageRef,
   type PostIntent,
 } from '../store/slack-messages.ts';
+import type { LoadedPlan } from '../plan/load.ts';
+import { claimHomePublish, readCampaign, recentHomeViewers, releaseHomePublish } from '../store/home.ts';
+import { publishHome } from '../slack/home.ts';
+import { Permalinks } from '../slack/permalinks.ts';
 import { renderApprovalDecided, renderApprovalRequest } from '../slack/views/approval-message.ts';
 import { renderProgress } from '../slack/views/progress-message.ts';
 import { renderStatusMessage } from '../slack/views/status-message.ts';
-import { renderTimelineReply } from '../slack/views/timeline-reply.ts';
+import { renderReminder, renderTimelineReply } from '../slack/views/timeline-reply.ts';
 
 // The timeline publisher: an outbox per run that renders Postgres' truth into Slack, in order.
 // The status message is edited in place (coalesced: at most one edit per interval, always the
@@ -56,6 +66,10 @@ export interface PublisherDeps {
   leaseMs?: number;
   idlePollMs?: number;
   failpoints?: Failpoints;
+  /** The loaded plans: with them, the App Home tab of recent viewers is republished as runs change. */
+  plans?: () => readonly LoadedPlan[];
+  /** At most one App Home refresh this often after runs changed (default 2 s). */
+  homeRefreshMs?: number;
 }
 
 /**
@@ -64,10 +78,18 @@ export interface PublisherDeps {
  * while a live one keeps its lease through a long Slack call (a 429 pause).
  */
 export const PUBLISHER_LEASE_MS = 3_000;
+/** How long a stopping publisher's last pass may take (a deployment's grace period allows for it). */
+export const LAST_PUBLISH_MS = 5_000;
 const HEARTBEAT_MS = 1_000;
 
 /** An approval request's message once decided; an open one records the approvals it shows. */
 const APPROVAL_CLOSED = -1;
+
+/** App Home: refreshed at most this often after runs changed, at least this often regardless. */
+const HOME_REFRESH_MS = 2_000;
+const HOME_IDLE_REFRESH_MS = 30_000;
+/** Who counts as a recent viewer of the App Home tab: opened it within a day. */
+const HOME_VIEWERS_WITHIN_MS = 24 * 3_600_000;
 
 /** Beyond this many unposted events, they go out together in one reply. */
 const COALESCE_BACKLOG = 3;
@@ -117,6 +139,10 @@ export class Publisher {
   private readonly failpoints: Failpoints;
   /** When recent chat.update calls were made: Slack's Tier 3 budget is per workspace, not per message. */
   private readonly edits: number[] = [];
+  /** App Home: when it was last refreshed, and whether runs changed since. */
+  private homeRefreshedAt = 0;
+  private homeBehind = true;
+  private permalinks: Permalinks | undefined;
 
   constructor(deps: PublisherDeps) {
     this.deps = deps;
@@ -137,7 +163,7 @@ export class Publisher {
   }
 
   /** Stops, after one last pass (bounded) so events recorded during shutdown reach Slack now. */
-  async stop(finalPassMs = 5_000): Promise<void> {
+  async stop(finalPassMs = LAST_PUBLISH_MS): Promise<void> {
     this.stopping.abort();
     await this.loop;
     let timer: NodeJS.Timeout | undefined;
@@ -162,8 +188,10 @@ export class Publisher {
   private async pass(idle: number): Promise<number> {
     const { log } = this.deps;
     let wait = idle;
+    let runsChanged = false;
     try {
       const due = await runsToPublish(this.deps.db, 100);
+      runsChanged = due.length > 0;
       if (due.length > 0) log.debug({ runs: due }, 'publishing');
       for (const runId of due) {
         const backoff = this.backoff.get(runId);
@@ -202,7 +230,50 @@ export class Publisher {
       log.error({ err: error }, 'publishing to Slack failed; will retry');
       wait = Math.min(wait, 2_000);
     }
-    return wait;
+    return Math.min(wait, await this.refreshHome(runsChanged));
+  }
+
+  /**
+   * Republishes the App Home tab for the people who opened it in the last day, when runs changed
+   * (at most every `homeRefreshMs`) and at least every 30 s (a lock, a scheduled start). Slack has
+   * no "publish to everyone": each viewer gets views.publish, once per version of the campaign.
+   * Returns how long until the next refresh is due.
+   */
+  private async refreshHome(runsChanged: boolean): Promise<number> {
+    const plans = this.deps.plans;
+    if (!plans) return Number.POSITIVE_INFINITY;
+    this.homeBehind ||= runsChanged;
+    const every = this.deps.homeRefreshMs ?? HOME_REFRESH_MS;
+    const since = Date.now() - this.homeRefreshedAt;
+    const dueIn = this.homeBehind ? every - since : HOME_IDLE_REFRESH_MS - since;
+    if (dueIn > 0) return dueIn;
+    this.homeRefreshedAt = Date.now();
+    this.homeBehind = false;
+    const { db, clock, log } = this.deps;
+    try {
+      const viewers = await recentHomeViewers(db, new Date(clock.now() - HOME_VIEWERS_WITHIN_MS), 100);
+      if (viewers.length === 0) return HOME_IDLE_REFRESH_MS;
+      this.permalinks ??= new Permalinks(this.deps.client, log);
+      await publishHome(
+        {
+          client: this.deps.client,
+          permalinks: this.permalinks,
+          book: {
+            claim: (user, digest) => claimHomePublish(db, user, digest, new Date(clock.now())),
+            release: (user, digest) => releaseHomePublish(db, user, digest),
+          },
+          log,
+          plans: plans(),
+          now: clock.now(),
+        },
+        await readCampaign(db),
+        viewers,
+      );
+    } catch (error) {
+      this.homeBehind = true;
+      log.warn({ err: error }, 'refreshing the App Home tab failed; will retry');
+    }
+    return this.homeBehind ? every : HOME_IDLE_REFRESH_MS;
   }
 
   private takeLease(runId: string) {
@@ -244,7 +315,7 @@ export class Publisher {
   private async post(
     intent: Omit<PostIntent, 'createdAt'>,
     kind: SlackCall,
-    message: { text: string; blocks: KnownBlock[]; unfurl_links?: boolean },
+    message: { text: string; blocks: KnownBlock[]; unfurl_links?: boolean; reply_broadcast?: boolean },
   ): Promise<{ ts: string; channel: string }> {
     const { db, client, log } = this.deps;
     if (!(await this.takeLease(intent.runId)).taken) throw new LeaseLost();
@@ -252,12 +323,13 @@ export class Publisher {
     let res;
     try {
       res = await this.slack(intent.runId, kind, () =>
+        // Slack's types tie reply_broadcast to thread_ts; only thread replies set it here.
         client.chat.postMessage({
           ...message,
           channel: intent.channel,
           ...(intent.threadTs ? { thread_ts: intent.threadTs } : {}),
           metadata: { event_type: 'ferry_run', event_payload: { run_id: intent.runId, key: intent.key } },
-        }),
+        } as ChatPostMessageArguments),
       );
     } catch (error) {
       // Slack refused it, kept rate limiting, or the call was never made: nothing to look for.
@@ -371,6 +443,7 @@ export class Publisher {
         progress: liveProgress,
         incidents,
         specs: record.specs,
+        timeline,
       });
       const posted = await this.post(
         {
@@ -407,6 +480,7 @@ export class Publisher {
           progress: liveProgress,
           incidents,
           specs: record.specs,
+          timeline,
         });
         await this.slack(state.id, 'edit', () =>
           client.chat.update({ channel: status.channel, ts: status.ts, ...view }),
@@ -490,6 +564,26 @@ export class Publisher {
           ]),
           'approval',
           view,
+        );
+        continue;
+      }
+      if (event.type === 'incident_opened') {
+        // An incident is for the whole channel: its reply is also shown there (reply_broadcast).
+        await flush();
+        await this.post(reply(`event:${event.seq}`, [eventRef(event)]), 'event', {
+          ...renderTimelineReply([event]),
+          reply_broadcast: true,
+        });
+        continue;
+      }
+      if (event.type === 'reminder') {
+        // A reminder mentions the people it waits on, so it is a message of its own, never folded
+        // into a batch of timeline lines where the mention would be lost among them.
+        await flush();
+        await this.post(
+          reply(`event:${event.seq}`, [eventRef(event)]),
+          'event',
+          renderReminder(state, event),
         );
         continue;
       }

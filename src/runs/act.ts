@@ -1,8 +1,20 @@
-import { channelRefusal, decide, rollbackRefusal } from '../engine/index.ts';
+import {
+  channelRefusal,
+  decide,
+  holdingIncident,
+  isActive,
+  rollbackRefusal,
+  stepInPlay,
+} from '../engine/index.ts';
 import type { Actor, Offer, RunEvent, RunState } from '../engine/types.ts';
 import { stepContent } from '../plan/content.ts';
 import { FerryError } from '../errors.ts';
-import { insertIncident, openIncidents, resolveIncident } from '../store/locks-and-incidents.ts';
+import {
+  insertIncident,
+  openIncidents,
+  overrideIncidents,
+  resolveIncident,
+} from '../store/locks-and-incidents.ts';
 import { applyToRun, findRuns, readRunHeader, type RunHeader } from '../store/runs.ts';
 import type { Words } from '../words.ts';
 import { afterDecision, type RunsDeps } from './deps.ts';
@@ -63,31 +75,32 @@ export async function act(deps: RunsDeps, input: ActInput): Promise<Outcome> {
   };
 }
 
-/** `/migrate incident`: recorded in the timeline and shown on the status message until resolved. */
+/**
+ * `/migrate incident`: recorded, bound to the step in play, broadcast to the channel and shown on the
+ * status message until resolved. A sev1 or sev2 holds the run (engine: `holds`).
+ */
 export async function openIncident(
   deps: RunsDeps,
   input: Omit<ActInput, 'event'> & { severity: 'sev1' | 'sev2' | 'sev3'; summary: string },
-): Promise<void> {
+): Promise<{ held: boolean }> {
   const { actor } = await whoActs(deps, input);
   const now = deps.clock.now();
   const { decision } = await applyToRun(deps.db, input.runId, now, async (record, client) => {
-    await insertIncident(client, {
-      runId: input.runId,
+    const opened = {
       severity: input.severity,
       summary: input.summary,
       openedBy: actor.user,
-      openedAt: new Date(now),
-    });
-    return decide(
-      record.state,
-      { type: 'incident_opened', actor, severity: input.severity, summary: input.summary },
-      now,
-    );
+      openedAt: now,
+      stepId: stepInPlay(record.state),
+    };
+    const id = await insertIncident(client, { ...opened, runId: input.runId, openedAt: new Date(now) });
+    return decide(record.state, { type: 'incident_opened', actor, incident: { id, ...opened } }, now);
   });
   await afterDecision(deps, input.runId, decision.effects, 'incident_opened');
+  return { held: holdingIncident(decision.state) !== null && isActive(decision.state.status) };
 }
 
-/** Resolves the run's most recent open incident; returns it. */
+/** Resolves the run's most recent open incident; returns it. A run it held moves on. */
 export async function resolveLatestIncident(
   deps: RunsDeps,
   input: Omit<ActInput, 'event'>,
@@ -100,10 +113,27 @@ export async function resolveLatestIncident(
     if (!incident) throw new FerryError('command_invalid', `${input.runId} has no open incident.`);
     await resolveIncident(client, incident.id, actor.user, new Date(now));
     resolved = { severity: incident.severity, summary: incident.summary };
-    return decide(record.state, { type: 'incident_resolved', actor, ...resolved }, now);
+    return decide(record.state, { type: 'incident_resolved', actor, incidentId: incident.id }, now);
   });
   await afterDecision(deps, input.runId, decision.effects, 'incident_resolved');
   return resolved!;
+}
+
+/** "Go on despite the incident": the run moves on while its incidents stay open, recorded with who. */
+export async function goOnDespiteIncidents(deps: RunsDeps, input: Omit<ActInput, 'event'>): Promise<Outcome> {
+  const { actor } = await whoActs(deps, input);
+  const now = deps.clock.now();
+  const { decision } = await applyToRun(deps.db, input.runId, now, async (record, client) => {
+    const decided = decide(record.state, { type: 'go_on', actor }, now);
+    const overridden = decided.state.incidents.filter((i) => i.overridden?.at === now).map((i) => i.id);
+    await overrideIncidents(client, overridden, actor.user, new Date(now));
+    return decided;
+  });
+  await afterDecision(deps, input.runId, decision.effects, 'go_on');
+  return {
+    state: decision.state,
+    refusals: decision.effects.flatMap((e) => (e.type === 'refuse' ? [{ message: e.message }] : [])),
+  };
 }
 
 /** The run's header, checked to be acted on from `channel`, and the person with their approver groups. */

@@ -10,15 +10,17 @@ import { environmentOf } from './plans.ts';
 
 export async function lock(
   deps: RunsDeps,
-  input: { service: string; environment: string; reason: string; user: string },
+  input: { service: string; environment: string; reason: string; user: string; channel?: string },
 ): Promise<Lock> {
   await mayLock(deps, input);
-  const lock = {
+  const lock: Lock = {
     service: input.service,
     environment: input.environment,
     reason: input.reason,
     lockedBy: input.user,
     lockedAt: new Date(deps.clock.now()),
+    // Its reminder (`lock_reminder`) goes where it was taken.
+    channel: input.channel ?? null,
   };
   const existing = await insertLock(deps.db, lock);
   if (existing) {

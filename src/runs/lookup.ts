@@ -1,5 +1,14 @@
 import { FerryError } from '../errors.ts';
-import { findRuns, readRun, type RunRecord, type RunSummary } from '../store/runs.ts';
+import type { LoadedPlan } from '../plan/load.ts';
+import { findEnvironment } from '../plan/lookup.ts';
+import {
+  findRuns,
+  readRun,
+  readTimeline,
+  type RunRecord,
+  type RunSummary,
+  type TimelineEvent,
+} from '../store/runs.ts';
 import type { RunsDeps } from './deps.ts';
 
 // Which run a command means. A run id names one; left out, the channel's only active run is meant.
@@ -49,10 +58,26 @@ export function listRuns(
   return findRuns(deps.db, filter);
 }
 
-/** The whole run, to show it; a specific error when there is none. */
-export async function showRun(deps: Pick<RunsDeps, 'db'>, runId: string): Promise<RunRecord> {
+/** The whole run, to show it, with its timeline; a specific error when there is none. */
+export async function showRun(
+  deps: Pick<RunsDeps, 'db'>,
+  runId: string,
+): Promise<RunRecord & { timeline: TimelineEvent[] }> {
   const record = await readRun(deps.db, runId);
   if (!record)
     throw new FerryError('run_not_found', `There is no run ${runId}. \`/migrate list\` shows the runs.`);
-  return record;
+  return { ...record, timeline: await readTimeline(deps.db, runId) };
+}
+
+/** The plan of a service, for `/migrate plan <service>` without an environment: its environments. */
+export function planOf(deps: Pick<RunsDeps, 'plans'>, service: string): LoadedPlan {
+  const plans = deps.plans();
+  const loaded = plans.find((p) => p.plan.service === service);
+  if (loaded) return loaded;
+  // The lookup that says which services exist, and which one a typo probably meant.
+  const found = findEnvironment(plans, service, '');
+  throw new FerryError(
+    'plan_not_found',
+    'error' in found ? found.error : `There is no plan for "${service}".`,
+  );
 }

@@ -1,4 +1,11 @@
-import { approvalsNeeded, decide, lockedRefusal, policyFor, startRefusal } from '../engine/index.ts';
+import {
+  approvalsNeeded,
+  decide,
+  incidentStartRefusal,
+  lockedRefusal,
+  policyFor,
+  startRefusal,
+} from '../engine/index.ts';
 import { stepContent } from '../plan/content.ts';
 import type { RunState } from '../engine/types.ts';
 import { FerryError } from '../errors.ts';
@@ -6,7 +13,7 @@ import type { LoadedPlan } from '../plan/load.ts';
 import { stepTitle } from '../plan/describe.ts';
 import type { Plan, StepSpec } from '../plan/schema.ts';
 import { missingVars, unsetVariables } from '../plan/vars.ts';
-import { findLock } from '../store/locks-and-incidents.ts';
+import { findLock, openIncidentsOfService } from '../store/locks-and-incidents.ts';
 import { createRun } from '../store/runs.ts';
 import { words } from '../words.ts';
 import { afterDecision, type RunsDeps } from './deps.ts';
@@ -58,6 +65,14 @@ export async function assertMayStart(
   }
   const lock = await findLock(deps.db.pool, plan.service, environment);
   if (lock) throw new FerryError('run_locked', lockedRefusal(lock));
+  const held = incidentStartRefusal(
+    plan.service,
+    (await openIncidentsOfService(deps.db.pool, plan.service)).map((i) => ({
+      ...i,
+      overridden: i.overriddenBy ? { by: i.overriddenBy, at: i.overriddenAt!.getTime() } : null,
+    })),
+  );
+  if (held) throw new FerryError('run_held', held);
 }
 
 export interface AdhocInput {

@@ -1,9 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { sameSecret, type RequestContext, type Route } from '../http/server.ts';
-import type { FakeSlack, FakeSlackEvent, SlackMessage } from './fake-slack.ts';
+import type { FakeSlack, FakeSlackEvent, SlackFile, SlackMessage } from './fake-slack.ts';
 import { isFaultName, type Faults } from './faults.ts';
 import {
   buildBlockActionPayload,
@@ -22,11 +23,13 @@ import type { AppSnapshot } from './world.ts';
 //   GET  /                       the page
 //   GET  /sandbox/assets/<file>  its scripts and styles (src/sandbox/console/)
 //   GET  /sandbox/state          a snapshot: people, channel messages, the user's ephemerals, faults, systems
-//   GET  /sandbox/events         server-sent events: Slack changes, faults, systems, Redis status
+//   GET  /sandbox/events         server-sent events: Slack changes, faults, systems, Redis status, reset
+//   GET  /sandbox/files/<id>     a file shared in Slack (a report's Markdown, JSON or chart)
 //   POST /sandbox/command        { user, channel, text: "/migrate ..." }
 //   POST /sandbox/message        { user, channel, text, thread_ts? }  a person's chat message
 //   POST /sandbox/action         { user, channel, ts, action_id, block_id?, ephemeral? }  a button click
 //   POST /sandbox/faults         { name, armed, count? }
+//   POST /sandbox/reset          {}  Reset the world: Ferry starts over with fresh fakes (202)
 
 export interface ConsoleUser {
   id: string;
@@ -62,6 +65,8 @@ export interface ConsoleDeps {
   token: string;
   /** How often the systems panel is refreshed while a page is open (default 500 ms). */
   worldIntervalMs?: number;
+  /** Starts Ferry over with a fresh world (the sandbox's `reset`); unset, the console cannot reset. */
+  reset?: () => void;
 }
 
 interface Client {
@@ -120,6 +125,9 @@ export class ConsoleRoutes {
   #keepAlive: NodeJS.Timeout | undefined;
   #lastWorld = '';
   #lastRedis = '';
+  /** Names this world: a page that sees another one after reconnecting knows the world was reset. */
+  readonly #session = randomBytes(6).toString('hex');
+  #resetting = false;
 
   constructor(deps: ConsoleDeps) {
     this.#deps = deps;
@@ -171,6 +179,9 @@ export class ConsoleRoutes {
       else if (method === 'POST' && path === '/sandbox/message') await this.#message(req, res);
       else if (method === 'POST' && path === '/sandbox/action') await this.#action(req, res);
       else if (method === 'POST' && path === '/sandbox/faults') await this.#fault(req, res);
+      else if (method === 'POST' && path === '/sandbox/reset') await this.#reset(req, res);
+      else if (method === 'GET' && path.startsWith('/sandbox/files/'))
+        this.#file(res, path.slice('/sandbox/files/'.length));
       else if (method === 'GET' && path === '/sandbox/faults')
         json(res, 200, { faults: this.#deps.faults.list() });
       else return false;
@@ -244,6 +255,8 @@ export class ConsoleRoutes {
     const calls = fakeSlack.calls;
     const changes = fakeSlack.changes();
     json(res, 200, {
+      session: this.#session,
+      canReset: this.#deps.reset !== undefined,
       seq: Math.max(calls.at(-1)?.seq ?? 0, changes.at(-1)?.seq ?? 0),
       team: store.team,
       bot: store.bot,
@@ -251,8 +264,8 @@ export class ConsoleRoutes {
       usergroups,
       channels: store.channels().filter((c) => !c.is_im),
       channel: channelParam,
-      messages: store.allMessages(channelParam),
-      ephemerals: store.ephemerals({ user, channel: channelParam }),
+      messages: store.allMessages(channelParam).map(forPage),
+      ephemerals: store.ephemerals({ user, channel: channelParam }).map(forPage),
       faults: faults.list(),
       world: this.#deps.world(),
       redis: this.#deps.redis(),
@@ -276,7 +289,10 @@ export class ConsoleRoutes {
     });
     const calls = this.#deps.fakeSlack.calls;
     const changes = this.#deps.fakeSlack.changes();
-    send(res, 'hello', { seq: Math.max(calls.at(-1)?.seq ?? 0, changes.at(-1)?.seq ?? 0) });
+    send(res, 'hello', {
+      session: this.#session,
+      seq: Math.max(calls.at(-1)?.seq ?? 0, changes.at(-1)?.seq ?? 0),
+    });
     this.#startTimers();
   }
 
@@ -323,7 +339,7 @@ export class ConsoleRoutes {
     switch (event.type) {
       case 'message_posted':
       case 'message_updated':
-        data = { seq: event.seq, type: event.type, channel: event.channel, message: event.message };
+        data = { seq: event.seq, type: event.type, channel: event.channel, message: forPage(event.message) };
         break;
       case 'message_deleted':
         data = { seq: event.seq, type: event.type, channel: event.channel, ts: event.ts };
@@ -332,14 +348,20 @@ export class ConsoleRoutes {
       case 'ephemeral_updated':
       case 'ephemeral_deleted':
         onlyFor = event.user;
-        data = { seq: event.seq, type: event.type, channel: event.channel, message: event.message };
+        data = { seq: event.seq, type: event.type, channel: event.channel, message: forPage(event.message) };
         break;
       case 'reaction_added':
       case 'reaction_removed':
       case 'pin_added':
       case 'pin_removed': {
         const message = store.message(event.channel, event.ts);
-        if (message) data = { seq: event.seq, type: 'message_updated', channel: event.channel, message };
+        if (message)
+          data = {
+            seq: event.seq,
+            type: 'message_updated',
+            channel: event.channel,
+            message: forPage(message),
+          };
         break;
       }
       case 'channel_created':
@@ -521,6 +543,52 @@ export class ConsoleRoutes {
     json(res, 200, { ok: true, faults: this.#deps.faults.list() });
   }
 
+  /**
+   * Reset the world: every page hears it first (and shows that the world is starting over), then,
+   * once this answer is on its way, Ferry stops and starts again, closing every page's stream.
+   */
+  async #reset(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    await readJson(req);
+    const reset = this.#deps.reset;
+    if (!reset) {
+      throw new HttpError(
+        501,
+        'This sandbox runs without Ferry, so there is nothing to start over: restart the process instead.',
+      );
+    }
+    if (this.#resetting) {
+      json(res, 409, {
+        ok: false,
+        error: 'The world is already being reset: the page reloads when it is back.',
+      });
+      return;
+    }
+    this.#resetting = true;
+    this.#deps.log.info('sandbox console: Reset the world');
+    this.#broadcast('reset', { session: this.#session });
+    res.once('finish', () => reset());
+    json(res, 202, { ok: true });
+  }
+
+  /** A file shared in the fake Slack, as its own page would show it: images inline, text as text. */
+  #file(res: ServerResponse, id: string): void {
+    const file = /^F[A-Z0-9]+$/.test(id) ? this.#deps.fakeSlack.store.file(id) : undefined;
+    if (!file?.content) throw new HttpError(404, `no file ${id}`);
+    const image = /^image\/(png|jpeg|gif)$/.test(file.mimetype);
+    const text = /^text\/|^application\/json$/.test(file.mimetype);
+    const type = image ? file.mimetype : text ? 'text/plain; charset=utf-8' : 'application/octet-stream';
+    const name = file.name.replace(/[^\w.-]+/g, '_');
+    res.writeHead(200, {
+      'content-type': type,
+      'content-disposition': `${image || text ? 'inline' : 'attachment'}; filename="${name}"`,
+      'x-content-type-options': 'nosniff',
+      // Whatever a file holds, it is never a page that runs scripts on the console's origin.
+      'content-security-policy': "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'",
+      'cache-control': 'no-store',
+    });
+    res.end(file.content);
+  }
+
   /** Sends a signed request to Ferry; an error or a non-200 answer is what Slack would report. */
   async #deliver(
     send: () => Promise<SignedResponse>,
@@ -545,6 +613,21 @@ export class ConsoleRoutes {
     }
   }
 }
+
+/** A message as the page gets it: files by name and address, without their bytes. */
+function forPage<M extends object>(message: M): M | (Omit<M, 'files'> & { files: PageFile[] }) {
+  const files = (message as { files?: SlackFile[] }).files;
+  if (!files) return message;
+  return {
+    ...message,
+    files: files.map(({ content: _content, ...file }) => ({
+      ...file,
+      url_private: `/sandbox/files/${file.id}`,
+    })),
+  };
+}
+
+type PageFile = Omit<SlackFile, 'content'> & { url_private: string };
 
 function hasElement(blocks: unknown[] | undefined, actionId: string, blockId: string | undefined): boolean {
   for (const block of blocks ?? []) {

@@ -53,6 +53,12 @@ export interface SandboxOptions {
   sidekiqHeartbeatMs?: number;
   /** The console's token when Ferry listens beyond loopback (config.consoleToken; default random). */
   consoleToken?: string;
+  /**
+   * What the console's Reset the world calls: Ferry starts over on the same port, with fresh fakes,
+   * a freshly seeded Redis and an empty database (`resettable`). Without it the console says it
+   * cannot reset (a sandbox without Ferry, in tests).
+   */
+  reset?: () => void;
 }
 
 /** Database 15 of a local Redis: the last of the 16 a default Redis has, where no app's data usually lives. */
@@ -67,7 +73,7 @@ export const SANDBOX_USERS: readonly ConsoleUser[] = [
     id: 'U01ALICE',
     name: 'alice',
     realName: 'Alice',
-    role: 'may start runs (a starter in the example plan)',
+    role: 'starts runs and approves, but not her own production runs (four eyes)',
   },
   { id: 'U02BOB', name: 'bob', realName: 'Bob', role: 'approves risky steps (an approver, in @platform)' },
   { id: 'U03MALLORY', name: 'mallory', realName: 'Mallory', role: 'neither a starter nor an approver' },
@@ -143,6 +149,7 @@ export function createSandbox(options: SandboxOptions): Promise<Sandbox> {
     redis: () => simulation.status(),
     log,
     token: options.consoleToken ?? randomBytes(18).toString('base64url'),
+    ...(options.reset ? { reset: options.reset } : {}),
   });
 
   log.info(
@@ -173,6 +180,68 @@ export function createSandbox(options: SandboxOptions): Promise<Sandbox> {
     async stop() {
       consoleRoutes.close();
       await simulation.stop();
+    },
+  });
+}
+
+/** What `resettable` needs of a running Ferry: its port, and a stop that can drop steps in flight. */
+export interface ResettableFerry {
+  port: number;
+  stop(options?: { graceMs?: number }): Promise<void>;
+}
+
+/** How often a reset tries the port again when the old server has not let go of it yet. */
+const REBIND_ATTEMPTS = 10;
+
+/**
+ * Local mode's Ferry, which the console's Reset the world starts over on the same port: the old one
+ * stops (steps in flight at once, since their world is thrown away), and a new one starts as
+ * `npm start` would, deleting the sandbox's PGlite and seeding fresh fakes and Redis. Anything less
+ * leaves a run, a Slack message or a migrated DNS record from before, and the next rehearsal starts
+ * from a world the last one already changed. The handle returned always reaches the Ferry running
+ * now, so `stop()` stops the latest one.
+ */
+export async function resettable<T extends ResettableFerry>(
+  start: (port: number | undefined, reset: () => void) => Promise<T>,
+  log: Logger,
+): Promise<T> {
+  let resetting: Promise<void> | undefined;
+  const reset = (): void => {
+    resetting ??= (async () => {
+      const port = current.port;
+      log.info({ port }, 'sandbox: resetting the world: Ferry, its database, the fakes and Redis start over');
+      await current.stop({ graceMs: 0 });
+      for (let attempt = 1; ; attempt++) {
+        try {
+          current = await start(port, reset);
+          break;
+        } catch (error) {
+          if ((error as { code?: unknown }).code !== 'EADDRINUSE' || attempt >= REBIND_ATTEMPTS) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+        }
+      }
+      log.info({ port }, 'sandbox: the world was reset');
+    })()
+      .catch((error: unknown) =>
+        log.error(
+          { err: error },
+          'sandbox: the reset failed, so Ferry is not running; stop this process and start it again (npm start)',
+        ),
+      )
+      .finally(() => {
+        resetting = undefined;
+      });
+  };
+  let current = await start(undefined, reset);
+  const stop = async (options?: { graceMs?: number }): Promise<void> => {
+    while (resetting) await resetting;
+    await current.stop(options);
+  };
+  return new Proxy(current, {
+    get(_target, key) {
+      if (key === 'stop') return stop;
+      const value: unknown = Reflect.get(current, key);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(current) : value;
     },
   });
 }

@@ -12,9 +12,20 @@ export const ActionId = {
   rollback: 'ferry_rollback',
   abort: 'ferry_abort',
   done: 'ferry_done',
+  goOn: 'ferry_go_on',
+  /** Opens the Add note modal; its value is the run. */
+  addNote: 'ferry_add_note',
 } as const;
 
 export type ActionName = keyof typeof ActionId;
+
+/** The callback ids of Ferry's modal and its message shortcut (manifest.yml names the shortcut's). */
+export const CallbackId = {
+  /** The Add note modal (the status message's button, or the shortcut when the run is to be chosen). */
+  noteModal: 'ferry_note',
+  /** The message shortcut "Add to migration timeline". */
+  addToTimeline: 'ferry_add_to_timeline',
+} as const;
 
 export function buttonValue(runId: string, stepId?: string, shownFor?: string): string {
   if (!stepId) return runId;

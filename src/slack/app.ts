@@ -7,6 +7,9 @@ import { firstDelivery } from '../runs/deliveries.ts';
 import { registerActions } from './listeners/actions.ts';
 import { registerCommands } from './listeners/commands.ts';
 import { answerTheUnknown } from './listeners/fallbacks.ts';
+import { registerHome } from './listeners/home.ts';
+import { registerNotes } from './listeners/notes.ts';
+import { Permalinks } from './permalinks.ts';
 import { SocketModeLink } from './socket-mode.ts';
 import { UserGroups } from './usergroups.ts';
 
@@ -175,8 +178,11 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
   });
 
   answerTheUnknown(app, options.log);
-  registerCommands(app, { runs, log: options.log, now: options.now });
+  const permalinks = new Permalinks(app.client, options.log);
+  registerCommands(app, { runs, log: options.log, now: options.now, permalinks });
   registerActions(app, { runs, log: options.log });
+  registerNotes(app, { runs, log: options.log, permalinks });
+  registerHome(app, { runs, log: options.log, permalinks, now: options.now });
   // Passed on to the receiver, which answers 400 when nothing was acknowledged yet (a payload Bolt
   // could not take apart before any listener ran): swallowed here, the request would go unanswered.
   app.error((error) => {
@@ -187,10 +193,10 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
     app,
     runs,
     receiver,
+    socket,
     groups,
     drain: async () => {
       await Promise.allSettled([...pending]);
-    socket,
     },
   };
 }

@@ -1,3 +1,4 @@
+import { closestMatch } from '../plan/suggest.ts';
 import { usage } from './command-table.ts';
 
 // The `/migrate` grammar. Pure: text in, a command or a specific error out. Usage lines come from the
@@ -6,7 +7,8 @@ import { usage } from './command-table.ts';
 export type Command =
   | { name: 'help' }
   | { name: 'list' }
-  | { name: 'plan'; service: string; environment: string }
+  /** Without an environment: the service's environments are listed. */
+  | { name: 'plan'; service: string; environment?: string }
   | { name: 'start'; service: string; environment: string; at?: string }
   | { name: 'status'; run?: string }
   | { name: 'note'; run?: string; text: string }
@@ -63,6 +65,9 @@ export function parseCommand(text: string): ParseResult {
     case 'plan':
     case 'start':
     case 'unlock': {
+      // `/migrate plan billing`: which environments billing has, rather than a usage line.
+      if (lower === 'plan' && rest.length === 1 && name.test(rest[0]!))
+        return ok({ name: 'plan', service: rest[0]! });
       const se = serviceEnv(lower);
       if (typeof se === 'string') return fail(se);
       if (lower === 'start') {
@@ -153,6 +158,11 @@ export function parseCommand(text: string): ParseResult {
     }
     default: {
       const known = Object.keys(usage).filter((k) => !k.includes('-'));
+      const meant = closestMatch(lower, known);
+      if (meant) {
+        const again = [meant, ...rest].join(' ');
+        return fail(`Unknown subcommand "${sub}". Did you mean \`/migrate ${again}\`?`);
+      }
       return fail(
         `Unknown subcommand "${sub}". Try one of: ${known.join(', ')} (\`/migrate help\` explains them).`,
       );

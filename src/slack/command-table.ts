@@ -10,8 +10,8 @@ export const commandTable = [
   },
   {
     name: 'plan',
-    usage: '/migrate plan <service> <env>',
-    does: 'dry run: what each step would change; nothing is changed',
+    usage: '/migrate plan <service> [env]',
+    does: "dry run: what each step would change; nothing is changed. Without env: the service's environments",
   },
   {
     name: 'start',

@@ -4,6 +4,7 @@ import type {
   Approval,
   Decision,
   Effect,
+  NoteSource,
   Policy,
   RunState,
   RunStatus,
@@ -15,7 +16,7 @@ import type {
 import type { StepSpec } from '../plan/schema.ts';
 import type { Redactor } from '../redact.ts';
 import type { Database, Queryable } from './db.ts';
-import { APPROVAL_EXPIRES_MS, lockedRefusal, newRunState } from '../engine/index.ts';
+import { APPROVAL_EXPIRES_MS, APPROVAL_REMINDER_MS, lockedRefusal, newRunState } from '../engine/index.ts';
 import type { StepContent } from '../plan/content.ts';
 import { findLock, openIncidents, type Incident } from './locks-and-incidents.ts';
 import { markScheduledStarted } from './scheduled-starts.ts';
@@ -177,6 +178,7 @@ export async function loadRun(
   if (!row) return null;
   const steps = await client.query(`select * from steps where run_id = $1 order by position`, [runId]);
   const stepRows = steps.rows as StepRow[];
+  const incidents = await openIncidents(client, runId);
   return {
     state: {
       id: row.id,
@@ -189,12 +191,21 @@ export async function loadRun(
       finishedAt: row.finished_at?.getTime() ?? null,
       policy: withDefaults(row.policy),
       steps: stepRows.map(toStepState),
+      incidents: incidents.map((i) => ({
+        id: i.id,
+        severity: i.severity,
+        summary: i.summary,
+        openedBy: i.openedBy,
+        openedAt: i.openedAt.getTime(),
+        stepId: i.stepId,
+        overridden: i.overriddenBy ? { by: i.overriddenBy, at: i.overriddenAt!.getTime() } : null,
+      })),
     },
     channel: row.channel,
     planFile: row.plan_file,
     version: row.version,
     specs: new Map(stepRows.map((s) => [s.step_id, s.spec])),
-    incidents: await openIncidents(client, runId),
+    incidents,
   };
 }
 
@@ -280,7 +291,7 @@ async function persistDecision(
       await client.query(
         `update steps set status = $3, attempt = $4, direction = $5, undo = $6, waiting_for_person = $7,
            approval = $8, approval_requested_at = $9, summary = $10, error = $11, started_at = $12, finished_at = $13,
-           retries = $14, acted_by = $15, votes = $16, content = $17
+           retries = $14, acted_by = $15, votes = $16, content = $17, remind_at = $18
          where run_id = $1 and step_id = $2`,
         [
           after.id,
@@ -300,6 +311,7 @@ async function persistDecision(
           step.actedBy,
           JSON.stringify(step.votes),
           step.content,
+          toDate(step.remindAt),
         ],
       );
     }
@@ -313,8 +325,8 @@ async function persistDecision(
     let seq = rows[0]!.seq;
     for (const entry of entries) {
       await client.query(
-        `insert into timeline_events (run_id, seq, at, type, step_id, actor, detail, figures)
-         values ($1, $2, $3, $4, $5, $6, $7, $8)`,
+        `insert into timeline_events (run_id, seq, at, type, step_id, actor, detail, figures, source)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
         [
           before.id,
           ++seq,
@@ -324,6 +336,7 @@ async function persistDecision(
           entry.actor ?? null,
           entry.detail ?? null,
           entry.figures ?? null,
+          entry.source ?? null,
         ],
       );
     }
@@ -347,6 +360,14 @@ async function persistDecision(
         break;
       case 'close_approval':
         await recordApproval(client, before.id, effect.stepId, effect.approval);
+        break;
+      case 'lock':
+        // An existing lock stays as it is: its owner and reason say more than a second one would.
+        await client.query(
+          `insert into locks (service, environment, reason, locked_by, locked_at, channel)
+           values ($1, $2, $3, $4, $5, $6) on conflict do nothing`,
+          [before.service, before.environment, effect.reason, effect.by, at, record.channel],
+        );
         break;
       case 'request_approval':
       case 'approval_progress':
@@ -469,6 +490,7 @@ export async function readTimeline(db: Database, runId: string, afterSeq = 0): P
     actor: (r.actor as string | null) ?? undefined,
     detail: (r.detail as string | null) ?? undefined,
     figures: (r.figures as Record<string, number | string> | null) ?? undefined,
+    ...(r.source ? { source: r.source as NoteSource } : {}),
   }));
 }
 
@@ -523,6 +545,7 @@ interface StepRow {
   content: StepContent | null;
   acted_by: string | null;
   approval_requested_at: Date | null;
+  remind_at: Date | null;
   summary: string | null;
   error: string | null;
   started_at: Date | null;
@@ -547,6 +570,9 @@ function toStepState(row: StepRow): StepState {
     content: row.content,
     actedBy: row.acted_by,
     approvalRequestedAt: row.approval_requested_at?.getTime() ?? null,
+    remindAt: row.remind_at?.getTime() ?? null,
+    irreversible: row.spec.irreversible === true,
+    forwardFix: row.spec.forward_fix ?? null,
     summary: row.summary,
     error: row.error,
     startedAt: row.started_at?.getTime() ?? null,
@@ -556,9 +582,23 @@ function toStepState(row: StepRow): StepState {
 
 /** A run's policy as stored; runs started before a setting existed get its default. */
 function withDefaults(policy: Policy): Policy {
-  return { ...policy, approvalExpiresMs: policy.approvalExpiresMs ?? APPROVAL_EXPIRES_MS };
+  return {
+    ...policy,
+    approvalExpiresMs: policy.approvalExpiresMs ?? APPROVAL_EXPIRES_MS,
+    approvalReminderMs: policy.approvalReminderMs ?? APPROVAL_REMINDER_MS,
+    lockAfterRollback: policy.lockAfterRollback ?? true,
+  };
 }
 
 function toDate(ms: number | null): Date | null {
   return ms === null ? null : new Date(ms);
+}
+
+/** Runs with a step whose reminder is due (`remind_at`, set by the engine when a wait begins). */
+export async function runsWithRemindersDue(db: Database, now: Date): Promise<string[]> {
+  const { rows } = await db.pool.query<{ run_id: string }>(
+    `select distinct run_id from steps where remind_at <= $1`,
+    [now],
+  );
+  return rows.map((r) => r.run_id);
 }

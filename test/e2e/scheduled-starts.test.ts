@@ -48,7 +48,8 @@ describe('scheduled starts (/migrate start … --at)', () => {
       /^⏰ billing staging will start at .* UTC \(s\d+\), on your behalf/,
     );
     const id = /\((s\d+)\)/.exec(reply)![1]!;
-    await h.ask(ALICE, 'list', `⏰ \`${id}\` billing staging: starts`);
+    // The campaign matrix: billing's staging line names the scheduled start, when and for whom.
+    await h.ask(ALICE, 'list', new RegExp(`\`staging\`  .*⏰ \`${id}\` starts .* for <@U01ALICE>`));
     await h.ask(
       ALICE,
       `start billing staging --at ${inAnHour()}`,

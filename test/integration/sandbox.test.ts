@@ -238,6 +238,67 @@ describe('the console endpoints, in local mode', () => {
     });
     expect(gone.status).toBe(404);
   });
+
+  it('resets the world: Ferry starts over on the same port, without its runs, messages, faults or changes', async () => {
+    type State = {
+      session: string;
+      canReset: boolean;
+      messages: unknown[];
+      faults: Array<{ name: string; armed: boolean }>;
+      world: Array<{ app: string; maintenance: boolean; dns: { pointsAt: string } }>;
+    };
+    const state = async (): Promise<State> =>
+      (await (await fetch(`${ferry.url}/sandbox/state?user=${ALICE}`)).json()) as State;
+    const before = await state();
+    expect(before.canReset).toBe(true);
+    expect(before.messages.length).toBeGreaterThan(0);
+    // The run from the tests above changed the world: maintenance is on for staging.
+    expect(before.world.find((a) => a.app === 'billing-staging')?.maintenance).toBe(true);
+    await postJson(`${ferry.url}/sandbox/faults`, { name: 'health-check', armed: true });
+    const oldSlack = ferry.fakeSlack;
+    const port = ferry.port;
+
+    // Every open page hears of it before its stream closes.
+    const controller = new AbortController();
+    const stream = await fetch(`${ferry.url}/sandbox/events?user=${ALICE}`, { signal: controller.signal });
+    const reader = stream.body!.getReader();
+    let heard = '';
+    const reset = await postJson(`${ferry.url}/sandbox/reset`, {});
+    expect(reset).toEqual({ status: 202, json: { ok: true } });
+    while (!heard.includes('event: reset')) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      heard += new TextDecoder().decode(value);
+    }
+    controller.abort();
+    expect(heard).toContain(`event: reset\ndata: {"session":"${before.session}"}`);
+
+    // The same address answers again once the new Ferry is up, with another world.
+    await expect
+      .poll(async () => (await state().catch(() => before)).session, { timeout: 120_000, interval: 500 })
+      .not.toBe(before.session);
+    const after = await state();
+    expect(ferry.port).toBe(port);
+    expect(after.messages).toEqual([]);
+    expect(after.faults.every((f) => !f.armed)).toBe(true);
+    const staging = after.world.find((a) => a.app === 'billing-staging');
+    expect(staging).toMatchObject({ maintenance: false, dns: { pointsAt: 'old' } });
+    // The handle reaches the Ferry running now: its database has no run, its fake Slack no message.
+    expect(ferry.fakeSlack).not.toBe(oldSlack);
+    expect(await readRun(ferry.db, 'r1')).toBeNull();
+
+    // And a run starts from the beginning again, as r1.
+    await postJson(`${ferry.url}/sandbox/command`, {
+      user: ALICE,
+      channel: CHANNEL,
+      text: '/migrate start billing staging',
+    });
+    const fresh = ferry.fakeSlack!;
+    await fresh.waitForMessage(CHANNEL, (m) => readable(m).includes('billing · staging · r1'), {
+      timeoutMs: 20_000,
+    });
+    expect((await readRun(ferry.db, 'r1'))?.state.startedBy).toBe(ALICE);
+  }, 180_000);
 });
 
 /** A sandbox on its own port, without Ferry: for the fakes, the faults and the Redis status. */
@@ -337,6 +398,12 @@ describe('the faults panel', () => {
     expect(armed('route53-throttling')?.armed).toBe(false);
     const records = await list();
     expect(records.ResourceRecordSets?.map((r) => r.Name)).toContain('api.billing.example.com.');
+  });
+
+  it('says it cannot reset without a Ferry to start over', async () => {
+    const res = await postJson(`${url}/sandbox/reset`, {});
+    expect(res.status).toBe(501);
+    expect(res.json.error).toContain('restart the process instead');
   });
 
   it('arms and disarms the slow drain, and refuses faults it does not know', async () => {

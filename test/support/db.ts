@@ -138,6 +138,8 @@ export async function startTestRun(
         approverGroups: [],
         fourEyes: false,
         approvalExpiresMs: 30 * 60_000,
+        approvalReminderMs: 10 * 60_000,
+        lockAfterRollback: true,
         ...options.policy,
       },
       steps: options.steps.map((spec) => ({

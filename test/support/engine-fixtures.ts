@@ -39,6 +39,8 @@ export const defaultPolicy = (environment: string): Policy => ({
   approverGroups: ['S0PLATFORM'],
   fourEyes: environment === 'production',
   approvalExpiresMs: 30 * 60_000,
+  approvalReminderMs: 10 * 60_000,
+  lockAfterRollback: true,
 });
 
 /** A step: its kind alone (id = kind), or with an id and `approval: true` for `approval: required`. */
@@ -85,6 +87,7 @@ export function stepSpec(kind: StepKind, id: string, approval = false): StepSpec
       target: { type: 'file', path: 'env.target' },
     },
     manual: { kind, instructions: 'Watch the dashboards for five minutes, then press Done.' },
+    watch: { kind, for: '10m', checks: [{ http: { url: 'https://billing.new.example.com/healthz' } }] },
   }[kind];
   return stepSchema.parse({ ...common, ...raw });
 }

@@ -280,6 +280,11 @@ export function readable(message: SlackMessage | undefined): string {
     }
   };
   walk(message.blocks);
-  // As Slack displays it: mrkdwn's escapes decoded.
-  return texts.join('\n').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+  // As Slack displays it: date tokens as their (UTC) fallback text, mrkdwn's escapes decoded.
+  return texts
+    .join('\n')
+    .replace(/<!date\^[^|>]*\|([^>]*)>/g, '$1')
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&');
 }

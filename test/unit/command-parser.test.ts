@@ -21,6 +21,8 @@ describe('parseCommand: every form of the /migrate grammar', () => {
     ['help', { name: 'help' }],
     ['list', { name: 'list' }],
     ['plan billing production', { name: 'plan', service: 'billing', environment: 'production' }],
+    // Without an environment: the service's environments, to pick one.
+    ['plan billing', { name: 'plan', service: 'billing' }],
     ['start billing staging', { name: 'start', service: 'billing', environment: 'staging' }],
     [
       'start billing production --at 2026-12-01T02:00:00Z',
@@ -135,7 +137,7 @@ describe('parseCommand: a specific error for each malformed form', () => {
     expect(error).toContain('/migrate help');
   });
 
-  it.each(['plan', 'start', 'unlock', 'lock', 'maintenance', 'crons'])(
+  it.each(['start', 'unlock', 'lock', 'maintenance', 'crons'])(
     'shows the usage when "%s" is missing the environment',
     (sub) => {
       const error = refused(`${sub} billing`);

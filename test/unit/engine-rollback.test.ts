@@ -40,6 +40,12 @@ describe('what a rollback undoes, and in which order', () => {
     expect(first.state.status).toBe('rolling_back');
     expect(first.effects).toEqual([
       { type: 'timeline', entry: { type: 'rollback_started', actor: alice.user } },
+      // Nobody starts it again before someone looked at why (`lock_after_rollback`, on by default).
+      {
+        type: 'lock',
+        by: alice.user,
+        reason: `${s.state.id} was rolled back; unlock once the cause is understood`,
+      },
       execute('crons', 1, 'undo', T0 + 1_000),
       { type: 'timeline', entry: { type: 'undo_started', stepId: 'crons' } },
     ]);

@@ -85,7 +85,7 @@ describe('loadPlanFile', () => {
       `${broken}/wrong-type.yml:4:16 environments.staging.four_eyes: expected true or false (got "yes")`,
       `${broken}/wrong-type.yml:13:16 environments.staging.steps[0].provider.ttl: expected a number (got "60")`,
       `${broken}/wrong-type.yml:15:15 environments.staging.steps[1].kind: unknown step kind "dnss" ` +
-        '(expected one of maintenance, flag, crons, jobs, dns, drain, check, env-diff, manual; did you mean "dns"?)',
+        '(expected one of maintenance, flag, crons, jobs, dns, drain, check, env-diff, manual, watch; did you mean "dns"?)',
     ]);
   });
 

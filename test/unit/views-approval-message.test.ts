@@ -78,10 +78,10 @@ describe('renderApprovalDecided', () => {
     const view = renderApprovalDecided(s.state, s.step('cutover'), askedAt);
     expect(validateBlocks(view.blocks)).toEqual([]);
     expect(view.blocks.some((b) => b.type === 'actions')).toBe(false);
-    expect(sectionText(view.blocks)).toBe(
-      '*cutover*: dns cutover\n✅ Approved by <@U03CAROL> at 02:01:10 UTC',
-    );
-    expect(view.text).toBe('r12 cutover: ✅ Approved by <@U03CAROL> at 02:01:10 UTC');
+    // A Slack date token: each reader sees the time in their own zone, UTC where Slack cannot.
+    const at = `<!date^${Math.floor(s.step('cutover').approval!.at / 1000)}^{time}|02:01 UTC>`;
+    expect(sectionText(view.blocks)).toBe(`*cutover*: dns cutover\n✅ Approved by <@U03CAROL> at ${at}`);
+    expect(view.text).toBe(`r12 cutover: ✅ Approved by <@U03CAROL> at ${at}`);
   });
 
   it('says who rejected and when', () => {
@@ -89,7 +89,7 @@ describe('renderApprovalDecided', () => {
     const askedAt = s.step('cutover').approvalRequestedAt!;
     s.tick(1_000).reject('cutover');
     const view = renderApprovalDecided(s.state, s.step('cutover'), askedAt);
-    expect(sectionText(view.blocks)).toContain('🛑 Rejected by <@U02BOB> at 02:00:05 UTC');
+    expect(sectionText(view.blocks)).toContain('🛑 Rejected by <@U02BOB> at <!date^');
   });
 
   it('says the request was withdrawn when the run was rolled back or aborted before a decision', () => {
@@ -98,7 +98,7 @@ describe('renderApprovalDecided', () => {
     s.tick(2_000).abort();
     const view = renderApprovalDecided(s.state, s.step('cutover'), askedAt);
     expect(sectionText(view.blocks)).toContain(
-      '⌛ Withdrawn at 02:00:06 UTC: the run was rolled back, aborted or the step changed',
+      '|02:00 UTC>: the run was rolled back, aborted or the step changed',
     );
   });
 

@@ -1,12 +1,22 @@
 import type { ActionsBlock, Button, KnownBlock } from '@slack/types';
 import { describe, expect, it } from 'vitest';
-import type { RunState } from '../../src/engine/types.ts';
+import path from 'node:path';
+import { formatDuration } from '../../src/duration.ts';
+import { newRunState } from '../../src/engine/new-run.ts';
+import type { RunState, TimelineEvent } from '../../src/engine/types.ts';
+import { stepTitle } from '../../src/plan/describe.ts';
+import { loadPlanFile } from '../../src/plan/load.ts';
 import { validateBlocks } from '../../src/sandbox/fake-slack.ts';
 import { ActionId } from '../../src/slack/action-ids.ts';
 import { cutMrkdwn, escapeMrkdwn, escapeTruncated } from '../../src/slack/views/format.ts';
-import { heldChanges, renderStatusMessage, type StepProgress } from '../../src/slack/views/status-message.ts';
+import {
+  heldSince,
+  renderStatusMessage,
+  STEP_SUMMARY_MAX,
+  type StepProgress,
+} from '../../src/slack/views/status-message.ts';
 import { stepSchema, type StepSpec } from '../../src/plan/schema.ts';
-import { alice, bob, runUntil, Scenario, T0 } from '../support/engine-fixtures.ts';
+import { alice, bob, carol, defaultPolicy, runUntil, Scenario, T0 } from '../support/engine-fixtures.ts';
 
 // The status message is a pure function of the run: each test drives a real run through the engine
 // (Scenario) and reads the blocks the way a person would, and the way Slack would validate them.
@@ -33,7 +43,8 @@ function readable(blocks: readonly KnownBlock[]): string {
       if (b.type === 'context') return b.elements.map((e) => ('text' in e ? e.text : ''));
       return [];
     })
-    .join('\n');
+    .join('\n')
+    .replace(/<!date\^\d+\^\{time\}\|([^>]*)>/g, '$1');
 }
 
 /** Renders and checks the result against Slack's Block Kit limits, so every test also proves those. */
@@ -54,12 +65,12 @@ describe('renderStatusMessage, by run status', () => {
       type: 'header',
       text: { type: 'plain_text', text: 'billing · production · r12' },
     });
-    expect(view.read).toContain('Started by <@U01ALICE> at 02:00:00 UTC · running');
-    expect(view.read).toContain('Step 2 of 3, *flag*: running.');
-    expect(view.read).toContain('✅ `maintenance`  02:00:00  Heroku billing-production maintenance on');
+    expect(view.read).toContain('Started by <@U01ALICE> at 02:00 UTC · running');
+    expect(view.read).toContain('⏳ Step 2 of 3, *flag*: running since 02:00 UTC.');
+    expect(view.read).toContain('✅ `maintenance` 02:00 UTC  Heroku billing-production maintenance on');
     expect(view.read).toContain('⏳ `flag`');
     expect(view.read).toContain('▫️ `dns`');
-    expect(view.labels).toEqual(['Roll back', 'Abort']);
+    expect(view.labels).toEqual(['Roll back', 'Abort', 'Add note']);
     expect(view.text).toBe('billing production r12: running');
   });
 
@@ -67,20 +78,22 @@ describe('renderStatusMessage, by run status', () => {
     const s = Scenario.of({ steps: ['flag'] });
     s.start();
     s.flake('flag');
-    expect(render(s.state, T0).read).toContain('Step 1 of 1, *flag*: running (attempt 2).');
+    expect(render(s.state, T0).read).toContain('Step 1 of 1, *flag*: running since 02:00 UTC (attempt 2).');
   });
 
-  it('shows a step waiting for approval: the approvers by name and how long ago it was asked', () => {
+  it('shows a step waiting for approval: the approvers by name and since when (a time that cannot go stale)', () => {
     const s = Scenario.of({ steps: ['flag', { id: 'cutover', kind: 'dns', approval: true }] });
     runUntil(s, 'cutover');
     const askedAt = s.now;
     const view = render(s.state, askedAt + 3 * MIN);
     expect(view.read).toContain(
-      'Step 2 of 2, *cutover*: waiting for approval from <@U02BOB> or <!subteam^S0PLATFORM> (asked 3m ago)',
+      '✋ Step 2 of 2, *cutover*: waiting for approval from <@U02BOB> or <!subteam^S0PLATFORM> since 02:00 UTC.',
     );
+    // The same blocks three minutes later: nothing on the message counts up between edits.
+    expect(render(s.state, askedAt + 6 * MIN).blocks).toEqual(view.blocks);
     expect(view.read).toContain('✋ `cutover`');
     // Approve and Reject live on the approval request in the thread, not here.
-    expect(view.labels).toEqual(['Roll back', 'Abort']);
+    expect(view.labels).toEqual(['Roll back', 'Abort', 'Add note']);
   });
 
   it('leaves the person who started a four-eyes run out of the approvers it waits for', () => {
@@ -89,7 +102,7 @@ describe('renderStatusMessage, by run status', () => {
       policy: { approverUsers: [alice.user, bob.user], approverGroups: [] },
     });
     s.start();
-    expect(render(s.state, s.now).read).toContain('waiting for approval from <@U02BOB> (asked just now)');
+    expect(render(s.state, s.now).read).toContain('waiting for approval from <@U02BOB> since 02:00 UTC.');
   });
 
   it('shows who approved a step next to it', () => {
@@ -103,7 +116,9 @@ describe('renderStatusMessage, by run status', () => {
     const s = Scenario.of({ steps: ['flag', { id: 'watch', kind: 'manual' }] });
     runUntil(s, 'watch');
     const view = render(s.state, s.now);
-    expect(view.read).toContain('Step 2 of 2, *watch*: waiting for a person to press Done.');
+    expect(view.read).toContain(
+      'Step 2 of 2, *watch*: waiting for a person to press Done (<@U01ALICE>) since 02:00 UTC.',
+    );
     expect(view.read).toContain('👤 *watch*: manual watch');
     const done = view.buttons.find((b) => b.action_id === ActionId.done);
     // The button names the wait it was shown for: `w` and when the step started, in base 36.
@@ -112,7 +127,7 @@ describe('renderStatusMessage, by run status', () => {
       value: `r12:watch:w${s.step('watch').startedAt!.toString(36)}`,
       style: 'primary',
     });
-    expect(view.labels).toEqual(['Done', 'Roll back', 'Abort']);
+    expect(view.labels).toEqual(['Done', 'Roll back', 'Abort', 'Add note']);
   });
 
   it('shows a failed step with its error and Retry, Skip, Roll back (and Abort)', () => {
@@ -121,12 +136,14 @@ describe('renderStatusMessage, by run status', () => {
     s.succeed('maintenance');
     s.fail('flag', 'Redis said NOAUTH <Authentication required> & closed the connection');
     const view = render(s.state, s.now);
-    expect(view.read).toContain('❌ Step 2 of 2, *flag*, failed.');
+    expect(view.read).toContain(
+      '❌ Step 2 of 2, *flag*, failed since 02:00 UTC; waiting for <@U01ALICE> to press Retry, Skip or Roll back.',
+    );
     expect(view.read).toContain(
       '❌ *flag* failed: Redis said NOAUTH &lt;Authentication required&gt; &amp; closed the connection',
     );
     expect(view.read).toContain('Press *Retry* to run it again, *Skip* to go on without it, or *Roll back*');
-    expect(view.labels).toEqual(['Retry', 'Skip', 'Roll back', 'Abort']);
+    expect(view.labels).toEqual(['Retry', 'Skip', 'Roll back', 'Abort', 'Add note']);
     const byId = new Map(view.buttons.map((b) => [b.action_id, b]));
     // Retry and Skip name the failed attempt they were shown for (`a1`: the first forward attempt).
     expect(byId.get(ActionId.retry)).toMatchObject({ value: 'r12:flag:a1', style: 'primary' });
@@ -142,7 +159,7 @@ describe('renderStatusMessage, by run status', () => {
     s.reject('cutover', bob, 'not during peak');
     const view = render(s.state, s.now);
     expect(view.read).toContain('❌ *cutover* failed: Rejected by <@U02BOB>: not during peak');
-    expect(view.labels).toEqual(['Retry', 'Skip', 'Roll back', 'Abort']);
+    expect(view.labels).toEqual(['Retry', 'Skip', 'Roll back', 'Abort', 'Add note']);
   });
 
   it('shows a failed undo with Retry and Skip for the undo, and no Roll back', () => {
@@ -152,10 +169,12 @@ describe('renderStatusMessage, by run status', () => {
     s.fail('dns', 'Route 53 said InvalidChangeBatch');
     expect(s.state.status).toBe('failed');
     const view = render(s.state, s.now);
-    expect(view.read).toContain('Rolling back stopped: the undo of step 2 of 2, *dns*, failed.');
+    expect(view.read).toContain(
+      'Rolling back stopped: the undo of step 2 of 2, *dns*, failed since 02:00 UTC;',
+    );
     expect(view.read).toContain('❌ *dns* could not be undone: Route 53 said InvalidChangeBatch');
     expect(view.read).toContain('↩️❌ `dns`');
-    expect(view.labels).toEqual(['Retry', 'Skip', 'Abort']);
+    expect(view.labels).toEqual(['Retry', 'Skip', 'Abort', 'Add note']);
     expect(view.buttons.find((b) => b.action_id === ActionId.retry)?.value).toBe('r12:dns:u1');
   });
 
@@ -164,12 +183,12 @@ describe('renderStatusMessage, by run status', () => {
     runUntil(s, null);
     s.rollback();
     const view = render(s.state, s.now);
-    expect(view.read).toContain('↩️ Rolling back: undoing *dns*.');
+    expect(view.read).toContain('↩️ Rolling back: undoing *dns* since 02:00 UTC.');
     expect(view.read).toContain('↩️⏳ `dns`');
-    expect(view.labels).toEqual(['Abort']);
+    expect(view.labels).toEqual(['Abort', 'Add note']);
   });
 
-  it('shows a rolled-back run with what each undo did, and no buttons', () => {
+  it('shows a rolled-back run with what each undo did, and only Add note', () => {
     const s = Scenario.of({ steps: ['maintenance', 'dns'] });
     runUntil(s, null);
     s.rollback();
@@ -178,22 +197,22 @@ describe('renderStatusMessage, by run status', () => {
     expect(s.state.status).toBe('rolled_back');
     const view = render(s.state, s.now);
     expect(view.read).toContain('↩️ Rolled back: every change that went through was undone.');
-    expect(view.read).toContain('↩️ `dns`  02:00:00  restored the old CNAME');
-    expect(view.labels).toEqual([]);
+    expect(view.read).toContain('↩️ `dns` 02:00 UTC  restored the old CNAME');
+    expect(view.labels).toEqual(['Add note']);
   });
 
-  it('shows a succeeded run with its duration and only Roll back', () => {
+  it('shows a succeeded run with its final totals, Roll back and Add note', () => {
     const s = Scenario.of({ steps: ['maintenance', 'flag'] });
     s.start();
     s.tick(65_000).succeed('maintenance');
     s.tick(10_000).succeed('flag');
     const view = render(s.state, s.now + 10 * MIN);
     expect(view.read).toContain('✅ All 2 steps done in 1m 15s.');
-    expect(view.read).toContain('succeeded · 1m 15s');
-    expect(view.labels).toEqual(['Roll back']);
+    expect(view.read).toContain('succeeded at 02:01 UTC · took 1m 15s');
+    expect(view.labels).toEqual(['Roll back', 'Add note']);
   });
 
-  it('shows an aborted run, where it stopped, and no buttons', () => {
+  it('shows an aborted run, where it stopped, and only Add note', () => {
     const s = Scenario.of({ steps: ['maintenance', 'flag', 'dns'] });
     s.start();
     s.succeed('maintenance');
@@ -202,7 +221,7 @@ describe('renderStatusMessage, by run status', () => {
     expect(view.read).toContain(
       '⛔ Aborted at step 2 of 3. Nothing more will run; changes made so far stay in place.',
     );
-    expect(view.labels).toEqual([]);
+    expect(view.labels).toEqual(['Add note']);
   });
 
   it('shows live progress under the running step', () => {
@@ -239,7 +258,7 @@ describe('renderStatusMessage within Slack limits', () => {
     expect(view.blocks.length).toBeLessThanOrEqual(50);
     for (const step of s.state.steps) expect(view.read).toContain(`\`${step.id}\``);
     expect(view.read).not.toContain('<script>');
-    expect(view.labels).toEqual(['Retry', 'Skip', 'Roll back', 'Abort']);
+    expect(view.labels).toEqual(['Retry', 'Skip', 'Roll back', 'Abort', 'Add note']);
   });
 
   it.each(['running', 'waiting', 'failed', 'rolling_back', 'succeeded'] as const)(
@@ -333,7 +352,7 @@ describe('escapeMrkdwn', () => {
   });
 });
 
-describe('heldChanges', () => {
+describe('heldSince', () => {
   const spec = (raw: Record<string, unknown>): StepSpec => stepSchema.parse(raw);
   const http = { type: 'http', url: 'https://a/maintenance' };
   const specs = new Map<string, StepSpec>([
@@ -357,20 +376,160 @@ describe('heldChanges', () => {
       })),
     }) as unknown as RunState;
 
-  it('says how long maintenance has been on and jobs paused, until they are switched back', () => {
+  it('says since when maintenance has been on and jobs paused, until they are switched back', () => {
     const during = run({
       'maintenance-on': { status: 'succeeded', finishedAt: 0 },
       pause: { status: 'succeeded', finishedAt: 30_000 },
     });
-    expect(heldChanges(during, specs, 372_000)).toEqual([
-      'maintenance on for 6m 12s',
-      'jobs paused for 5m 42s',
+    expect(heldSince(during, specs)).toEqual([
+      { label: 'maintenance on', since: 0 },
+      { label: 'jobs paused', since: 30_000 },
     ]);
     const after = run({
       'maintenance-on': { status: 'succeeded', finishedAt: 0 },
       pause: { status: 'rolled_back', finishedAt: 40_000 },
       'maintenance-off': { status: 'succeeded', finishedAt: 60_000 },
     });
-    expect(heldChanges(after, specs, 372_000)).toEqual([]);
+    expect(heldSince(after, specs)).toEqual([]);
+  });
+});
+
+describe('renderStatusMessage, readable under pressure', () => {
+  const sandbox = 'http://127.0.0.1:41595';
+
+  /** The example plan's production run, with each step's title as the dry run writes it. */
+  async function examplePlanRun(): Promise<{ s: Scenario; specs: Map<string, StepSpec> }> {
+    const loaded = await loadPlanFile(path.resolve(import.meta.dirname, '../../examples/plans/billing.yml'));
+    if (!loaded.ok) throw new Error(loaded.problems.map((p) => p.message).join('\n'));
+    const env = loaded.plan.environments.production!;
+    const specs = env.steps.map(
+      (spec) =>
+        JSON.parse(
+          JSON.stringify(spec)
+            .replaceAll('${SANDBOX_URL}', sandbox)
+            .replaceAll('${SANDBOX_REDIS_URL}', 'redis://:secret@127.0.0.1:6379/15')
+            .replaceAll('${SANDBOX_MAINTENANCE_TOKEN}', 'token'),
+        ) as StepSpec,
+    );
+    const state = newRunState({
+      id: 'r12',
+      service: 'billing',
+      environment: 'production',
+      startedBy: 'U01ALICE',
+      startedAt: T0,
+      policy: { ...defaultPolicy('production'), starters: ['U01ALICE'] },
+      steps: specs.map((spec) => ({ spec, title: stepTitle(spec) })),
+    });
+    return { s: new Scenario(state), specs: new Map(specs.map((spec) => [spec.id, spec])) };
+  }
+
+  /** What a person sees: date tokens as times, mentions as names, entities decoded, no code marks. */
+  function onScreen(view: { blocks: readonly KnownBlock[] }): string[] {
+    return readable(view.blocks)
+      .replace(/<@(U\w+)>/g, '@$1')
+      .replace(/<!subteam\^(S\w+)>/g, '@$1')
+      .replace(/&lt;/g, '<')
+      .replace(/&gt;/g, '>')
+      .replace(/&amp;/g, '&')
+      .replace(/`/g, '')
+      .split('\n');
+  }
+
+  // Summaries as the adapters write them for this plan: full URLs, several lines, many figures.
+  const summaries: Record<string, string> = {
+    'maintenance-on': `${sandbox}/fake/maintenance/billing-production: on (was off)`,
+    'pause-webhooks': 'billing-production:webhooks:paused = 1 (was unset)',
+    'disable-crons': 'disabled 6 of 7 sidekiq-cron jobs (1 was already disabled)',
+    'smoke-new-platform': `✓ GET ${sandbox}/fake/new-platform/billing-production/healthz: 200 as expected, p50 1.38 ms, p95 2.17 ms over 5 samples\n✓ Redis redis://127.0.0.1:6379/15: p50 0.14 ms, p95 4.32 ms, max 4.32 ms over 10 PINGs, within the p95 bound of 50 ms`,
+    cutover:
+      'api.billing.example.com CNAME billing-production.herokudns.com -> billing-production.eu-central.example.net (TTL 60), INSYNC after 2.1s',
+    'verify-cutover': `✓ GET ${sandbox}/fake/new-platform/billing-production/healthz: 200 as expected, p50 1.58 ms, p95 2.48 ms over 10 samples`,
+    'drain-old-queues':
+      'old Sidekiq queues drained: 0 enqueued, 0 busy, 0 scheduled, 0 retry for 2s (34 samples); 2 dead (not retried, informational)',
+  };
+
+  it('fits the example plan (12 steps) on one screen, one short line per step, while it waits', async () => {
+    const { s, specs } = await examplePlanRun();
+    s.start();
+    for (const id of Object.keys(summaries)) {
+      if (s.step(id).status === 'awaiting_approval') s.tick(30_000).approve(id, carol);
+      s.tick(20_000).succeed(id, summaries[id]);
+    }
+    expect(s.step('stop-old-workers').status).toBe('awaiting_approval');
+    const view = renderStatusMessage(s.state, s.now + 7 * MIN, {
+      specs,
+      incidents: [
+        { severity: 'sev2', summary: '502s on the admin panel', openedBy: 'U02BOB', openedAt: s.now },
+      ],
+    });
+    expect(validateBlocks(view.blocks)).toEqual([]);
+    const lines = onScreen(view);
+    // Header, headline, the incident, the run's facts, 12 steps.
+    expect(lines).toHaveLength(16);
+    for (const line of lines) expect(line.length, line).toBeLessThanOrEqual(140);
+    const stepLines = lines.slice(4);
+    // Glyph, id, time, and a summary of about 80 characters (who approved it included).
+    for (const line of stepLines) expect(line.length, line).toBeLessThanOrEqual(STEP_SUMMARY_MAX + 40);
+    expect(lines.join('\n').length).toBeLessThan(1_800);
+    // Host names, not URLs; one line even for a check of two systems.
+    expect(lines.join('\n')).not.toMatch(/https?:\/\/|redis:\/\//);
+    expect(lines.find((l) => l.includes('smoke-new-platform'))).toContain('GET 127.0.0.1: 200 as expected');
+    // Who waits on whom, since when; the incident right under the headline; what is down since when.
+    expect(lines[1]).toBe(
+      '✋ Step 8 of 12, *stop-old-workers*: waiting for approval from @U02BOB or @S0PLATFORM since 02:02 UTC.',
+    );
+    expect(lines[2]).toBe('🔴 *sev2 open*: 502s on the admin panel (@U02BOB, since 02:02 UTC)');
+    expect(lines[3]).toBe(
+      'Started by @U01ALICE at 02:00 UTC · waiting · maintenance on since 02:00 UTC · crons off since 02:01 UTC',
+    );
+  });
+
+  it('shows a finished run with its final totals: duration and downtime, nothing counting up', async () => {
+    const { s, specs } = await examplePlanRun();
+    const decisions = [s.start()];
+    const timeline: TimelineEvent[] = [];
+    const record = (d: { effects: readonly { type: string }[] }) => {
+      for (const e of d.effects as Array<{ type: string; entry?: TimelineEvent }>)
+        if (e.type === 'timeline' && e.entry)
+          timeline.push({
+            ...e.entry,
+            id: timeline.length + 1,
+            runId: 'r12',
+            seq: timeline.length + 1,
+            at: new Date(s.now),
+          });
+    };
+    record(decisions[0]!);
+    for (const step of s.state.steps) {
+      if (s.step(step.id).status === 'awaiting_approval') record(s.tick(30_000).approve(step.id, carol));
+      if (step.kind === 'manual') record(s.tick(60_000).done(step.id));
+      else record(s.tick(20_000).succeed(step.id, summaries[step.id] ?? `${step.id} done`));
+    }
+    expect(s.state.status).toBe('succeeded');
+    const later = renderStatusMessage(s.state, s.now + 3_600_000, { specs, timeline });
+    const now = renderStatusMessage(s.state, s.now, { specs, timeline });
+    // An hour later it says the same: totals, not durations that count up.
+    expect(later).toEqual(now);
+    const lines = onScreen(now);
+    const took = formatDuration(s.state.finishedAt! - T0);
+    const down = formatDuration(s.step('maintenance-off').finishedAt! - s.step('maintenance-on').finishedAt!);
+    expect(lines[1]).toBe(`✅ All 12 steps done in ${took}.`);
+    expect(lines[2]).toBe(
+      `Started by @U01ALICE at 02:00 UTC · succeeded at 02:05 UTC · took ${took} · downtime ${down} · left in place: jobs paused`,
+    );
+    // No duration of a state that counts up ("paused for 29s"); an adapter's own final figures
+    // ("stayed empty for 2s") are facts of the past and stay.
+    expect(lines.join('\n')).not.toMatch(/(paused|on|off|disabled|waiting) for \d/);
+  });
+
+  it("shows a running step's live figures in place of its title, whose figures were read at start", () => {
+    const s = Scenario.of({ steps: ['drain'] });
+    s.state = { ...s.state, steps: s.state.steps.map((st) => ({ ...st, title: 'drain: now 196 enqueued' })) };
+    s.start();
+    const view = render(s.state, s.now, [
+      { stepId: 'drain', text: '0 jobs left, making sure it stays empty', fraction: 1 },
+    ]);
+    expect(view.read).toContain('⏳ `drain`  0 jobs left, making sure it stays empty');
+    expect(view.read).not.toContain('196 enqueued');
   });
 });

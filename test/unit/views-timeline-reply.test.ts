@@ -16,55 +16,78 @@ function event(type: TimelineType, fields: Partial<TimelineEvent> = {}): Timelin
 const sectionTexts = (blocks: readonly unknown[]): string[] =>
   (blocks as SectionBlock[]).map((b) => b.text?.text ?? '');
 
+/** As a reader in UTC sees it: Slack shows a date token's time in the reader's zone (the fallback is UTC). */
+const shown = (text: string): string => text.replace(/<!date\^\d+\^\{time\}\|([^>]*)>/g, '$1');
+
 describe('timelineLine', () => {
   // A Record over TimelineType: adding a type without a line here fails to compile.
   const expected: Record<TimelineType, [Partial<TimelineEvent>, string]> = {
     incident_opened: [
       { actor: 'U02BOB', detail: 'sev2: random nginx 502s on the admin panel' },
-      '🔴 02:00:03 incident opened by <@U02BOB>: sev2: random nginx 502s on the admin panel',
+      '🔴 02:00 UTC incident opened by <@U02BOB>: sev2: random nginx 502s on the admin panel',
     ],
     incident_resolved: [
       { actor: 'U02BOB', detail: 'sev2: random nginx 502s on the admin panel' },
-      '🟢 02:00:03 incident resolved by <@U02BOB>: sev2: random nginx 502s on the admin panel',
+      '🟢 02:00 UTC incident resolved by <@U02BOB>: sev2: random nginx 502s on the admin panel',
     ],
-    run_started: [{ actor: 'U01ALICE' }, '🚀 02:00:03 run started by <@U01ALICE>'],
-    approval_requested: [{ stepId: 'cutover' }, '✋ 02:00:03 `cutover` waits for approval'],
-    approved: [{ stepId: 'cutover', actor: 'U02BOB' }, '✅ 02:00:03 `cutover` approved by <@U02BOB>'],
+    run_held: [
+      { detail: 'sev2: random nginx 502s on the admin panel' },
+      '⏸️ 02:00 UTC run held until the incident is resolved: sev2: random nginx 502s on the admin panel',
+    ],
+    incident_overridden: [
+      { actor: 'U01ALICE', stepId: 'cutover', detail: 'went on despite sev2: random nginx 502s' },
+      '⚠️ 02:00 UTC `cutover` went on despite sev2: random nginx 502s by <@U01ALICE>',
+    ],
+    reminder: [
+      { stepId: 'cutover', detail: 'approval' },
+      '⏰ 02:00 UTC `cutover` still waits for approval: reminded the approvers',
+    ],
+    step_progress: [
+      { stepId: 'watch', detail: '4 samples, no breach, 8 min left' },
+      '👀 02:00 UTC `watch` 4 samples, no breach, 8 min left',
+    ],
+    watch_ended: [
+      { stepId: 'watch', actor: 'U01ALICE' },
+      '✅ 02:00 UTC `watch` watch ended early by <@U01ALICE>: looks good',
+    ],
+    run_started: [{ actor: 'U01ALICE' }, '🚀 02:00 UTC run started by <@U01ALICE>'],
+    approval_requested: [{ stepId: 'cutover' }, '✋ 02:00 UTC `cutover` waits for approval'],
+    approved: [{ stepId: 'cutover', actor: 'U02BOB' }, '✅ 02:00 UTC `cutover` approved by <@U02BOB>'],
     rejected: [
       { stepId: 'cutover', actor: 'U02BOB', detail: 'not during peak' },
-      '🛑 02:00:03 `cutover` rejected by <@U02BOB>: not during peak',
+      '🛑 02:00 UTC `cutover` rejected by <@U02BOB>: not during peak',
     ],
     refused: [
       { stepId: 'cutover', actor: 'U09MALLORY', detail: 'approve: You are not an approver' },
-      '🚫 02:00:03 `cutover` refused by <@U09MALLORY>: approve: You are not an approver',
+      '🚫 02:00 UTC `cutover` refused by <@U09MALLORY>: approve: You are not an approver',
     ],
-    step_started: [{ stepId: 'flag' }, '▶️ 02:00:03 `flag` started'],
+    step_started: [{ stepId: 'flag' }, '▶️ 02:00 UTC `flag` started'],
     step_retrying: [
       { stepId: 'flag', detail: 'ECONNRESET (attempt 2 of 5 in 2 s)' },
-      '🔁 02:00:03 `flag` will retry: ECONNRESET (attempt 2 of 5 in 2 s)',
+      '🔁 02:00 UTC `flag` will retry: ECONNRESET (attempt 2 of 5 in 2 s)',
     ],
     step_succeeded: [
-      { stepId: 'crons', detail: '7 of 9 jobs disabled', figures: { disabled: 7, already: 2 } },
-      '✅ 02:00:03 `crons` succeeded: 7 of 9 jobs disabled (disabled 7, already 2)',
+      { stepId: 'dns', detail: 'CNAME set, INSYNC after 2.1s', figures: { insync_seconds: 2.1, polls: 33 } },
+      '✅ 02:00 UTC `dns` succeeded: CNAME set, INSYNC after 2.1s (33 polls)',
     ],
-    step_failed: [{ stepId: 'flag', detail: 'NOAUTH' }, '❌ 02:00:03 `flag` failed: NOAUTH'],
-    step_skipped: [{ stepId: 'flag', actor: 'U01ALICE' }, '⏭️ 02:00:03 `flag` skipped by <@U01ALICE>'],
-    step_retried: [{ stepId: 'flag', actor: 'U01ALICE' }, '🔁 02:00:03 `flag` retried by <@U01ALICE>'],
-    waiting_for_person: [{ stepId: 'watch' }, '👤 02:00:03 `watch` waits for a person to press Done'],
-    step_done: [{ stepId: 'watch', actor: 'U01ALICE' }, '✅ 02:00:03 `watch` marked done by <@U01ALICE>'],
-    rollback_started: [{ actor: 'U01ALICE' }, '↩️ 02:00:03 rollback started by <@U01ALICE>'],
-    undo_started: [{ stepId: 'dns' }, '↩️ 02:00:03 `dns` undo started'],
-    undo_succeeded: [{ stepId: 'dns', detail: 'restored' }, '↩️ 02:00:03 `dns` undone: restored'],
-    undo_failed: [{ stepId: 'dns', detail: 'Throttling' }, '❌ 02:00:03 `dns` undo failed: Throttling'],
-    undo_skipped: [{ stepId: 'dns', actor: 'U01ALICE' }, '⏭️ 02:00:03 `dns` undo skipped by <@U01ALICE>'],
-    run_succeeded: [{}, '🏁 02:00:03 run succeeded'],
-    run_rolled_back: [{}, '🏁 02:00:03 run rolled back'],
-    run_aborted: [{ actor: 'U01ALICE' }, '⛔ 02:00:03 run aborted by <@U01ALICE>'],
-    note: [{ actor: 'U02BOB', detail: 'DNS looks good' }, '📝 02:00:03 note by <@U02BOB>: DNS looks good'],
+    step_failed: [{ stepId: 'flag', detail: 'NOAUTH' }, '❌ 02:00 UTC `flag` failed: NOAUTH'],
+    step_skipped: [{ stepId: 'flag', actor: 'U01ALICE' }, '⏭️ 02:00 UTC `flag` skipped by <@U01ALICE>'],
+    step_retried: [{ stepId: 'flag', actor: 'U01ALICE' }, '🔁 02:00 UTC `flag` retried by <@U01ALICE>'],
+    waiting_for_person: [{ stepId: 'watch' }, '👤 02:00 UTC `watch` waits for a person to press Done'],
+    step_done: [{ stepId: 'watch', actor: 'U01ALICE' }, '✅ 02:00 UTC `watch` marked done by <@U01ALICE>'],
+    rollback_started: [{ actor: 'U01ALICE' }, '↩️ 02:00 UTC rollback started by <@U01ALICE>'],
+    undo_started: [{ stepId: 'dns' }, '↩️ 02:00 UTC `dns` undo started'],
+    undo_succeeded: [{ stepId: 'dns', detail: 'restored' }, '↩️ 02:00 UTC `dns` undone: restored'],
+    undo_failed: [{ stepId: 'dns', detail: 'Throttling' }, '❌ 02:00 UTC `dns` undo failed: Throttling'],
+    undo_skipped: [{ stepId: 'dns', actor: 'U01ALICE' }, '⏭️ 02:00 UTC `dns` undo skipped by <@U01ALICE>'],
+    run_succeeded: [{}, '🏁 02:00 UTC run succeeded'],
+    run_rolled_back: [{}, '🏁 02:00 UTC run rolled back'],
+    run_aborted: [{ actor: 'U01ALICE' }, '⛔ 02:00 UTC run aborted by <@U01ALICE>'],
+    note: [{ actor: 'U02BOB', detail: 'DNS looks good' }, '📝 02:00 UTC note by <@U02BOB>: DNS looks good'],
   };
 
   it.each(Object.entries(expected))('writes a %s event as one line', (type, [fields, line]) => {
-    expect(timelineLine(event(type as TimelineType, fields))).toBe(line);
+    expect(shown(timelineLine(event(type as TimelineType, fields)))).toBe(line);
   });
 
   it('escapes details and figures from outside, keeping mentions', () => {
@@ -80,6 +103,76 @@ describe('timelineLine', () => {
     expect(line).not.toContain('<script>');
   });
 
+  it('writes times as Slack date tokens, so each reader sees their own time zone', () => {
+    const line = timelineLine(event('run_succeeded'));
+    expect(line).toBe(`🏁 <!date^${(T0 + 3_000) / 1000}^{time}|02:00 UTC> run succeeded`);
+  });
+
+  it('writes figures as sentences a person reads, not key-value dumps', () => {
+    const line = shown(
+      timelineLine(
+        event('step_succeeded', {
+          stepId: 'smoke',
+          detail: 'GET api.example.com: 200 as expected',
+          figures: {
+            'http.latency.p50_ms': 1.1,
+            'http.latency.p95_ms': 1.3,
+            'http.samples': 3,
+            'checks.total': 1,
+            'checks.failed': 0,
+            'dynos.worker.before': 2,
+            'dynos.worker.after': 0,
+            peakJobs: 67,
+            waitedMs: 18_082,
+          },
+        }),
+      ),
+    );
+    expect(line).toBe(
+      '✅ 02:00 UTC `smoke` succeeded: GET api.example.com: 200 as expected ' +
+        '(HTTP p50 1.1 ms, p95 1.3 ms over 3 samples; worker dynos 2 → 0; 1 check, none failed; 67 peak jobs; waited 18s)',
+    );
+    expect(line).not.toMatch(/latency\.|_ms|samples 3/);
+  });
+
+  it('leaves out figures the summary already states', () => {
+    const line = shown(
+      timelineLine(
+        event('step_succeeded', {
+          stepId: 'crons',
+          detail: 'disabled 6 of 7 sidekiq-cron jobs (1 was already disabled)',
+          figures: { total: 7, changed: 6, missing: 0, unchanged: 1 },
+        }),
+      ),
+    );
+    expect(line).toBe(
+      '✅ 02:00 UTC `crons` succeeded: disabled 6 of 7 sidekiq-cron jobs (1 was already disabled)',
+    );
+  });
+
+  it('writes a note from a message with its author and time, who added it, and a link to it', () => {
+    const written = T0 - 60_000;
+    const line = timelineLine(
+      event('note', {
+        actor: 'U02BOB',
+        detail: 'p95 doubled right after the cutover',
+        source: { author: 'U01ALICE', at: written, link: 'https://ferry.slack.com/archives/C1/p1' },
+      }),
+    );
+    expect(shown(line)).toBe(
+      '📝 02:00 UTC note by <@U01ALICE> (written 01:59 UTC, added by <@U02BOB>): p95 doubled right after the cutover <https://ferry.slack.com/archives/C1/p1|(the message)>',
+    );
+    // A link that is not an http(s) URL is not made a link.
+    const odd = timelineLine(
+      event('note', {
+        actor: 'U01ALICE',
+        detail: 'x',
+        source: { author: 'U01ALICE', at: written, link: 'javascript:alert(1)' },
+      }),
+    );
+    expect(shown(odd)).toBe('📝 02:00 UTC note by <@U01ALICE> (written 01:59 UTC): x');
+  });
+
   it('keeps a very long detail to a bounded line', () => {
     const line = timelineLine(event('step_failed', { stepId: 'flag', detail: '&'.repeat(10_000) }));
     expect(line.length).toBeLessThan(700);
@@ -92,8 +185,8 @@ describe('renderTimelineReply', () => {
     const events = [event('run_started', { actor: 'U01ALICE' }), event('step_started', { stepId: 'flag' })];
     const view = renderTimelineReply(events);
     expect(validateBlocks(view.blocks)).toEqual([]);
-    expect(sectionTexts(view.blocks)).toEqual([
-      '🚀 02:00:03 run started by <@U01ALICE>\n▶️ 02:00:03 `flag` started',
+    expect(sectionTexts(view.blocks).map(shown)).toEqual([
+      '🚀 02:00 UTC run started by <@U01ALICE>\n▶️ 02:00 UTC `flag` started',
     ]);
     expect(view.text).toBe(sectionTexts(view.blocks)[0]);
   });

@@ -1,5 +1,5 @@
 /* global document */
-import { emojify, mrkdwnToNodes, treeToNodes } from './mrkdwn.js';
+import { emojify, mrkdwnToNodes, textNodes, treeToNodes } from './mrkdwn.js';
 
 // A small Block Kit renderer for the blocks Ferry and apps like it send: header, section (text,
 // fields, accessory), context, divider, actions (buttons with their styles and confirm dialogs),
@@ -19,7 +19,7 @@ export function textObject(text, ctx) {
   if (!text || typeof text !== 'object') return [];
   if (text.type === 'mrkdwn') return mrkdwnToNodes(text.text ?? '', ctx);
   const value = String(text.text ?? '');
-  return [document.createTextNode(text.emoji === false ? value : emojify(value))];
+  return textNodes(text.emoji === false ? value : emojify(value));
 }
 
 function plain(text) {
@@ -110,7 +110,7 @@ function renderSection(block, ctx) {
 
 function imagePlaceholder(image, className) {
   // The page loads nothing from the internet; an image shows as its alt text.
-  return el('span', `image-placeholder ${className}`, [`🖼 ${image.alt_text ?? 'image'}`]);
+  return el('span', `image-placeholder ${className}`, textNodes(`🖼 ${image.alt_text ?? 'image'}`));
 }
 
 function renderElement(element, block, ctx) {
@@ -171,7 +171,13 @@ function richInline(elements, ctx) {
         node = { t: 'special', v: e.range };
         break;
       case 'date':
-        node = { t: 'text', v: e.fallback ?? new Date((e.timestamp ?? 0) * 1000).toUTCString() };
+        node = {
+          t: 'date',
+          ts: Number(e.timestamp ?? 0),
+          format: String(e.format ?? '{date_short_pretty} {time}'),
+          link: /^https?:/i.test(e.url ?? '') ? e.url : null,
+          fallback: String(e.fallback ?? ''),
+        };
         break;
       default:
         node = { t: 'text', v: `[${e.type}]` };

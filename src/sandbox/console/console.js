@@ -1,6 +1,6 @@
-/* global document, window, localStorage, EventSource, fetch, requestAnimationFrame, setTimeout, clearTimeout, ResizeObserver */
+/* global document, window, localStorage, EventSource, fetch, requestAnimationFrame, setTimeout, clearTimeout, setInterval, ResizeObserver */
 import { renderBlocks, textObject } from './blocks.js';
-import { mrkdwnToNodes } from './mrkdwn.js';
+import { mrkdwnToNodes, refreshAgo, textNodes } from './mrkdwn.js';
 
 // The sandbox console: a #migrations channel as Slack shows it, a person to act as, the faults
 // panel and the systems Ferry is changing. Everything typed or clicked goes to the server, which
@@ -20,8 +20,17 @@ const state = {
   dismissed: new Set(),
   /** The thread shown in the thread pane (a root message's ts). */
   thread: null,
-  /** follow: the newest thread; chosen: the one the person opened; closed: none. */
+  /** follow: the newest thread; chosen: the one the person opened (or their own run); closed: none. */
   threadMode: 'follow',
+  /**
+   * After this person sends a command: the newest message then (`after`), so that the first thread
+   * Ferry starts in the channel after it (their run's status message) opens in the thread pane.
+   */
+  followNext: null,
+  /** Names the world the page shows; another one after a reconnect means the world was reset. */
+  session: null,
+  canReset: false,
+  resetting: false,
   faults: [],
   world: [],
   redis: null,
@@ -60,9 +69,15 @@ function connect() {
   pending = [];
   setConnection('connecting');
   source = new EventSource(`/sandbox/events?user=${encodeURIComponent(state.user)}`);
-  source.addEventListener('hello', () => {
+  source.addEventListener('hello', (e) => {
     setConnection('live');
+    const hello = JSON.parse(e.data);
+    if (state.session !== null && hello.session !== state.session) startOver();
     void loadState();
+  });
+  source.addEventListener('reset', () => {
+    state.resetting = true;
+    renderReset();
   });
   source.addEventListener('slack', (e) => {
     const event = JSON.parse(e.data);
@@ -72,6 +87,7 @@ function connect() {
   source.addEventListener('faults', (e) => {
     state.faults = JSON.parse(e.data);
     renderFaults();
+    renderWorld();
   });
   source.addEventListener('world', (e) => {
     state.world = JSON.parse(e.data);
@@ -89,6 +105,10 @@ async function loadState() {
     `/sandbox/state?user=${encodeURIComponent(state.user)}&channel=${encodeURIComponent(state.channel)}`,
   );
   const data = await res.json();
+  if (state.session !== null && data.session !== state.session) startOver();
+  state.session = data.session;
+  state.canReset = data.canReset === true;
+  state.resetting = false;
   state.users = data.users;
   state.usergroups = data.usergroups;
   state.channels = data.channels;
@@ -102,6 +122,19 @@ async function loadState() {
   state.loaded = true;
   for (const event of pending.splice(0)) applySlack(event);
   renderAll();
+}
+
+/** A new world (Reset the world): nothing the page kept from the old one means anything now. */
+function startOver() {
+  state.messages = new Map();
+  state.ephemerals = new Map();
+  state.dismissed = new Set();
+  state.thread = null;
+  state.threadMode = 'follow';
+  state.followNext = null;
+  state.seq = 0;
+  rendered.clear();
+  for (const list of [$('#messages'), $('#thread-messages')]) stuck.set(list, true);
 }
 
 function applySlack(event) {
@@ -210,7 +243,7 @@ function messageNode(message, options = {}) {
         el('time', 'time', [timeOf(message.ts)]),
         message.edited ? el('span', 'edited', ['(edited)']) : null,
       ]);
-  const body = el('div', 'message-body', [header, content]);
+  const body = el('div', 'message-body', [header, content, filesNode(message)]);
   if (compact && message.edited) body.append(el('span', 'edited', ['(edited)']));
   if (ephemeral) {
     const dismiss = el('button', 'link-button', ['Dismiss']);
@@ -219,7 +252,7 @@ function messageNode(message, options = {}) {
       state.dismissed.add(message.ts);
       scheduleRender();
     });
-    body.append(el('div', 'ephemeral-note', ['👁 Only visible to you · ', dismiss]));
+    body.append(el('div', 'ephemeral-note', [...textNodes('👁 Only visible to you · '), dismiss]));
   }
   if (options.replies) body.append(repliesLink(message, options.replies));
   const gutter = compact
@@ -236,11 +269,50 @@ function messageNode(message, options = {}) {
   return node;
 }
 
+function fileSize(bytes) {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+/** Files shared with a message (a report's Markdown, JSON and charts): by name, images shown. */
+function filesNode(message) {
+  const files = Array.isArray(message.files) ? message.files : [];
+  if (files.length === 0) return null;
+  return el(
+    'div',
+    'files',
+    files.map((file) => {
+      const link = el('a', 'file-name', [file.name ?? file.title ?? file.id]);
+      link.href = file.url_private;
+      link.target = '_blank';
+      link.rel = 'noopener';
+      const card = el('div', 'file', [
+        el('div', 'file-head', [
+          el('span', 'file-type', [String(file.filetype ?? 'file').toUpperCase()]),
+          link,
+          el('span', 'file-size', [fileSize(Number(file.size ?? 0))]),
+        ]),
+      ]);
+      if (/^image\/(png|jpeg|gif)$/.test(file.mimetype ?? '')) {
+        const img = document.createElement('img');
+        img.className = 'file-image';
+        img.src = file.url_private;
+        img.alt = file.alt_text ?? file.title ?? file.name ?? 'an image';
+        card.append(img);
+      }
+      card.dataset.file = file.name ?? '';
+      card.setAttribute('aria-label', `File: ${file.name ?? file.title ?? file.id}`);
+      return card;
+    }),
+  );
+}
+
 function repliesLink(message, replies) {
   const open = state.thread === message.ts;
   const last = replies[replies.length - 1];
   const link = el('button', `replies-link${open ? ' open' : ''}`, [
-    `💬 ${replies.length} ${replies.length === 1 ? 'reply' : 'replies'}`,
+    ...textNodes(`💬 ${replies.length} ${replies.length === 1 ? 'reply' : 'replies'}`),
     el('span', 'replies-last', [last ? ` · last at ${timeOf(last.ts)}` : '']),
   ]);
   link.type = 'button';
@@ -327,8 +399,20 @@ function renderMessages() {
       .map((m) => ({ ts: m.ts, message: m, ephemeral: true })),
   ].sort((a, b) => Number(a.ts) - Number(b.ts));
 
-  // Follow the newest thread (where Ferry asks for approvals) unless the person chose or closed one.
+  // Follow the newest thread (where Ferry asks for approvals) unless the person chose or closed one;
+  // after their own command, the thread Ferry starts for it (their run) opens whatever they had.
   const threaded = roots.filter((m) => repliesOf(m.ts).length > 0);
+  const follow = state.followNext;
+  if (follow) {
+    const theirs = threaded.find(
+      (m) => Number(m.ts) > Number(follow.after) && authorOf(m).app && m.subtype !== 'thread_broadcast',
+    );
+    if (theirs) {
+      state.thread = theirs.ts;
+      state.threadMode = 'chosen';
+      state.followNext = null;
+    } else if (Date.now() > follow.until) state.followNext = null;
+  }
   if (state.threadMode === 'closed') state.thread = null;
   else if (state.threadMode === 'follow' || !state.messages.has(state.thread)) {
     state.thread = threaded.at(-1)?.ts ?? null;
@@ -377,6 +461,7 @@ function welcomeNode() {
   const start = el('button', 'btn btn-primary', ['Type /migrate start billing staging']);
   start.type = 'button';
   start.addEventListener('click', () => fillComposer('/migrate start billing staging'));
+  const strong = (text) => el('strong', '', [text]);
   return el('div', 'welcome', [
     el('h2', '', ['Welcome to the Ferry sandbox']),
     el('p', '', [
@@ -386,25 +471,30 @@ function welcomeNode() {
     el('ol', '', [
       el('li', '', [
         'As ',
-        el('strong', '', ['Alice']),
+        strong('Alice'),
         ', start a migration of the example plan: ',
         el('code', 'md-code', ['/migrate start billing staging']),
       ]),
       el('li', '', [
-        'Switch to ',
-        el('strong', '', ['Bob']),
+        'When Ferry asks for approval in the thread, switch to ',
+        strong('Mallory'),
         ' (top left) and press ',
-        el('strong', '', ['Approve']),
-        ' in the thread when Ferry asks.',
-      ]),
-      el('li', '', [
-        'Try the same as ',
-        el('strong', '', ['Mallory']),
+        strong('Approve'),
         ': Ferry refuses her, and only she sees why.',
       ]),
       el('li', '', [
-        'Start again, arm a fault on the right while Ferry waits for approval, watch a step fail, then ',
-        el('strong', '', ['Roll back']),
+        'Switch to ',
+        strong('Bob'),
+        ' and press ',
+        strong('Approve'),
+        '. Watch the Systems panel.',
+      ]),
+      el('li', '', ['At ', el('code', 'md-code', ['watch-dashboards']), ' press ', strong('Done'), '.']),
+      el('li', '', [
+        'Press ',
+        strong('Reset the world'),
+        ' (right), start again, arm a fault before Bob approves, watch a step fail, then ',
+        strong('Roll back'),
         '.',
       ]),
     ]),
@@ -488,15 +578,24 @@ async function send() {
   const text = input.value.trim();
   if (text === '') return;
   input.value = '';
+  // As Slack does when you send: back to the newest message, where the answer is about to appear.
+  const list = $('#messages');
+  stuck.set(list, true);
+  list.scrollTop = list.scrollHeight;
   try {
-    if (text.startsWith('/'))
+    if (text.startsWith('/')) {
+      const newest = [...state.messages.keys()].reduce((a, b) => (Number(b) > Number(a) ? b : a), '0');
+      state.followNext = { after: newest, until: Date.now() + FOLLOW_WINDOW_MS };
       await post('/sandbox/command', { user: state.user, channel: state.channel, text });
-    else await post('/sandbox/message', { user: state.user, channel: state.channel, text });
+    } else await post('/sandbox/message', { user: state.user, channel: state.channel, text });
   } catch (error) {
     input.value = text;
     toast(error.message);
   }
 }
+
+/** How long after a command its run's thread may still appear and take over the thread pane. */
+const FOLLOW_WINDOW_MS = 30_000;
 
 function renderComposer() {
   const channel = state.channels.find((c) => c.id === state.channel);
@@ -603,10 +702,20 @@ function renderFaults() {
 
 function row(label, value, className = '') {
   return el('div', `sys-row ${className}`, [
-    el('span', 'sys-label', [label]),
-    el('span', 'sys-value', [value]),
+    el('span', 'sys-label', textNodes(label)),
+    el('span', 'sys-value', textNodes(value)),
   ]);
 }
+
+/** A row whose label and value are long names (a DNS record and its target): one above the other. */
+function stackedRow(label, value, className = '') {
+  return el('div', `sys-row sys-stacked ${className}`, [
+    el('span', 'sys-label', textNodes(label)),
+    el('span', 'sys-value', textNodes(value)),
+  ]);
+}
+
+const armed = (name) => state.faults.some((f) => f.name === name && f.armed);
 
 function renderWorld() {
   const list = $('#systems');
@@ -617,13 +726,24 @@ function renderWorld() {
       const formation = Object.entries(app.formation)
         .map(([t, n]) => `${t} ${n}`)
         .join(' · ');
+      const platform =
+        app.dns.pointsAt === 'new' ? 'new platform' : app.dns.pointsAt === 'old' ? 'Heroku' : 'elsewhere';
       const rows = [
         row('Maintenance', app.maintenance ? 'ON' : 'off', app.maintenance ? 'warn' : ''),
-        row(app.dns.record.replace(/\.$/, ''), `→ ${dns}`, app.dns.pointsAt === 'new' ? 'good' : ''),
+        stackedRow(
+          `DNS ${app.dns.record.replace(/\.$/, '')}`,
+          `→ ${dns} (${platform})`,
+          app.dns.pointsAt === 'new' ? 'good' : '',
+        ),
         row('Heroku dynos', formation || 'none'),
         row(
           'New platform /healthz',
-          app.health === 'ok' ? '200 ok' : '500 failing',
+          // Said as the fault it is: a rollback does not disarm the faults panel.
+          app.health === 'ok'
+            ? '200 ok'
+            : armed('health-check')
+              ? '500 failing (fault armed)'
+              : '500 failing',
           app.health === 'ok' ? '' : 'bad',
         ),
       ];
@@ -649,10 +769,56 @@ function renderWorld() {
         rows.push(row('Old Sidekiq', 'no Redis', 'bad'));
       }
       const card = el('section', 'system', [el('h4', '', [`${app.environment} · ${app.app}`]), ...rows]);
+      if (app.dns.pointsAt === 'new') {
+        // What a second run here meets: a cutover with nothing to change, and nothing for a
+        // rollback to take back beyond what that run itself did.
+        card.append(
+          el('p', 'sys-note', [
+            `Already migrated: a new run in ${app.environment} finds the DNS record set and the old workers stopped, and its rollback restores this. `,
+            el('strong', '', ['Reset the world']),
+            ' to rehearse from the start.',
+          ]),
+        );
+      }
       card.dataset.app = app.app;
       return card;
     }),
   );
+}
+
+function renderReset() {
+  const button = $('#reset');
+  button.hidden = !state.canReset;
+  button.disabled = state.resetting;
+  button.textContent = state.resetting ? 'Resetting…' : 'Reset the world';
+  const banner = $('#reset-banner');
+  banner.hidden = !state.resetting;
+  banner.textContent = state.resetting
+    ? 'Resetting the world: Ferry starts over with an empty database, and the fakes and Redis are seeded afresh. The page follows in a few seconds.'
+    : '';
+}
+
+async function resetWorld() {
+  const ok = await confirmDialog({
+    title: { type: 'plain_text', text: 'Reset the world?' },
+    text: {
+      type: 'mrkdwn',
+      text:
+        'Ferry stops and starts again as `npm start` would: every run, lock and Slack message goes, ' +
+        'DNS, Heroku, the maintenance pages and Redis go back to the old platform, and every fault is disarmed.',
+    },
+    confirm: { type: 'plain_text', text: 'Reset the world' },
+    deny: { type: 'plain_text', text: 'Cancel' },
+    style: 'danger',
+  });
+  if (!ok) return;
+  try {
+    await post('/sandbox/reset', {});
+    state.resetting = true;
+    renderReset();
+  } catch (error) {
+    toast(error.message);
+  }
 }
 
 function renderRedis() {
@@ -674,6 +840,7 @@ function setConnection(status) {
 }
 
 function renderAll() {
+  renderReset();
   renderPeople();
   renderChannels();
   renderComposer();
@@ -685,14 +852,46 @@ function renderAll() {
 
 // ---- start -------------------------------------------------------------------------------------------
 
+/**
+ * Whether this machine draws emoji in colour. Without an emoji font (a bare Linux, a container)
+ * Chromium draws an empty box for ✅ or ❌; the page then shows each emoji's fallback glyph instead.
+ */
+function hasEmojiFont() {
+  const canvas = document.createElement('canvas');
+  canvas.width = 32;
+  canvas.height = 32;
+  const ctx = canvas.getContext('2d', { willReadFrequently: true });
+  if (!ctx) return true;
+  ctx.textBaseline = 'top';
+  ctx.font = '24px sans-serif';
+  ctx.fillStyle = '#000';
+  ctx.fillText('✅', 2, 2);
+  const { data } = ctx.getImageData(0, 0, 32, 32);
+  // Black text (or a black box) has r = g = b; a colour emoji does not.
+  for (let i = 0; i < data.length; i += 4) {
+    if (
+      data[i + 3] > 0 &&
+      Math.max(data[i], data[i + 1], data[i + 2]) - Math.min(data[i], data[i + 1], data[i + 2]) > 48
+    )
+      return true;
+  }
+  return false;
+}
+
+document.documentElement.classList.toggle('no-emoji-font', !hasEmojiFont());
 $('#thread-close').addEventListener('click', closeThread);
+$('#reset').addEventListener('click', () => void resetWorld());
 trackScroll($('#messages'));
 trackScroll($('#thread-messages'));
-new ResizeObserver(() => {
+// A list keeps to its newest message when its own box changes: the thread pane opening narrows the
+// channel, and the same messages then need more height.
+const keepBottom = new ResizeObserver(() => {
   for (const list of [$('#messages'), $('#thread-messages')]) {
     if (stuck.get(list) !== false) list.scrollTop = list.scrollHeight;
   }
-}).observe($('.layout'));
+});
+for (const target of [$('.layout'), $('#messages'), $('#thread-messages')]) keepBottom.observe(target);
+setInterval(() => refreshAgo(document), 30_000);
 $('#composer').addEventListener('submit', (e) => {
   e.preventDefault();
   void send();

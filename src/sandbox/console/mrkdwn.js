@@ -1,15 +1,17 @@
 /* global document */
 // Slack's mrkdwn, as a person reads it in Slack: *bold*, _italics_, ~strike~, `code`, ```blocks```,
 // > quotes, line breaks, <links|labels>, <@U…> mentions shown as @name, <!subteam^S…> as @group,
-// and the escapes &lt; &gt; &amp; shown as < > &. `parseMrkdwn` is pure (tested in Node);
-// `mrkdwnToNodes` builds DOM nodes from it, never HTML strings, so message text cannot inject markup.
+// <!date^…> in the reader's own time zone, and the escapes &lt; &gt; &amp; shown as < > &.
+// `parseMrkdwn` is pure (tested in Node); `mrkdwnToNodes` builds DOM nodes from it, never HTML
+// strings, so message text cannot inject markup.
 // Reference: https://api.slack.com/reference/surfaces/formatting
 
 /**
  * @typedef {{ t: 'text', v: string } | { t: 'br' } | { t: 'code', v: string } | { t: 'pre', v: string }
  *   | { t: 'b' | 'i' | 's' | 'quote', c: Node[] } | { t: 'link', href: string | null, c: Node[] }
  *   | { t: 'user', id: string, label?: string } | { t: 'group', id: string, label?: string }
- *   | { t: 'channel', id: string, label?: string } | { t: 'special', v: string }} Node
+ *   | { t: 'channel', id: string, label?: string } | { t: 'special', v: string }
+ *   | { t: 'date', ts: number, format: string, link: string | null, fallback: string }} Node
  */
 
 const ENTITIES = { '&lt;': '<', '&gt;': '>', '&amp;': '&' };
@@ -78,6 +80,16 @@ function angle(inner) {
   if ((m = /^!subteam\^(S[A-Z0-9]+)$/.exec(target)))
     return { t: 'group', id: m[1], ...(label ? { label } : {}) };
   if ((m = /^!(here|channel|everyone)$/.exec(target))) return { t: 'special', v: m[1] };
+  if ((m = /^!date\^(\d+)\^([^^]*)(?:\^(.*))?$/.exec(target))) {
+    const link = m[3] === undefined ? null : decodeEntities(m[3]);
+    return {
+      t: 'date',
+      ts: Number(m[1]),
+      format: decodeEntities(m[2]),
+      link: link !== null && /^https?:/i.test(link) ? link : null,
+      fallback: decodeEntities(label ?? ''),
+    };
+  }
   if (/^!date\^/.test(target)) return { t: 'text', v: decodeEntities(label ?? target) };
   const url = decodeEntities(target);
   const safe = /^(https?:|mailto:)/i.test(url) ? url : null;
@@ -186,11 +198,11 @@ function el(tag, className, children = []) {
 function toNode(node, ctx) {
   switch (node.t) {
     case 'text':
-      return document.createTextNode(node.v);
+      return textNode(node.v);
     case 'br':
       return document.createElement('br');
     case 'code':
-      return el('code', 'md-code', [node.v]);
+      return el('code', 'md-code', [textNode(node.v)]);
     case 'pre':
       return el('pre', 'md-pre', [node.v]);
     case 'b':
@@ -223,7 +235,244 @@ function toNode(node, ctx) {
     }
     case 'special':
       return el('span', 'mention mention-special', [`@${node.v}`]);
+    case 'date':
+      return dateNode(node, ctx);
     default:
       return document.createTextNode('');
   }
+}
+
+// ---- dates ---------------------------------------------------------------------------------------
+
+const MONTHS = { long: 'long', short: 'short' };
+
+function ordinal(day) {
+  const tens = day % 100;
+  if (tens >= 11 && tens <= 13) return `${day}th`;
+  return `${day}${{ 1: 'st', 2: 'nd', 3: 'rd' }[day % 10] ?? 'th'}`;
+}
+
+/** The calendar day of `ms` in `timeZone`, as a number of days, to say today, yesterday or tomorrow. */
+function dayNumber(ms, timeZone) {
+  const parts = new Intl.DateTimeFormat('en-CA', {
+    timeZone,
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+  }).format(new Date(ms));
+  return Math.round(Date.parse(`${parts}T00:00:00Z`) / 86_400_000);
+}
+
+/**
+ * A Slack date token's format (`{date_short_pretty} {time}`, `{ago}`, …) filled in for a reader in
+ * `options.timeZone` (default: this browser's), as Slack shows it to each reader in their own zone.
+ * Unknown tokens stay as written. Reference: https://api.slack.com/reference/surfaces/formatting#date-formatting
+ */
+export function formatSlackDate(seconds, format, options = {}) {
+  const ms = seconds * 1000;
+  const now = options.now ?? Date.now();
+  const timeZone = options.timeZone;
+  const locale = options.locale;
+  const date = new Date(ms);
+  const part = (opts) => new Intl.DateTimeFormat(locale, { timeZone, ...opts }).format(date);
+  // A 24-hour clock reads 07:13, a 12-hour one 7:13 AM, as the reader's locale writes them.
+  const hour = () =>
+    new Intl.DateTimeFormat(locale, { hour: 'numeric' }).resolvedOptions().hour12 ? 'numeric' : '2-digit';
+  const pieces = () =>
+    Object.fromEntries(
+      new Intl.DateTimeFormat('en-US', {
+        timeZone,
+        year: 'numeric',
+        month: 'long',
+        day: 'numeric',
+        weekday: 'long',
+      })
+        .formatToParts(date)
+        .map((p) => [p.type, p.value]),
+    );
+  const written = {
+    date_num: () =>
+      new Intl.DateTimeFormat('en-CA', {
+        timeZone,
+        year: 'numeric',
+        month: '2-digit',
+        day: '2-digit',
+      }).format(date),
+    date: () => {
+      const p = pieces();
+      return `${p.month} ${ordinal(Number(p.day))}, ${p.year}`;
+    },
+    date_short: () => part({ year: 'numeric', month: MONTHS.short, day: 'numeric' }),
+    date_long: () => {
+      const p = pieces();
+      return `${p.weekday}, ${p.month} ${ordinal(Number(p.day))}, ${p.year}`;
+    },
+    time: () => part({ hour: hour(), minute: '2-digit' }),
+    time_secs: () => part({ hour: hour(), minute: '2-digit', second: '2-digit' }),
+    ago: () => {
+      const diff = Math.round((ms - now) / 1000);
+      const abs = Math.abs(diff);
+      const rtf = new Intl.RelativeTimeFormat(locale, { numeric: 'auto' });
+      if (abs < 60) return rtf.format(diff, 'second');
+      if (abs < 3600) return rtf.format(Math.round(diff / 60), 'minute');
+      if (abs < 86_400) return rtf.format(Math.round(diff / 3600), 'hour');
+      return rtf.format(Math.round(diff / 86_400), 'day');
+    },
+  };
+  const pretty = (plain) => () => {
+    const days = dayNumber(ms, timeZone) - dayNumber(now, timeZone);
+    if (days === 0) return 'today';
+    if (days === -1) return 'yesterday';
+    if (days === 1) return 'tomorrow';
+    return written[plain]();
+  };
+  written.date_pretty = pretty('date');
+  written.date_short_pretty = pretty('date_short');
+  written.date_long_pretty = pretty('date_long');
+  return format.replace(/\{([a-z_]+)\}/g, (whole, token) => (written[token] ? written[token]() : whole));
+}
+
+function dateNode(node, ctx) {
+  let text;
+  try {
+    text = formatSlackDate(node.ts, node.format, ctx.dates ?? {});
+  } catch {
+    text = node.fallback;
+  }
+  const time = el('time', 'md-date', [textNode(text)]);
+  time.dateTime = new Date(node.ts * 1000).toISOString();
+  // The token's own fallback (what a client that cannot format it shows): the UTC time, on hover.
+  if (node.fallback) time.title = node.fallback;
+  if (/\{ago\}/.test(node.format)) time.dataset.ago = `${node.ts}\u0000${node.format}`;
+  if (!node.link) return time;
+  const a = el('a', 'md-link', [time]);
+  a.href = node.link;
+  a.target = '_blank';
+  a.rel = 'noopener noreferrer';
+  return a;
+}
+
+/** Brings every `{ago}` date on the page up to now (called on a timer: "2 minutes ago" moves on). */
+export function refreshAgo(root, options = {}) {
+  for (const time of root.querySelectorAll('time[data-ago]')) {
+    const [ts, format] = time.dataset.ago.split('\u0000');
+    time.replaceChildren(textNode(formatSlackDate(Number(ts), format, options)));
+  }
+}
+
+// ---- glyphs and long names --------------------------------------------------------------------------
+
+/**
+ * What an emoji shows as where the machine has no emoji font (a bare Linux or a container), where
+ * Chromium would draw an empty box: a symbol that ordinary fonts (DejaVu, Liberation) have, in a
+ * colour that keeps its meaning. The emoji itself stays in the text (copying, searching, tests).
+ */
+const GLYPH_FALLBACK = {
+  '✅': ['✔', 'good'],
+  '✔️': ['✔', 'good'],
+  '☑️': ['☑', 'good'],
+  '🟢': ['●', 'good'],
+  '👍': ['✔', 'good'],
+  '🎉': ['★', 'good'],
+  '🏁': ['⚑', 'good'],
+  '❌': ['✘', 'bad'],
+  '⛔': ['⊘', 'bad'],
+  '🚫': ['⊘', 'bad'],
+  '🛑': ['■', 'bad'],
+  '🔴': ['●', 'bad'],
+  '🔥': ['▲', 'bad'],
+  '🚨': ['‼', 'bad'],
+  '⚠️': ['⚠', 'warn'],
+  '✋': ['◆', 'warn'],
+  '⏳': ['◷', 'warn'],
+  '⌛': ['◷', 'warn'],
+  '⏰': ['◷', 'warn'],
+  '📌': ['⚲', 'warn'],
+  '↩️': ['↩', 'info'],
+  '🔁': ['↻', 'info'],
+  '⏭️': ['»', 'info'],
+  '▶️': ['▶', 'info'],
+  '🚀': ['➚', 'info'],
+  ℹ️: ['ℹ', 'info'],
+  '▫️': ['○', 'muted'],
+  '⏸️': ['‖', 'muted'],
+  '⏹️': ['■', 'muted'],
+  '📝': ['✎', 'muted'],
+  '📄': ['▤', 'muted'],
+  '🖼': ['▣', 'muted'],
+  '🖼️': ['▣', 'muted'],
+  '💬': ['❝', 'muted'],
+  '👁': ['◉', 'muted'],
+  '👁️': ['◉', 'muted'],
+  '👀': ['◉', 'muted'],
+  '👤': ['☺', 'muted'],
+  '🔒': ['⊠', 'muted'],
+  '🔓': ['⊡', 'muted'],
+  '❤️': ['♥', 'bad'],
+};
+
+/** An emoji as Slack would draw it (default emoji presentation, or text made emoji by U+FE0F), ZWJ sequences whole. */
+const EMOJI_SEQUENCE =
+  /(?:\p{Emoji_Presentation}|\p{Extended_Pictographic}\uFE0F)(?:\u200D(?:\p{Emoji_Presentation}|\p{Extended_Pictographic}\uFE0F?))*/gu;
+
+/** Host names and URLs long enough to wrap: they wrap after a dot or a slash, never inside a name. */
+const LONG_NAME =
+  /(?:https?:\/\/[^\s<>()"']+|(?:[A-Za-z0-9-]+\.){2,}[A-Za-z][A-Za-z0-9-]*\.?(?::\d+)?(?:\/[^\s<>()"']*)?)/g;
+const LONG_NAME_MIN = 18;
+
+function glyph(emoji) {
+  const span = el('span', 'emoji', [emoji]);
+  const fallback = GLYPH_FALLBACK[emoji] ?? GLYPH_FALLBACK[emoji.replace(/\uFE0F/g, '')];
+  if (fallback) {
+    span.dataset.fallback = fallback[0];
+    span.classList.add(`emoji-${fallback[1]}`);
+  }
+  return span;
+}
+
+function nameNode(name) {
+  const wrap = el('span', 'long-name');
+  for (const segment of name.match(/[^./]*[./]+|[^./]+$/g) ?? [name]) {
+    wrap.append(el('span', 'name-part', [segment]), document.createElement('wbr'));
+  }
+  wrap.lastChild?.remove();
+  return wrap;
+}
+
+/** Plain text (`String.split` keeps the captures), with each emoji and each long host name in its own span. */
+function splitInto(text, pattern, make, rest) {
+  const out = [];
+  let last = 0;
+  for (const match of text.matchAll(pattern)) {
+    if (match.index > last) out.push(...rest(text.slice(last, match.index)));
+    out.push(make(match[0]));
+    last = match.index + match[0].length;
+  }
+  if (last < text.length) out.push(...rest(text.slice(last)));
+  return out;
+}
+
+/**
+ * Text as DOM nodes: a plain text node, unless it holds emoji (each in a span that can show a
+ * fallback glyph) or a long host name or URL (in parts that wrap only after a dot or a slash).
+ */
+export function textNodes(text) {
+  const value = String(text ?? '');
+  if (value === '') return [];
+  return splitInto(value, EMOJI_SEQUENCE, glyph, (plain) =>
+    splitInto(
+      plain,
+      LONG_NAME,
+      (name) => (name.length >= LONG_NAME_MIN ? nameNode(name) : document.createTextNode(name)),
+      (rest) => [document.createTextNode(rest)],
+    ),
+  );
+}
+
+function textNode(text) {
+  const nodes = textNodes(text);
+  if (nodes.length === 1) return nodes[0];
+  const fragment = document.createDocumentFragment();
+  fragment.append(...nodes);
+  return fragment;
 }

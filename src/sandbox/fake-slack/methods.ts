@@ -283,6 +283,24 @@ const chatDelete: MethodHandler = (ctx) => {
   return { ok: true, channel: channel.value, ts };
 };
 
+/** A message's permalink, in Slack's form: a reply's names its thread. */
+const getPermalink: MethodHandler = (ctx) => {
+  const channel = resolveChannel(ctx);
+  if (!channel.ok) return channel.response;
+  const ts = argString(ctx.args, 'message_ts');
+  const message = ts ? ctx.store.message(channel.value, ts) : undefined;
+  if (!ts || !message) return fail('message_not_found');
+  const thread =
+    message.thread_ts && message.thread_ts !== ts
+      ? `?thread_ts=${message.thread_ts}&cid=${channel.value}`
+      : '';
+  return {
+    ok: true,
+    channel: channel.value,
+    permalink: `https://${ctx.store.team.domain}.slack.com/archives/${channel.value}/p${ts.replace('.', '')}${thread}`,
+  };
+};
+
 // ---- views -------------------------------------------------------------------------------------
 
 const viewsOpen: MethodHandler = (ctx) => {
@@ -570,13 +588,19 @@ const authTest: MethodHandler = (ctx) => ({
 
 const apiTest: MethodHandler = (ctx) => ({ ok: true, args: ctx.args });
 
+// ---- Socket Mode -------------------------------------------------------------------------------
+
+const appsConnectionsOpen: MethodHandler = (ctx) => ({ ok: true, url: ctx.socketUrl() });
+
 export const METHODS: Readonly<Record<string, MethodHandler>> = {
   'api.test': apiTest,
+  'apps.connections.open': appsConnectionsOpen,
   'auth.test': authTest,
   'chat.postMessage': postMessage,
   'chat.update': update,
   'chat.postEphemeral': postEphemeral,
   'chat.delete': chatDelete,
+  'chat.getPermalink': getPermalink,
   'views.open': viewsOpen,
   'views.update': viewsUpdate,
   'views.publish': viewsPublish,
@@ -588,13 +612,8 @@ export const METHODS: Readonly<Record<string, MethodHandler>> = {
   'conversations.info': conversationsInfo,
   'conversations.open': conversationsOpen,
   'reactions.add': reactionsAdd,
-// ---- Socket Mode -------------------------------------------------------------------------------
-
-const appsConnectionsOpen: MethodHandler = (ctx) => ({ ok: true, url: ctx.socketUrl() });
-
   'reactions.get': reactionsGet,
   'reactions.remove': reactionsRemove,
-  'apps.connections.open': appsConnectionsOpen,
   'pins.add': pinsAdd,
   'pins.remove': pinsRemove,
   'files.getUploadURLExternal': getUploadUrlExternal,

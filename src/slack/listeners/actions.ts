@@ -1,6 +1,6 @@
 import type { App, BlockAction, ButtonAction } from '@slack/bolt';
 import type { Logger } from 'pino';
-import { act, type PersonEvent } from '../../runs/act.ts';
+import { act, goOnDespiteIncidents, type PersonEvent } from '../../runs/act.ts';
 import type { RunsDeps } from '../../runs/deps.ts';
 import { ActionId, parseButtonValue, type ActionName, type ButtonTarget } from '../action-ids.ts';
 import { mrkdwn } from '../views/format.ts';
@@ -19,6 +19,8 @@ export interface ActionDeps {
  */
 export function registerActions(app: App, deps: ActionDeps): void {
   for (const name of Object.keys(ActionId) as ActionName[]) {
+    // Add note opens a modal rather than acting on the run (listeners/notes.ts).
+    if (name === 'addNote') continue;
     app.action<BlockAction<ButtonAction>>(ActionId[name], async ({ ack, body, action, client }) => {
       await ack();
       // Read defensively: the payload is signed, but not every field of it is what Slack would send.
@@ -46,7 +48,10 @@ export function registerActions(app: App, deps: ActionDeps): void {
         return;
       }
       try {
-        const outcome = await act(deps.runs, { runId: target.runId, user, channel, event });
+        const outcome =
+          event.type === 'go_on'
+            ? await goOnDespiteIncidents(deps.runs, { runId: target.runId, user, channel })
+            : await act(deps.runs, { runId: target.runId, user, channel, event });
         for (const refusal of outcome.refusals) {
           const text = `🚫 ${mrkdwn(refusal.message)}`;
           // An expired request: the one who clicked gets a button to post a fresh one.
@@ -73,6 +78,10 @@ function toEvent(name: ActionName, target: ButtonTarget): PersonEvent | null {
       return { type: 'rollback' };
     case 'abort':
       return { type: 'abort' };
+    case 'goOn':
+      return { type: 'go_on' };
+    case 'addNote':
+      return null;
     case 'askAgain':
       return target.stepId ? { type: 'ask_again', stepId: target.stepId, ...shown } : null;
     case 'approve':

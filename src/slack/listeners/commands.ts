@@ -5,17 +5,21 @@ import { fourEyes } from '../../engine/policy.ts';
 import { act, openIncident, resolveLatestIncident, type PersonEvent } from '../../runs/act.ts';
 import type { RunsDeps } from '../../runs/deps.ts';
 import { lock, unlock } from '../../runs/locks.ts';
-import { listRuns, resolveRunId, showRun } from '../../runs/lookup.ts';
+import { campaign } from '../../runs/home.ts';
+import { listRuns, planOf, resolveRunId, showRun } from '../../runs/lookup.ts';
+import { addNote } from '../../runs/notes.ts';
 import { environmentOf } from '../../runs/plans.ts';
 import { dryRun } from '../../runs/preview.ts';
 import { reportChannel, reportRun, type ChartUpload } from '../../runs/reports.ts';
-import { cancelScheduledStart, pendingStarts, scheduleStart } from '../../runs/schedules.ts';
+import { cancelScheduledStart, scheduleStart } from '../../runs/schedules.ts';
 import { startAdhoc, startRun } from '../../runs/start.ts';
 import { parseCommand, type Command } from '../command-parser.ts';
-import { renderPlan } from '../views/plan.ts';
+import type { Permalinks } from '../permalinks.ts';
+import { linkedRuns } from '../views/campaign.ts';
+import { renderEnvironments, renderPlan } from '../views/plan.ts';
 import { renderReportSummary } from '../views/report.ts';
 import { renderHelp, renderList, type Reply } from '../views/replies.ts';
-import { mrkdwn, utcTime } from '../views/format.ts';
+import { dayTimeOf, mrkdwn } from '../views/format.ts';
 import { renderStatusMessage } from '../views/status-message.ts';
 import { failureReply } from './failures.ts';
 
@@ -23,6 +27,8 @@ export interface ListenerDeps {
   runs: RunsDeps;
   log: Logger;
   now: () => number;
+  /** Links to runs' threads in `/migrate list`; without it the list names runs without links. */
+  permalinks?: Permalinks;
 }
 
 /** `/migrate`: ack at once, then record the decision; replies go to the person who typed it. */
@@ -76,8 +82,16 @@ async function execute(
   switch (command.name) {
     case 'help':
       return renderHelp();
-    case 'list':
-      return renderList(await listRuns(runs, { limit: 50 }), runs.plans(), await pendingStarts(runs));
+    case 'list': {
+      const matrix = await campaign(runs);
+      const recent = await listRuns(runs, { limit: 50 });
+      const links = deps.permalinks
+        ? await deps.permalinks.forRuns(
+            linkedRuns(matrix).map((e) => ({ runId: e.record.state.id, statusMessage: e.statusMessage })),
+          )
+        : new Map<string, string>();
+      return renderList(recent, runs.plans(), matrix, deps.now(), links);
+    }
     case 'start': {
       if (command.at) {
         const scheduled = await scheduleStart(runs, {
@@ -88,7 +102,7 @@ async function execute(
           at: new Date(command.at),
         });
         return {
-          text: `⏰ ${scheduled.service} ${scheduled.environment} will start at ${utcTime(scheduled.startAt)} (${scheduled.id}), on your behalf. \`/migrate abort ${scheduled.id}\` cancels it.`,
+          text: `⏰ ${scheduled.service} ${scheduled.environment} will start at ${dayTimeOf(scheduled.startAt)} (${scheduled.id}), on your behalf. \`/migrate abort ${scheduled.id}\` cancels it.`,
         };
       }
       const state = await startRun(runs, {
@@ -109,13 +123,13 @@ async function execute(
       return renderStatusMessage(record.state, deps.now(), {
         incidents: record.incidents.map((i) => ({ ...i, openedAt: i.openedAt.getTime() })),
         specs: record.specs,
+        timeline: record.timeline,
       });
     }
     case 'note': {
-      const { runId, outcome } = await actOn(command.run, { type: 'note', text: command.text });
-      return outcome.refusals.length
-        ? { text: `⚠️ ${outcome.refusals.map((r) => mrkdwn(r.message)).join(' ')}` }
-        : { text: `📝 Noted on ${runId}.` };
+      const runId = await resolveRunId(runs, who.channel, command.run);
+      await addNote(runs, { user: who.user, channel: who.channel, text: command.text, runId });
+      return { text: `📝 Noted on ${runId}.` };
     }
     case 'rollback':
     case 'abort': {
@@ -131,6 +145,8 @@ async function execute(
       return { text: command.name === 'abort' ? `⛔ Aborted ${runId}.` : `↩️ Rolling back ${runId}.` };
     }
     case 'plan': {
+      // No environment named: which ones the service has, rather than a usage line.
+      if (!command.environment) return renderEnvironments(planOf(runs, command.service));
       const { plan, steps } = await dryRun(runs, command.service, command.environment);
       const { env } = environmentOf(runs, command.service, command.environment);
       return renderPlan(plan.service, command.environment, fourEyes(command.environment, env), steps);
@@ -177,7 +193,7 @@ async function execute(
       return renderReportSummary(report, thread !== null);
     }
     case 'lock':
-      await lock(runs, { ...command, user: who.user });
+      await lock(runs, { ...command, user: who.user, channel: who.channel });
       return {
         text: `🔒 Locked ${command.service} ${command.environment}: no run may start there until \`/migrate unlock ${command.service} ${command.environment}\`.`,
       };
@@ -186,7 +202,7 @@ async function execute(
       return { text: `🔓 Unlocked ${command.service} ${command.environment}.` };
     case 'incident': {
       const runId = await resolveRunId(runs, who.channel, command.run);
-      await openIncident(runs, {
+      const { held } = await openIncident(runs, {
         runId,
         user: who.user,
         channel: who.channel,
@@ -194,7 +210,9 @@ async function execute(
         summary: command.summary,
       });
       return {
-        text: `🔴 ${command.severity} opened on ${runId}; it shows on the status message until \`/migrate incident resolve\`.`,
+        text: held
+          ? `🔴 ${command.severity} opened on ${runId}, and told to the channel. It holds the run: no further step starts until \`/migrate incident resolve\`, or someone presses Go on despite the incident.`
+          : `🔴 ${command.severity} opened on ${runId}, and told to the channel; it shows on the status message until \`/migrate incident resolve\`.`,
       };
     }
     case 'incident-resolve': {

@@ -1,6 +1,6 @@
 import type { App } from '@slack/bolt';
 import type { Logger } from 'pino';
-import { ActionId } from '../action-ids.ts';
+import { ActionId, CallbackId } from '../action-ids.ts';
 
 // Requests no listener of Ferry's would answer: a slash command that is not /migrate (the app
 // configured with more), a button from an older release, a view or shortcut Ferry does not offer, a
@@ -13,6 +13,8 @@ type Body = {
   type?: unknown;
   command?: unknown;
   actions?: unknown;
+  callback_id?: unknown;
+  view?: { callback_id?: unknown };
 };
 
 /** Why Ferry has no listener for this request, or null when one of its listeners will answer it. */
@@ -27,6 +29,14 @@ function unanswered(body: Body): string | null {
   }
   if (body.type === 'event_callback' || body.type === 'url_verification' || body.type === 'ssl_check')
     return null;
+  if (body.type === 'message_action')
+    return body.callback_id === CallbackId.addToTimeline
+      ? null
+      : 'That shortcut is not one this Ferry offers (an app configured for an older release?).';
+  if (body.type === 'view_submission')
+    return typeof body.view === 'object' && body.view?.callback_id === CallbackId.noteModal
+      ? null
+      : 'Ferry does not know that form.';
   return 'Ferry does not handle this kind of request.';
 }
 

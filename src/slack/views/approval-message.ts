@@ -2,7 +2,7 @@ import type { KnownBlock } from '@slack/types';
 import { approverList, shownFor } from '../../engine/policy.ts';
 import type { RunState, StepState } from '../../engine/types.ts';
 import { ActionId, buttonValue } from '../action-ids.ts';
-import { clock, cutMrkdwn, escapeTruncated, mrkdwn, SECTION_MAX, user } from './format.ts';
+import { cutMrkdwn, escapeTruncated, mrkdwn, SECTION_MAX, timeOf, user } from './format.ts';
 
 /** The approval request in the run's thread: what will change, who asked, Approve / Reject. */
 export function renderApprovalRequest(
@@ -92,12 +92,12 @@ export function renderApprovalDecided(
   const outcome = !approval
     ? '⌛ Expired: the run moved on without a decision'
     : approval.decision === 'approved'
-      ? `✅ Approved by ${user(approval.by)} at ${clock(approval.at)} UTC`
+      ? `✅ Approved by ${user(approval.by)} at ${timeOf(approval.at)}`
       : approval.decision === 'rejected'
-        ? `🛑 Rejected by ${user(approval.by)} at ${clock(approval.at)} UTC`
+        ? `🛑 Rejected by ${user(approval.by)} at ${timeOf(approval.at)}`
         : approval.decision === 'expired'
-          ? `⌛ Expired; asked again at ${clock(approval.at)} UTC`
-          : `⌛ Withdrawn at ${clock(approval.at)} UTC: the run was rolled back, aborted or the step changed`;
+          ? `⌛ Expired; asked again at ${timeOf(approval.at)}`
+          : `⌛ Withdrawn at ${timeOf(approval.at)}: the run was rolled back, aborted or the step changed`;
   return {
     text: `${run.id} ${step.id}: ${outcome}`,
     blocks: [

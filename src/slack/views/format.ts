@@ -1,17 +1,37 @@
 import type { SectionBlock } from '@slack/types';
 import type { RunStatus, StepState } from '../../engine/types.ts';
 import { utcMinute } from '../../engine/policy.ts';
-import type { Words } from '../../words.ts';
+import { moment, type Words } from '../../words.ts';
 
-// Small text helpers shared by the views. Times are shown in UTC: responders sit in many zones.
+// Small text helpers shared by the views. Times are Slack date tokens: responders sit in many zones
+// and Slack shows each reader the time in their own, with UTC as the fallback text. One format
+// everywhere (status message, thread, list, App Home): a time of day, or a day and a time for what
+// may be days away. Durations only where they cannot go stale: a finished span, never "for 3m".
 
-/** "2026-12-05 02:14 UTC". */
-export function utcTime(at: Date | number): string {
-  return `${utcMinute(at)} UTC`;
+/** A moment of the run ("02:14" in the reader's zone); the same as the engine's `moment` in mrkdwn. */
+export function timeOf(at: Date | number): string {
+  return mrkdwn([moment(typeof at === 'number' ? at : at.getTime())]);
 }
 
-export function clock(ms: number): string {
-  return new Date(ms).toISOString().slice(11, 19);
+/** A day and a time ("Dec 5 02:14", "today 02:14") for what may be days away or ago. */
+export function dayTimeOf(at: Date | number): string {
+  const ms = typeof at === 'number' ? at : at.getTime();
+  return `<!date^${Math.floor(ms / 1000)}^{date_short_pretty} {time}|${utcMinute(ms)} UTC>`;
+}
+
+// Scheme, optional credentials, the host (kept), then the rest up to a space or punctuation.
+const url = /\b[a-z][a-z0-9+.-]*:\/\/(?:[^\s/?#@]*@)?(\[[^\]]*\]|[^\s/?#:,;)>]+)(?:[^\s,;)>]*[^\s,;)>:.])?/gi;
+
+/** Full URLs as their host names: "GET new-platform.example.net: 200" rather than a long path. */
+export function hostsOnly(text: string): string {
+  return text.replace(url, (_whole, host: string) => host);
+}
+
+/** The first line of `text`, URLs as host names, at most `max` characters: a step's line on the status message. */
+export function oneLine(text: string, max = 80): string {
+  const first = text.split('\n').find((line) => line.trim() !== '') ?? '';
+  const more = text.trim().includes('\n') ? ' …' : '';
+  return truncate(`${hostsOnly(first).trim()}${more}`, max);
 }
 
 export const stepIcon: Record<StepState['status'], string> = {

@@ -1,4 +1,6 @@
 import type { KnownBlock } from '@slack/types';
+import { fourEyes } from '../../engine/policy.ts';
+import type { LoadedPlan } from '../../plan/load.ts';
 import type { StepPreview } from '../../runs/preview.ts';
 import { escapeMrkdwn, truncate } from './format.ts';
 import type { Reply } from './replies.ts';
@@ -34,5 +36,21 @@ export function renderPlan(
   return {
     text: `Dry run of ${service} ${environment}: ${steps.length} steps, nothing changed`,
     blocks: [{ type: 'section', text: { type: 'mrkdwn', text: summary } }, ...sections.slice(0, 45)],
+  };
+}
+
+/** `/migrate plan <service>` with no environment: the service's environments, to pick one. */
+export function renderEnvironments(loaded: LoadedPlan): Reply {
+  const { plan } = loaded;
+  const lines = Object.entries(plan.environments).map(
+    ([name, env]) =>
+      `• \`${escapeMrkdwn(name)}\`: ${env.steps.length} steps${fourEyes(name, env) ? ', four eyes' : ''}${env.steps.some((s) => s.approval === 'required') ? ', approvals' : ''} · \`/migrate plan ${escapeMrkdwn(plan.service)} ${escapeMrkdwn(name)}\``,
+  );
+  const text = `*${escapeMrkdwn(plan.service)}* has ${lines.length} environment${lines.length === 1 ? '' : 's'} (${escapeMrkdwn(loaded.file)}). Name one for a dry run:`;
+  return {
+    text: `${plan.service} environments: ${Object.keys(plan.environments).join(', ')}`,
+    blocks: [
+      { type: 'section', text: { type: 'mrkdwn', text: truncate(`${text}\n${lines.join('\n')}`, 3000) } },
+    ],
   };
 }

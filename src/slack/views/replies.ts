@@ -2,11 +2,12 @@ import type { KnownBlock } from '@slack/types';
 import { isActive } from '../../engine/policy.ts';
 import type { Offer } from '../../engine/types.ts';
 import type { LoadedPlan } from '../../plan/load.ts';
-import type { ScheduledStart } from '../../runs/schedules.ts';
+import type { Campaign } from '../../runs/home.ts';
 import type { RunSummary } from '../../runs/lookup.ts';
 import { ActionId, buttonValue } from '../action-ids.ts';
 import { commandTable } from '../command-table.ts';
-import { runLabel, sectionsOf, user } from './format.ts';
+import { renderCampaign, runLink, statusIcon, type RunLinks } from './campaign.ts';
+import { dayTimeOf, runLabel, sectionsOf, user } from './format.ts';
 
 export interface Reply {
   text: string;
@@ -39,57 +40,38 @@ export function renderHelp(): Reply {
   };
 }
 
+/**
+ * `/migrate list`: the campaign matrix (the App Home tab's renderer), then the most recent runs,
+ * active first, each linked to its thread where the link is known.
+ */
 export function renderList(
   runs: readonly RunSummary[],
   plans: readonly LoadedPlan[],
-  scheduled: readonly ScheduledStart[] = [],
+  campaign: Campaign,
+  now: number,
+  links: RunLinks = new Map(),
 ): Reply {
   const active = runs.filter((r) => isActive(r.status));
-  const lines = runs
-    .slice(0, 20)
+  const recent = runs
+    .slice(0, 15)
     .map(
       (r) =>
-        `\`${r.id}\` ${r.service} ${r.environment}: ${runLabel[r.status]} (by ${user(r.startedBy)}, ${r.startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC)`,
+        `${statusIcon[r.status]} ${runLink(r.id, links)} ${r.service} ${r.environment}${r.purpose === 'adhoc' ? ' (ad hoc)' : ''}: ${runLabel[r.status]} (by ${user(r.startedBy)}, started ${dayTimeOf(r.startedAt)})`,
     );
-  lines.unshift(
-    ...scheduled.map(
-      (s) =>
-        `⏰ \`${s.id}\` ${s.service} ${s.environment}: starts ${s.startAt.toISOString().slice(0, 16).replace('T', ' ')} UTC (for ${user(s.requestedBy)})`,
-    ),
-  );
-  const envs = [...new Set(plans.flatMap((p) => Object.keys(p.plan.environments)))].sort();
-  const matrix = plans
-    .map((p) => {
-      const cells = envs.map((env) => {
-        if (!p.plan.environments[env]) return `${env} –`;
-        const last = runs.find((r) => r.service === p.plan.service && r.environment === env);
-        const next = scheduled.find((s) => s.service === p.plan.service && s.environment === env);
-        return `${env} ${last ? `${statusIcon(last.status)} ${last.id}` : '▫️'}${next ? ` ⏰ ${next.id}` : ''}`;
-      });
-      return `*${p.plan.service}*  ${cells.join('  ·  ')}`;
-    })
-    .join('\n');
   return {
     text: `${active.length} active run(s)`,
     // Each part in as many sections as it needs: a long list must not break Slack's 3000 characters.
     blocks: [
-      ...sectionsOf(lines.length ? lines : ['No runs yet.'], 20),
+      { type: 'header', text: { type: 'plain_text', text: 'Services × environments' } },
+      ...renderCampaign(plans, campaign, now, links, 30),
       { type: 'divider' },
-      ...sectionsOf(matrix ? matrix.split('\n') : ['No plans loaded.'], 20),
+      {
+        type: 'context',
+        elements: [{ type: 'mrkdwn', text: `*Recent runs* (${runs.length > 15 ? 'the latest 15' : 'all'})` }],
+      },
+      ...sectionsOf(recent.length ? recent : ['No runs yet.'], 10),
     ],
   };
-}
-
-function statusIcon(status: RunSummary['status']): string {
-  return {
-    running: '⏳',
-    waiting: '✋',
-    failed: '❌',
-    rolling_back: '↩️',
-    rolled_back: '↩️',
-    succeeded: '✅',
-    aborted: '⛔',
-  }[status];
 }
 
 /** A refusal with a way forward: an expired approval request gets an Ask again button. */

@@ -1,27 +1,32 @@
 import type { ActionsBlock, Button, KnownBlock } from '@slack/types';
-import { approverList, shownFor } from '../../engine/policy.ts';
-import type { RunState, StepState } from '../../engine/types.ts';
+import { approverList, holdingIncident, isActive, shownFor } from '../../engine/policy.ts';
+import type { RunState, StepState, TimelineEvent } from '../../engine/types.ts';
 import { formatDuration } from '../../duration.ts';
 import type { StepSpec } from '../../plan/schema.ts';
+import { buildReport } from '../../report/report.ts';
+import { oneOf, person, type Words } from '../../words.ts';
 import { ActionId, buttonValue } from '../action-ids.ts';
 import {
-  clock,
   cutMrkdwn,
   escapeMrkdwn,
   escapeTruncated,
   mrkdwn,
+  oneLine,
   runLabel,
   SECTION_MAX,
   sectionsOf,
   stepIcon,
+  timeOf,
   truncate,
   user,
 } from './format.ts';
 
 /** Slack's limit on a message's blocks. */
 const MAX_BLOCKS = 50;
-/** Blocks other than the step lines: header, context, headline, failure, manual and incident sections, 3 action rows. */
-const OTHER_BLOCKS = 10;
+/** Blocks other than the step lines: header, headline, incidents, context, failure, manual and 4 action rows. */
+const OTHER_BLOCKS = 11;
+/** A step's line on the status message: glyph, id, time and this much of its summary; the rest is in the thread. */
+export const STEP_SUMMARY_MAX = 80;
 
 export interface StepProgress {
   stepId: string;
@@ -34,10 +39,6 @@ export interface StatusMessage {
   blocks: KnownBlock[];
 }
 
-/**
- * The run's one status message, edited in place: where are we, who is waiting on whom, what can I
- * press. Pure: the same state and time give the same blocks.
- */
 export interface OpenIncident {
   severity: string;
   summary: string;
@@ -49,13 +50,22 @@ export interface StatusExtras {
   /** Live progress of long steps (a drain, DNS propagation). */
   progress?: readonly StepProgress[];
   incidents?: readonly OpenIncident[];
-  /** The plan's steps, to tell how long maintenance has been on, jobs paused and crons off. */
+  /** The plan's steps, to tell since when maintenance has been on, jobs paused and crons off. */
   specs?: ReadonlyMap<string, StepSpec>;
+  /** The run's timeline, for the downtime as the report counts it (every window maintenance was on). */
+  timeline?: readonly TimelineEvent[];
 }
 
+/**
+ * The run's one status message, edited in place and read at 2 a.m.: one screen for a 12-step plan.
+ * A header, a headline (where the run is, who it waits on and since when), open incidents right
+ * under it, the run's facts (who started it, what is down since when, or the final totals), then
+ * one short line per step. Details and figures go to the thread. Nothing here is a duration that
+ * would freeze between edits: times are absolute (Slack date tokens), durations only of what ended.
+ * Pure: the same state and time give the same blocks.
+ */
 export function renderStatusMessage(run: RunState, now: number, extras: StatusExtras = {}): StatusMessage {
-  const { progress = [], incidents = [], specs } = extras;
-  const held = specs ? heldChanges(run, specs, now) : [];
+  const { progress = [], incidents = [], specs, timeline } = extras;
   const current = currentStep(run);
   const position = current ? run.steps.indexOf(current) + 1 : run.steps.length;
   const blocks: KnownBlock[] = [
@@ -70,36 +80,35 @@ export function renderStatusMessage(run: RunState, now: number, extras: StatusEx
       },
     },
     {
-      type: 'context',
-      elements: [
-        {
-          type: 'mrkdwn',
-          text: [
-            `Started by ${user(run.startedBy)} at ${clock(run.startedAt)} UTC`,
-            runLabel[run.status],
-            formatDuration((run.finishedAt ?? now) - run.startedAt),
-            ...held,
-          ].join(' · '),
-        },
-      ],
-    },
-    {
       type: 'section',
-      text: { type: 'mrkdwn', text: cutMrkdwn(headline(run, current, position, now), SECTION_MAX) },
+      text: { type: 'mrkdwn', text: cutMrkdwn(headline(run, current, position), SECTION_MAX) },
     },
-    // A long plan spreads its step lines over several sections rather than losing the later ones.
-    ...sectionsOf(stepLines(run, progress), MAX_BLOCKS - OTHER_BLOCKS),
   ];
   if (incidents.length > 0) {
     const lines = incidents.map(
       (i) =>
-        `🔴 *${escapeMrkdwn(i.severity)} open*: ${escapeMrkdwn(i.summary)} (${user(i.openedBy)}, ${clock(i.openedAt)})`,
+        `🔴 *${escapeMrkdwn(i.severity)} open*: ${escapeTruncated(i.summary, 300)} (${user(i.openedBy)}, since ${timeOf(i.openedAt)})`,
     );
     blocks.push({
       type: 'section',
       text: { type: 'mrkdwn', text: cutMrkdwn(lines.join('\n'), SECTION_MAX) },
     });
   }
+  if (holdingIncident(run) && isActive(run.status)) {
+    blocks.push({
+      type: 'actions',
+      block_id: `held:${run.id}`,
+      elements: [goOnButton(run)],
+    });
+  }
+  blocks.push(
+    {
+      type: 'context',
+      elements: [{ type: 'mrkdwn', text: cutMrkdwn(facts(run, now, specs, timeline).join(' · '), 3000) }],
+    },
+    // A long plan spreads its step lines over several sections rather than losing the later ones.
+    ...sectionsOf(stepLines(run, progress), MAX_BLOCKS - OTHER_BLOCKS),
+  );
 
   const failed = run.status === 'failed' ? failedStep(run) : undefined;
   if (failed) {
@@ -113,13 +122,12 @@ export function renderStatusMessage(run: RunState, now: number, extras: StatusEx
       ? `❌ *${failed.id}* failed: Rejected by ${user(rejected.by)}${rejected.reason ? ': ' : ''}`
       : `❌ *${failed.id}* ${undoing ? 'could not be undone' : 'failed'}: `;
     const error = rejected ? (rejected.reason ?? '') : (failed.error ?? 'unknown error');
+    // The error in full is in the thread; here, enough of it to decide what to press.
+    const shown = escapeTruncated(hostsOnlyError(error), 300);
     blocks.push(
       {
         type: 'section',
-        text: {
-          type: 'mrkdwn',
-          text: `${head}${escapeTruncated(error, SECTION_MAX - head.length - advice.length - 1)}\n${advice}`,
-        },
+        text: { type: 'mrkdwn', text: cutMrkdwn(`${head}${shown}\n${advice}`, SECTION_MAX) },
       },
       {
         type: 'actions',
@@ -159,13 +167,14 @@ export function renderStatusMessage(run: RunState, now: number, extras: StatusEx
     );
   }
 
-  if (['running', 'waiting', 'succeeded'].includes(run.status) || (run.status === 'failed' && !failed)) {
-    const elements: Button[] = [rollbackButton(run)];
-    if (run.status !== 'succeeded') elements.push(abortButton(run));
-    blocks.push({ type: 'actions', block_id: `run:${run.id}`, elements } satisfies ActionsBlock);
-  } else if (run.status === 'rolling_back') {
-    blocks.push({ type: 'actions', block_id: `run:${run.id}`, elements: [abortButton(run)] });
-  }
+  // Add note on every run: what someone saw belongs in the timeline during the run and after it.
+  const elements: Button[] = [];
+  if (['running', 'waiting', 'succeeded'].includes(run.status) || (run.status === 'failed' && !failed))
+    elements.push(rollbackButton(run));
+  if (['running', 'waiting', 'rolling_back'].includes(run.status) || (run.status === 'failed' && !failed))
+    elements.push(abortButton(run));
+  elements.push(button('Add note', ActionId.addNote, buttonValue(run.id)));
+  blocks.push({ type: 'actions', block_id: `run:${run.id}`, elements } satisfies ActionsBlock);
   return { text: `${run.service} ${run.environment} ${run.id}: ${runLabel[run.status]}`, blocks };
 }
 
@@ -184,39 +193,83 @@ export function currentStep(run: RunState): StepState | undefined {
   );
 }
 
-function headline(run: RunState, current: StepState | undefined, position: number, now: number): string {
+/** Who may press Done, Retry or Skip: the plan's starters, or anyone when it names none. */
+function operators(run: RunState, nobody: string): Words {
+  return run.policy.starters.length > 0 ? oneOf(run.policy.starters.map((u) => [person(u)])) : [nobody];
+}
+
+/** Where the run is and who it waits on, since when: the line a responder reads first. */
+function headline(run: RunState, current: StepState | undefined, position: number): string {
   const total = run.steps.length;
+  const since = (at: number | null) => (at === null ? '' : ` since ${timeOf(at)}`);
   switch (run.status) {
     case 'succeeded':
-      return `✅ All ${total} steps done in ${formatDuration((run.finishedAt ?? now) - run.startedAt)}.`;
+      return `✅ All ${total} steps done in ${formatDuration((run.finishedAt ?? run.startedAt) - run.startedAt)}.`;
     case 'rolled_back':
       return `↩️ Rolled back: every change that went through was undone.`;
     case 'aborted':
       return `⛔ Aborted at step ${position} of ${total}. Nothing more will run; changes made so far stay in place.`;
     case 'rolling_back':
-      return `↩️ Rolling back${current?.undo === 'running' ? `: undoing *${current.id}*` : ''}.`;
+      return `↩️ Rolling back${current?.undo === 'running' ? `: undoing *${current.id}*${since(current.startedAt)}` : ''}.`;
     case 'failed':
       return current?.undo === 'failed'
-        ? `❌ Rolling back stopped: the undo of step ${position} of ${total}, *${current.id}*, failed.`
-        : `❌ Step ${position} of ${total}, *${current?.id ?? '?'}*, failed.`;
-    case 'waiting':
-      if (current?.status === 'awaiting_approval') {
-        const asked = current.approvalRequestedAt ? ` (asked ${ago(now - current.approvalRequestedAt)})` : '';
-        return `Step ${position} of ${total}, *${current.id}*: waiting for approval from ${mrkdwn(approverList(run))}${asked}`;
+        ? `❌ Rolling back stopped: the undo of step ${position} of ${total}, *${current.id}*, failed${since(current.finishedAt)}; waiting for ${mrkdwn(operators(run, 'anyone'))} to press Retry, Skip or Abort.`
+        : `❌ Step ${position} of ${total}, *${current?.id ?? '?'}*, failed${since(current?.finishedAt ?? null)}; waiting for ${mrkdwn(operators(run, 'anyone'))} to press Retry, Skip or Roll back.`;
+    case 'waiting': {
+      const incident = holdingIncident(run);
+      if (incident) {
+        return `🔴 Held by ${escapeMrkdwn(incident.severity)} before step ${position} of ${total}, *${current?.id ?? '?'}*: nothing more starts until the incident is resolved or someone presses Go on despite the incident.`;
       }
-      return `Step ${position} of ${total}, *${current?.id ?? '?'}*: waiting for a person to press Done.`;
+      if (current?.status === 'awaiting_approval') {
+        const votes =
+          current.approvalsNeeded > 1
+            ? ` (${current.votes.length} of ${current.approvalsNeeded} so far)`
+            : '';
+        return `✋ Step ${position} of ${total}, *${current.id}*: waiting for approval from ${mrkdwn(approverList(run))}${since(current.approvalRequestedAt)}${votes}.`;
+      }
+      return `👤 Step ${position} of ${total}, *${current?.id ?? '?'}*: waiting for a person to press Done (${mrkdwn(operators(run, 'anyone in the channel'))})${since(current?.startedAt ?? null)}.`;
+    }
     case 'running':
-      return `Step ${position} of ${total}, *${current?.id ?? '?'}*: running${current && current.attempt > 1 ? ` (attempt ${current.attempt})` : ''}.`;
+      return `⏳ Step ${position} of ${total}, *${current?.id ?? '?'}*: running${since(current?.startedAt ?? null)}${current && current.attempt > 1 ? ` (attempt ${current.attempt})` : ''}.`;
   }
 }
 
-/** Keeps one step's line short enough that 60 steps fit in a handful of sections. */
-const STEP_LINE_MAX = 600;
+/**
+ * The run's facts under the headline: who started it and when; while it is active, what it has
+ * switched off and since when (maintenance on is the downtime so far); once it ended, the totals.
+ */
+function facts(
+  run: RunState,
+  now: number,
+  specs: ReadonlyMap<string, StepSpec> | undefined,
+  timeline: readonly TimelineEvent[] | undefined,
+): string[] {
+  const out = [`Started by ${user(run.startedBy)} at ${timeOf(run.startedAt)}`];
+  const held = specs ? heldSince(run, specs) : [];
+  const downtime = specs && timeline ? buildReport(run, specs, timeline, now).downtime : null;
+  if (run.finishedAt === null) {
+    out.push(runLabel[run.status]);
+    out.push(...held.map((h) => `${h.label} since ${timeOf(h.since)}`));
+    // Maintenance went on and off again earlier in this run: that part of the downtime is final.
+    if (downtime && downtime.ms !== null) {
+      const open = downtime.windows.find((w) => w.to === null);
+      const closed = downtime.ms - (open ? now - Date.parse(open.from) : 0);
+      if (closed >= 1_000) out.push(`downtime ${formatDuration(closed)}${open ? ' before that' : ' so far'}`);
+    }
+    return out;
+  }
+  out.push(`${runLabel[run.status]} at ${timeOf(run.finishedAt)}`);
+  out.push(`took ${formatDuration(run.finishedAt - run.startedAt)}`);
+  if (downtime && downtime.ms !== null) out.push(`downtime ${formatDuration(downtime.ms)}`);
+  // What the run switched off and, by design or not, left that way (old workers stopped for good).
+  if (held.length > 0) out.push(`left in place: ${held.map((h) => h.label).join(', ')}`);
+  return out;
+}
 
 function stepLines(run: RunState, progress: readonly StepProgress[]): string[] {
   return run.steps.map((step) => {
     const icon = step.undo === 'running' ? '↩️⏳' : step.undo === 'failed' ? '↩️❌' : stepIcon[step.status];
-    const when = step.finishedAt && step.status !== 'pending' ? `  ${clock(step.finishedAt)}` : '';
+    const when = step.finishedAt && step.status !== 'pending' ? ` ${timeOf(step.finishedAt)}` : '';
     const detail =
       step.status === 'succeeded' || step.status === 'rolled_back'
         ? (step.summary ?? step.title)
@@ -226,13 +279,30 @@ function stepLines(run: RunState, progress: readonly StepProgress[]): string[] {
     const live = progress.find((p) => p.stepId === step.id && step.status === 'running');
     const approval =
       step.approval && step.approval.decision !== 'cancelled'
-        ? `  (${step.approval.decision} by ${user(step.approval.by)})`
+        ? ` (${step.approval.decision} by ${user(step.approval.by)})`
         : '';
     const hand = handled(step);
-    const byHand = hand && step.actedBy ? `  (${hand} by ${user(step.actedBy)})` : '';
-    const line = `${icon} \`${step.id}\`${when}  ${escapeTruncated(detail, 200)}${approval}${byHand}`;
-    return cutMrkdwn(live ? `${line}\n      ${escapeTruncated(live.text, 300)}` : line, STEP_LINE_MAX);
+    const byHand = hand && step.actedBy ? ` (${hand} by ${user(step.actedBy)})` : '';
+    // A running step's live progress replaces its title: the title's figures were read at start
+    // ("now 196 enqueued") and would go stale while the queue drains.
+    const shown = live ? live.text : detail;
+    // Who approved or acted shares the line's budget, so the line stays one line on a phone.
+    const budget = Math.max(30, STEP_SUMMARY_MAX - shownLength(approval + byHand));
+    return `${icon} \`${step.id}\`${when}  ${escapeMrkdwn(oneLine(shown, budget))}${approval}${byHand}`;
   });
+}
+
+/** About how long mrkdwn looks on screen: a mention shows as a name (counted as 10 characters). */
+function shownLength(text: string): number {
+  return text.replace(/<@[A-Z0-9]+>/g, '@' + 'x'.repeat(9)).length;
+}
+
+/** An error as the failure section shows it: host names instead of full URLs. */
+function hostsOnlyError(error: string): string {
+  return error
+    .split('\n')
+    .map((line) => oneLine(line, 1_000))
+    .join('\n');
 }
 
 /** What a person did to a step by hand, as its line says it; approvals say theirs already. */
@@ -271,6 +341,22 @@ function rollbackButton(run: RunState): Button {
   };
 }
 
+/** Releases a run an incident holds; the incident stays open, and who pressed it is recorded. */
+function goOnButton(run: RunState): Button {
+  return {
+    ...button('Go on despite the incident', ActionId.goOn, buttonValue(run.id)),
+    confirm: {
+      title: { type: 'plain_text', text: `Go on with ${run.id}?` },
+      text: {
+        type: 'mrkdwn',
+        text: 'The incident stays open; the run moves on to its next step, and the timeline records that you chose to.',
+      },
+      confirm: { type: 'plain_text', text: 'Go on' },
+      deny: { type: 'plain_text', text: 'Cancel' },
+    },
+  };
+}
+
 function abortButton(run: RunState): Button {
   return {
     ...button('Abort', ActionId.abort, buttonValue(run.id), 'danger'),
@@ -293,8 +379,11 @@ const heldKinds = [
   { label: 'crons off', kind: 'crons', opens: 'disable', closes: 'enable' },
 ] as const;
 
-/** "maintenance on for 6m 12s": what the run switched off or on and has not switched back yet. */
-export function heldChanges(run: RunState, specs: ReadonlyMap<string, StepSpec>, now: number): string[] {
+/** What the run switched off (or maintenance on) and has not switched back, since when. */
+export function heldSince(
+  run: RunState,
+  specs: ReadonlyMap<string, StepSpec>,
+): Array<{ label: string; since: number }> {
   return heldKinds.flatMap(({ label, kind, opens, closes }) => {
     let since: number | null = null;
     for (const step of run.steps) {
@@ -303,11 +392,6 @@ export function heldChanges(run: RunState, specs: ReadonlyMap<string, StepSpec>,
       if (spec.action === opens) since ??= step.finishedAt;
       if (spec.action === closes) since = null;
     }
-    return since === null ? [] : [`${label} for ${formatDuration(now - since)}`];
+    return since === null ? [] : [{ label, since }];
   });
-}
-
-/** "just now", "3m ago". */
-function ago(ms: number): string {
-  return ms < 1_000 ? 'just now' : `${formatDuration(ms)} ago`;
 }

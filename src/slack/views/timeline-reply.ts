@@ -1,7 +1,8 @@
 import type { KnownBlock } from '@slack/types';
-import type { TimelineType } from '../../engine/types.ts';
-import type { TimelineEvent } from '../../engine/types.ts';
-import { clock, cutMrkdwn, escapeTruncated, sectionsOf, user } from './format.ts';
+import { approverList } from '../../engine/policy.ts';
+import type { RunState, TimelineEvent, TimelineType } from '../../engine/types.ts';
+import { figureSentence } from './figures.ts';
+import { cutMrkdwn, escapeMrkdwn, escapeTruncated, mrkdwn, sectionsOf, timeOf, user } from './format.ts';
 
 const icon: Record<TimelineType, string> = {
   run_started: '🚀',
@@ -28,6 +29,11 @@ const icon: Record<TimelineType, string> = {
   note: '📝',
   incident_opened: '🔴',
   incident_resolved: '🟢',
+  run_held: '⏸️',
+  incident_overridden: '⚠️',
+  reminder: '⏰',
+  step_progress: '👀',
+  watch_ended: '✅',
 };
 
 /** One line per timeline event, as incident responders read it in the thread. */
@@ -57,20 +63,34 @@ export function timelineLine(event: TimelineEvent): string {
     run_succeeded: 'run succeeded',
     run_rolled_back: 'run rolled back',
     run_aborted: `run aborted${by}`,
-    note: `note${by}${detail}`,
+    note: noteLine(event, by, detail),
     incident_opened: `incident opened${by}${detail}`,
     incident_resolved: `incident resolved${by}${detail}`,
+    run_held: `run held until the incident is resolved${detail}`,
+    incident_overridden: `${step}${event.detail ? escapeTruncated(event.detail, 500) : 'went on despite the incident'}${by}`,
+    reminder: `${step}${event.detail === 'done' ? 'still waits for Done: reminded' : 'still waits for approval: reminded the approvers'}`,
+    step_progress: `${step}${event.detail ? escapeTruncated(event.detail, 500) : 'in progress'}`,
+    watch_ended: `${step}watch ended early by ${event.actor ? user(event.actor) : 'someone'}: looks good`,
   };
-  // Figures come from adapters (queue names, record values): escaped like any outside text.
-  const figures = event.figures
-    ? ` (${escapeTruncated(
-        Object.entries(event.figures)
-          .map(([k, v]) => `${k} ${v}`)
-          .join(', '),
-        300,
-      )})`
-    : '';
-  return `${icon[event.type]} ${clock(event.at.getTime())} ${what[event.type]}${figures && !detail.includes(figures) ? figures : ''}`;
+  // Figures as sentences, leaving out what the summary says already. They come from adapters (queue
+  // names, record values): escaped like any outside text.
+  const sentence = figureSentence(event.figures, event.detail ?? '');
+  const figures = sentence ? ` (${escapeTruncated(sentence, 300)})` : '';
+  return `${icon[event.type]} ${timeOf(event.at.getTime())} ${what[event.type]}${figures}`;
+}
+
+/**
+ * A note: who wrote it, and, for one taken from a message (a 📌, the shortcut), when they wrote it,
+ * who added it when that was someone else, and a link to the message.
+ */
+function noteLine(event: TimelineEvent, by: string, detail: string): string {
+  const source = event.source;
+  if (!source) return `note${by}${detail}`;
+  const addedBy = event.actor && event.actor !== source.author ? `, added by ${user(event.actor)}` : '';
+  // Slack's permalinks are plain https URLs; anything else is not made a link.
+  const link =
+    source.link && /^https?:\/\/[^\s<>|]+$/.test(source.link) ? ` <${source.link}|(the message)>` : '';
+  return `note by ${user(escapeMrkdwn(source.author))} (written ${timeOf(source.at)}${addedBy})${detail}${link}`;
 }
 
 /** Slack's limit on a message's blocks. */
@@ -87,4 +107,18 @@ export function renderTimelineReply(events: readonly TimelineEvent[]): {
     text: cutMrkdwn(lines.join('\n'), 3000),
     blocks: sectionsOf(lines, MAX_BLOCKS),
   };
+}
+
+/**
+ * A reminder, posted on its own: it names the people it is for, so Slack notifies them (the approvers
+ * for an approval, the run's starter for a Done).
+ */
+export function renderReminder(run: RunState, event: TimelineEvent): { text: string; blocks: KnownBlock[] } {
+  const step = run.steps.find((s) => s.id === event.stepId);
+  const id = `\`${escapeMrkdwn(event.stepId ?? '?')}\``;
+  const text =
+    event.detail === 'done'
+      ? `⏰ ${id} has waited since ${timeOf(step?.startedAt ?? event.at.getTime())} for someone to press Done: ${user(run.startedBy)}, is it done?`
+      : `⏰ ${id} has waited for approval since ${timeOf(step?.approvalRequestedAt ?? event.at.getTime())}: ${mrkdwn(approverList(run))}, please approve or reject it above.`;
+  return { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text: cutMrkdwn(text, 3000) } }] };
 }
