@@ -24,4 +24,7 @@ USER node
 EXPOSE 3000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-CMD ["node", "src/main.ts"]
+# As `npm start`: PGlite's WebAssembly compiled by Liftoff only (V8's optimizing recompile of it holds
+# about half a gigabyte for seconds), and V8 sized for a bot (a young generation of 8 MB, not 64; a
+# heap that grows less eagerly): docs/benchmarks.md measures both.
+CMD ["node", "--liftoff-only", "--optimize-for-size", "--max-semi-space-size=4", "src/main.ts"]

@@ -153,7 +153,10 @@ export interface Config {
     appToken: string | undefined;
     apiUrl: string;
     minEditIntervalMs: number;
-    /** Status and progress edits a minute across all runs (Slack's chat.update is Tier 3, ~50). */
+    /**
+     * chat.update calls a minute across all runs and every replica, which share the budget through
+     * the database (Slack's chat.update is Tier 3, ~50 a minute per workspace).
+     */
     editsPerMinute: number;
   };
   port: number;

@@ -13,6 +13,8 @@ export type ErrorCode =
   | 'run_active'
   | 'run_locked'
   | 'run_held'
+  | 'run_not_soaked'
+  | 'outside_window'
   | 'env_missing'
   | 'not_authorized'
   | 'transition_refused'

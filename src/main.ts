@@ -1,6 +1,5 @@
 import { ConfigError, loadConfig } from './config.ts';
 import { startFerry } from './ferry.ts';
-import { sandboxBanner } from './sandbox/index.ts';
 import { createLogger } from './log.ts';
 import { ferryCredentials, Redactor } from './redact.ts';
 
@@ -24,6 +23,8 @@ const ferry = await startFerry(config, { log, redactor }).catch((error: unknown)
   process.exit(1);
 });
 if (config.mode === 'local') {
+  // The sandbox's code (its fakes, the Kubernetes client they bring) is loaded in local mode only.
+  const { sandboxBanner } = await import('./sandbox/index.ts');
   process.stdout.write(sandboxBanner(config.host, config.consoleToken, ferry.port));
 }
 

@@ -22,6 +22,8 @@ export interface FerryProcessOptions {
   logFile?: string;
   /** Give up waiting for "listening" after this long once launched (default 30 s; loading the modules before is not counted). */
   startTimeoutMs?: number;
+  /** Options for node itself (V8's), as a deployment starts Ferry with them; none by default. */
+  nodeArgs?: readonly string[];
 }
 
 export interface FerryExit {
@@ -49,7 +51,8 @@ export class FerryProcess {
 
   private constructor(options: FerryProcessOptions) {
     this.#options = options;
-    this.child = spawn(process.execPath, [path.join(import.meta.dirname, 'ferry-zygote.ts'), ferryDir()], {
+    const script = [path.join(import.meta.dirname, 'ferry-zygote.ts'), ferryDir()];
+    this.child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...script], {
       cwd: ferryDir(),
       env: {
         PATH: process.env.PATH ?? '',

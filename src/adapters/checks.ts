@@ -24,6 +24,8 @@ export interface CheckOutcome {
   /** One line a person reads: what was checked and what came back. */
   line: string;
   figures: Figures;
+  /** Each HTTP request's time, for a watch's p95 over all its samples; a latency check keeps its own percentiles. */
+  latencies?: number[];
 }
 
 /** A failed check step. It keeps the figures so the timeline and report show them anyway. */
@@ -116,7 +118,7 @@ async function runHttpCheck(c: HttpCheck, env: AdapterEnv, ctx: StepContext): Pr
     problems.length === 0
       ? `GET ${url}: ${status ?? '?'} as expected, ${latencyText}`
       : `GET ${url}: ${problems.join('; ')}${latencyText === '' ? '' : ` (${latencyText})`}`;
-  return { ok: problems.length === 0, line, figures };
+  return { ok: problems.length === 0, line, figures, latencies };
 }
 
 async function runLatencyCheck(
@@ -160,11 +162,27 @@ function checkType(check: Check): 'http' | 'postgres' | 'redis' {
   return 'postgres' in check ? 'postgres' : 'redis';
 }
 
-export function checkHandler(env: AdapterEnv, deps: CheckDeps = {}): StepHandler<CheckStep, null> {
-  const probes: Required<CheckDeps> = {
+/** One check, once: what `kind: check` runs for each of its checks, and a watch for each sample. */
+export function runCheck(
+  check: Check,
+  env: AdapterEnv,
+  ctx: StepContext,
+  deps: CheckDeps = {},
+): Promise<CheckOutcome> {
+  return 'http' in check
+    ? runHttpCheck(check.http, env, ctx)
+    : runLatencyCheck(check, env, ctx, probesOf(deps));
+}
+
+function probesOf(deps: CheckDeps): Required<CheckDeps> {
+  return {
     postgresLatencyCheck: deps.postgresLatencyCheck ?? postgresLatencyCheck,
     redisLatencyCheck: deps.redisLatencyCheck ?? redisLatencyCheck,
   };
+}
+
+export function checkHandler(env: AdapterEnv, deps: CheckDeps = {}): StepHandler<CheckStep, null> {
+  const probes = probesOf(deps);
   return {
     describe(step) {
       return Promise.resolve(step.checks.map(describeCheck).join('; '));

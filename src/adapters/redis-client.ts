@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { StepError } from '../errors.ts';
 import { redactText } from '../redact.ts';
 import { formatTarget, parseRedisUrl } from './redis-url.ts';
@@ -39,6 +39,8 @@ export async function withRedis<T>(
   const secrets = [target.password, target.username].filter((s): s is string => s !== undefined);
   let lastError: Error | undefined;
 
+  // Loaded on the first Redis-backed step: a Ferry whose plans use no Redis never carries ioredis.
+  const { Redis } = await import('ioredis');
   const client = new Redis({
     host: target.host,
     port: target.port,

@@ -8,6 +8,7 @@ import { redisToggleHandler } from './redis-toggle.ts';
 import { sidekiqCronHandler } from './sidekiq-cron.ts';
 import { sidekiqDrainHandler, sidekiqPauseHandler } from './sidekiq.ts';
 import type { AdapterEnv, StepHandler } from './types.ts';
+import { watchHandler } from './watch.ts';
 
 /**
  * The handler for each (kind, provider) pair. A new provider (a Cloudflare DNS, say) is its schema in
@@ -69,7 +70,7 @@ export function createRegistry(env: AdapterEnv): (spec: StepSpec) => StepHandler
       case 'env-diff':
         return once('env-diff', () => envDiffHandler(env));
       case 'watch':
-        break;
+        return once('watch', () => watchHandler(env));
     }
     throw new StepError(`Ferry has no adapter for ${spec.kind} steps with this provider yet.`, {
       retryable: false,

@@ -10,6 +10,22 @@ export interface Progress {
   /** 0..1 where known, for a progress bar. */
   fraction?: number;
   figures?: Record<string, number | string>;
+  /**
+   * A sentence for the run's thread (a watch's summary every minute). Most progress only edits the
+   * live line; this one is recorded in the timeline, and never dropped by the live line's pacing.
+   */
+  summary?: string;
+  /** One measurement to keep for the report's chart (a watch's sample); never dropped by pacing. */
+  sample?: WatchSample;
+}
+
+/** One sample of a watch: each figure after it (null: no value), and which of them breached their limit. */
+export interface WatchSample {
+  /** Epoch ms. */
+  at: number;
+  /** `error_rate` (a share), `p95_ms` (over the samples so far), `prometheus.<name>` (the value now). */
+  values: Record<string, number | null>;
+  breached: string[];
 }
 
 export interface StepContext {

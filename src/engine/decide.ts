@@ -36,6 +36,17 @@ const RETRY_MAX_MS = 60_000;
 const observesOnly: ReadonlySet<StepKind> = new Set(['check', 'drain', 'manual', 'env-diff', 'watch']);
 export const changesSomething = (kind: StepKind): boolean => !observesOnly.has(kind);
 
+/** Why a Looks good finds no watch to end, by the watch step's status. */
+const watchEnded: Record<StepState['status'], string> = {
+  pending: 'it has not started yet',
+  awaiting_approval: 'it waits for approval',
+  running: 'it is being undone',
+  succeeded: 'it has already finished',
+  failed: 'it failed; Retry watches again',
+  skipped: 'it was skipped',
+  rolled_back: 'it was rolled back',
+};
+
 export function retryDelayMs(attempt: number): number {
   return Math.min(RETRY_BASE_MS * 2 ** (attempt - 1), RETRY_MAX_MS);
 }
@@ -48,6 +59,10 @@ export function decide(run: RunState, event: RunEvent, now: number): Decision {
         return d.refuse(run.startedBy, [`${run.id} has already started.`]);
       }
       d.timeline({ type: 'run_started', actor: run.startedBy });
+      if (event.windowOverride) {
+        const { by, reason, breach } = event.windowOverride;
+        d.timeline({ type: 'window_overridden', actor: by, detail: `${reason} (started ${breach})` });
+      }
       d.advance();
       return d.result();
 
@@ -397,8 +412,15 @@ export function decide(run: RunState, event: RunEvent, now: number): Decision {
       const step = d.step(event.stepId);
       const refusal = d.operateRefusal(event.actor);
       if (refusal) return d.refuse(event.actor.user, refusal);
-      if (!step || step.kind !== 'watch' || step.status !== 'running' || step.direction !== 'do') {
-        return d.refuse(event.actor.user, [`${event.stepId} is not a watch that is running.`]);
+      if (!step || step.kind !== 'watch') {
+        return d.refuse(event.actor.user, [`${run.id} has no watch step ${event.stepId}.`]);
+      }
+      if (step.status !== 'running' || step.direction !== 'do' || !isActive(d.run.status)) {
+        // The watch ended on its own (or the run did) between the message and the click.
+        const where = isActive(d.run.status)
+          ? watchEnded[step.status]
+          : `${run.id} is ${d.run.status.replace('_', ' ')}`;
+        return d.refuse(event.actor.user, [`${step.id} is not watching: ${where}.`]);
       }
       const stale = staleRefusal(step, 'done', event.shownFor);
       if (stale) return d.refuse(event.actor.user, stale);
@@ -415,8 +437,12 @@ export function decide(run: RunState, event: RunEvent, now: number): Decision {
 
     case 'step_progress': {
       const step = d.step(event.stepId);
-      if (!step || step.attempt !== event.attempt || step.status !== 'running' || step.direction !== 'do')
-        return d.result();
+      const current =
+        step?.attempt === event.attempt &&
+        step.status === 'running' &&
+        step.direction === 'do' &&
+        isActive(d.run.status);
+      if (!step || !current) return d.result();
       d.timeline({
         type: 'step_progress',
         stepId: step.id,

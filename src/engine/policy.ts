@@ -1,6 +1,15 @@
 import { formatDuration } from '../duration.ts';
 import type { StepContent } from '../plan/content.ts';
 import type { Plan, PlanEnvironment } from '../plan/schema.ts';
+import {
+  describeWindows,
+  localTime,
+  nextAllowed,
+  WINDOW_HORIZON_DAYS,
+  windowAt,
+  windowsZone,
+  type Windows,
+} from '../plan/windows.ts';
 import { channelOf, moment, oneOf, person, userGroup, words, type Words } from '../words.ts';
 import {
   terminalStatuses,
@@ -101,7 +110,10 @@ export function contentChanges(before: StepContent | null, after: StepContent): 
   return changed.length > 0 ? changed.join('; ') : 'its settings are the same but its digest differs';
 }
 
-export function isApprover(run: Pick<RunState, 'policy'>, actor: Actor): boolean {
+export function isApprover(
+  run: { policy: Pick<Policy, 'approverUsers' | 'approverGroups'> },
+  actor: Actor,
+): boolean {
   const { approverUsers, approverGroups } = run.policy;
   if (approverUsers.length === 0 && approverGroups.length === 0) return true;
   return approverUsers.includes(actor.user) || actor.groups.some((g) => approverGroups.includes(g));
@@ -370,4 +382,79 @@ export function stepInPlay(run: Pick<RunState, 'steps'>): string | null {
 /** "2026-12-05 02:14": minutes are what people compare across a migration night. */
 export function utcMinute(at: Date | number): string {
   return new Date(at).toISOString().slice(0, 16).replace('T', ' ');
+}
+
+/** A start's time checked against its environment's change windows (`windows:` in the plan). */
+export interface WindowCheck {
+  service: string;
+  environment: string;
+  windows: Windows;
+  /** When it would start: now, or the time asked for with `--at`. */
+  at: number;
+  scheduled: boolean;
+  /** How long it is expected to take (the forecast's median run), and from what; null without earlier runs. */
+  forecast: { ms: number; basis: string } | null;
+  /** Who may start it anyway: the plan's approvers. */
+  policy: Pick<Policy, 'approverUsers' | 'approverGroups'>;
+}
+
+/**
+ * Null when a start at `check.at` fits the change windows: inside an allowed window, in no blackout,
+ * and with its forecast ending before the window does. Else what it breaks (`breach`, for the
+ * timeline when an approver overrides it) and the refusal, with the next start that would fit.
+ */
+export function windowRefusal(check: WindowCheck): { breach: string; refusal: Words } | null {
+  const { service, environment, windows, at, forecast } = check;
+  const zone = windowsZone(windows);
+  const status = windowAt(windows, at);
+  const when = check.scheduled ? localTime(at, zone) : `now (${localTime(at, zone)})`;
+  let breach: string;
+  let why: Words;
+  if (!status.allowed && status.reason === 'blackout') {
+    breach = `in the blackout ${status.blackout ?? ''}`.trim();
+    why = words`${service} ${environment} is in a blackout (${status.blackout ?? describeWindows(windows)}) ${when}.`;
+  } else if (!status.allowed) {
+    breach = `outside its change windows (${describeWindows(windows)})`;
+    why = words`${service} ${environment} starts only in its change windows (${describeWindows(windows)}); ${when} is outside them.`;
+  } else if (forecast && status.endsAt !== null && at + forecast.ms > status.endsAt) {
+    const ends = localTime(status.endsAt, zone);
+    breach = `its forecast of ${formatDuration(forecast.ms)} runs past the window's end at ${ends}`;
+    why = words`${service} ${environment} would run past its change window: the window closes at ${ends}, and the forecast is ${formatDuration(forecast.ms)} (${forecast.basis}), so it would end at ${localTime(at + forecast.ms, zone)}.`;
+  } else {
+    return null;
+  }
+  const room = forecast?.ms ?? 0;
+  const next = nextAllowed(windows, at, room);
+  const nextStart =
+    next === null
+      ? words`No start within ${WINDOW_HORIZON_DAYS} days fits${room > 0 ? ` a run of ${formatDuration(room)}` : ''}.`
+      : words`The next start that fits${room > 0 ? ' the forecast' : ''} is ${localTime(next, zone)}: \`/migrate start ${service} ${environment} --at ${isoMinute(next)}\`.`;
+  const { approverUsers, approverGroups } = check.policy;
+  const approvers = [...approverUsers.map((u) => [person(u)]), ...approverGroups.map((g) => [userGroup(g)])];
+  const anyway =
+    approvers.length > 0
+      ? words`${oneOf(approvers)} may start it anyway by adding \`--override <reason>\`.`
+      : words`To start it anyway, add \`--override <reason>\`: the reason goes in the run's timeline.`;
+  return { breach, refusal: words`${why} ${nextStart} ${anyway}` };
+}
+
+/** Null when `actor` may start a run outside its change windows: the plan's approvers (anyone, where it names none). */
+export function windowOverrideRefusal(
+  policy: Pick<Policy, 'approverUsers' | 'approverGroups'>,
+  service: string,
+  environment: string,
+  actor: Actor,
+): Words | null {
+  if (isApprover({ policy }, actor)) return null;
+  const approvers = [
+    ...policy.approverUsers.map((u) => [person(u)]),
+    ...policy.approverGroups.map((g) => [userGroup(g)]),
+  ];
+  return words`Only ${oneOf(approvers)} may start ${service} ${environment} outside its change windows: ask one of them, or start it in a window.`;
+}
+
+/** "2026-11-28T00:00Z": a time `--at` takes, to the minute unless it has seconds. */
+function isoMinute(at: number): string {
+  const iso = new Date(at).toISOString();
+  return at % 60_000 === 0 ? `${iso.slice(0, 16)}Z` : `${iso.slice(0, 19)}Z`;
 }

@@ -129,7 +129,8 @@ export interface Actor {
 }
 
 export type RunEvent =
-  | { type: 'start' }
+  /** `windowOverride`: an approver started it outside its change windows, saying why (recorded in the timeline). */
+  | { type: 'start'; windowOverride?: { by: string; reason: string; breach: string } }
   | {
       type: 'approve';
       stepId: string;
@@ -216,7 +217,8 @@ export type TimelineType =
   | 'incident_overridden'
   | 'reminder'
   | 'step_progress'
-  | 'watch_ended';
+  | 'watch_ended'
+  | 'window_overridden';
 
 export interface TimelineEntry {
   type: TimelineType;

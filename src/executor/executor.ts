@@ -4,9 +4,11 @@ import { sleep, untilAborted } from '../abortable.ts';
 import {
   rememberer,
   type EarlierStep,
+  type Progress,
   type StepContext,
   type StepHandler,
   type StepResult,
+  type WatchSample,
 } from '../adapters/types.ts';
 import type { Clock } from '../clock.ts';
 import { formatDuration } from '../duration.ts';
@@ -34,6 +36,7 @@ import {
 import { isUnavailable, type Database } from '../store/db.ts';
 import { applyToRun, readRun, type RunRecord } from '../store/runs.ts';
 import type { Waker } from '../store/wake.ts';
+import { saveWatchSample } from '../store/watch-samples.ts';
 
 // Durable execution: claims due step attempts from Postgres, captures and commits the undo state,
 // calls the adapter, and records the outcome with the engine's decision in one transaction.
@@ -59,6 +62,12 @@ export interface ExecutorDeps {
 }
 
 const defaultTimeoutMs: Partial<Record<StepSpec['kind'], number>> = { drain: 30 * 60_000, dns: 15 * 60_000 };
+/** A step's timeout: the plan's, or one that fits its kind; a watch observes for as long as it says, and then some. */
+export function stepTimeoutMs(spec: StepSpec): number {
+  if (spec.timeout !== undefined) return spec.timeout;
+  if (spec.kind === 'watch') return spec.for + 5 * 60_000;
+  return defaultTimeoutMs[spec.kind] ?? 5 * 60_000;
+}
 const PROGRESS_MIN_INTERVAL_MS = 1_000;
 
 interface Work {
@@ -115,23 +124,34 @@ export class Executor {
 
   private async run(): Promise<void> {
     const { db, waker, log } = this.deps;
-    const concurrency = this.deps.concurrency ?? 4;
+    // Steps mostly wait (on Route 53's INSYNC, a drain, a watch): a cutover night's runs each have
+    // one in flight, and a waiting step must not keep another run's step from starting.
+    const concurrency = this.deps.concurrency ?? 16;
     const idle = this.deps.idlePollMs ?? 5_000;
     while (!this.stopping.signal.aborted) {
       try {
         const free = concurrency - this.inFlight.size;
         const running = [...this.inFlight.values()].map((w) => w.attempt.id);
         const claimed =
-          free > 0 ? await claimDueAttempts(db, this.owner, this.deps.leaseMs, free, running) : [];
+          free > 0
+            ? await claimDueAttempts(
+                db,
+                this.owner,
+                this.deps.leaseMs,
+                free,
+                running,
+                new Date(this.deps.clock.now()),
+              )
+            : [];
         if (this.stopping.signal.aborted) {
           // stop() came while claiming: hand the work straight back rather than start it untracked.
-          await releaseAttempts(db, claimed);
+          await releaseAttempts(db, claimed, new Date(this.deps.clock.now()));
           break;
         }
         for (const attempt of claimed) this.track(attempt);
         if (claimed.length > 0) continue;
         const next = await nextDueAt(db);
-        const wait = next ? Math.min(idle, Math.max(10, next.getTime() - Date.now())) : idle;
+        const wait = next ? Math.min(idle, Math.max(10, next.getTime() - this.deps.clock.now())) : idle;
         await waker.wait('work', wait, this.stopping.signal);
       } catch (error) {
         if (this.stopping.signal.aborted) break;
@@ -186,7 +206,7 @@ export class Executor {
     const spec = record?.specs.get(attempt.stepId);
     if (!record || !spec) throw new Error(`attempt ${attempt.id} refers to a missing run or step`);
 
-    const timeoutMs = spec.timeout ?? defaultTimeoutMs[spec.kind] ?? 5 * 60_000;
+    const timeoutMs = stepTimeoutMs(spec);
     // Secret-looking values of the step's ${VAR}s never reach a message or a log.
     const secrets = secretValues(findVarRefs(spec), this.deps.planEnv);
     const signal = AbortSignal.any([abort.signal, AbortSignal.timeout(timeoutMs)]);
@@ -231,7 +251,7 @@ export class Executor {
     this.count(attempt, spec, event, abort);
     if (abort.signal.reason instanceof ShutdownError) {
       // Handed back, due at once: the next process resumes it from the committed capture.
-      await releaseAttempts(db, [attempt]);
+      await releaseAttempts(db, [attempt], new Date(this.deps.clock.now()));
       return;
     }
 
@@ -403,6 +423,48 @@ export class Executor {
     return result;
   }
 
+  /** A watch's sample, for the report; one that cannot be saved costs the chart a point, not the step. */
+  private async keepSample(attempt: Attempt, sample: WatchSample, log: Logger): Promise<void> {
+    try {
+      await saveWatchSample(this.deps.db, attempt, sample);
+    } catch (error) {
+      log.warn({ err: error }, 'could not save a watch sample; the watch goes on');
+    }
+  }
+
+  /**
+   * A summary for the run's thread, recorded as the engine's `step_progress` while the claim is still
+   * this process's: one taken over says nothing more. Like all progress, it never fails the step.
+   */
+  private async recordSummary(
+    attempt: Attempt,
+    report: Progress,
+    secrets: readonly string[],
+    log: Logger,
+  ): Promise<void> {
+    const { db, clock, waker, leaseMs } = this.deps;
+    try {
+      if (!(await renewLease(db, attempt, leaseMs))) return;
+      const now = clock.now();
+      await applyToRun(db, attempt.runId, now, (current) =>
+        decide(
+          current.state,
+          {
+            type: 'step_progress',
+            stepId: attempt.stepId,
+            attempt: attempt.attempt,
+            detail: redactText(report.summary ?? '', secrets),
+            ...(report.figures ? { figures: report.figures } : {}),
+          },
+          now,
+        ),
+      );
+      await waker.announce(db, 'publish');
+    } catch (error) {
+      log.warn({ err: error }, 'could not record the step’s summary; the step goes on');
+    }
+  }
+
   private async context(
     attempt: Attempt,
     record: RunRecord,
@@ -421,6 +483,7 @@ export class Executor {
       }
     }
     let lastProgress = 0;
+    let progressSaved = Promise.resolve();
     return {
       runId: attempt.runId,
       stepId: attempt.stepId,
@@ -429,19 +492,22 @@ export class Executor {
       now: () => this.deps.clock.now(),
       sleep: (ms) => sleep(ms, signal),
       progress: async (report) => {
+        // A sample and a summary are kept whatever the pacing of the live line below.
+        if (report.sample) await this.keepSample(attempt, report.sample, log);
+        if (report.summary !== undefined) await this.recordSummary(attempt, report, secrets, log);
         const now = Date.now();
         if (now - lastProgress < PROGRESS_MIN_INTERVAL_MS && report.fraction !== 1) return;
         lastProgress = now;
-        // Progress is for people watching; a report that cannot be saved must not fail the step.
-        try {
-          await saveProgress(db, attempt.runId, attempt.stepId, {
-            ...report,
-            text: redactText(report.text, secrets),
-          });
-          waker.notify('publish');
-        } catch (error) {
-          log.warn({ err: error }, 'could not save the step’s progress; the step goes on');
-        }
+        // Progress is for people watching; a report that cannot be saved must not fail the step, nor
+        // hold it up: the live line is saved beside the step's work, each save after the one before.
+        const saved = { ...report, text: redactText(report.text, secrets) };
+        progressSaved = progressSaved
+          .then(() => saveProgress(db, attempt.runId, attempt.stepId, saved))
+          .then(
+            () => waker.notify('publish'),
+            (error: unknown) =>
+              log.warn({ err: error }, 'could not save the step’s progress; the step goes on'),
+          );
       },
       log,
       earlier,

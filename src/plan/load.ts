@@ -498,8 +498,45 @@ function planChecks(data: unknown, source: SourceMap): Finding[] {
   }
   if (isRecord(environments)) {
     for (const [envName, environment] of Object.entries(environments)) {
+      const requires =
+        isRecord(environment) && isRecord(environment.requires) ? environment.requires : undefined;
+      if (typeof requires?.environment === 'string') {
+        const path = ['environments', envName, 'requires', 'environment'];
+        const other = requires.environment;
+        const names = Object.keys(environments).filter((name) => name !== envName);
+        if (other === envName) {
+          findings.push({
+            path,
+            at: 'value',
+            shownPath: path,
+            message: `an environment cannot require itself: name the one that must soak first, such as staging`,
+          });
+        } else if (!(other in environments)) {
+          findings.push({
+            path,
+            at: 'value',
+            shownPath: path,
+            message: withNotes(`no environment "${other}" in this plan`, [
+              `it has ${names.join(', ') || 'no other'}`,
+              didYouMean(other, names),
+            ]),
+          });
+        }
+      }
       const steps = isRecord(environment) ? environment.steps : undefined;
       if (!Array.isArray(steps)) continue;
+      for (const [index, step] of steps.entries()) {
+        if (isRecord(step) && step.forward_fix !== undefined && step.irreversible !== true) {
+          const path = ['environments', envName, 'steps', index, 'forward_fix'];
+          findings.push({
+            path,
+            at: 'key',
+            shownPath: path,
+            message:
+              'forward_fix is the guidance shown once an irreversible step went through: add irreversible: true, or remove it',
+          });
+        }
+      }
       const seen = new Map<string, number>();
       for (const [index, step] of steps.entries()) {
         const id = isRecord(step) ? step.id : undefined;

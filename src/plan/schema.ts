@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { windowsSchema } from './windows.ts';
+import { formatDuration } from '../duration.ts';
 
 // Plan files (docs/plans.md). Every object is strict: an unknown key is an error that the
 // loader reports as file:line:column with the key's path.
@@ -142,6 +144,51 @@ export const prometheusWatch = z.strictObject({
     .min(1),
 });
 
+/** What a watch step's keys say together that no single key can: each problem at the key to edit. */
+function watchProblems(watch: {
+  for: number;
+  every: number;
+  summary_every: number;
+  timeout?: number | undefined;
+  checks?: unknown[] | undefined;
+  prometheus?: { queries: Array<{ name: string }> } | undefined;
+  thresholds?: { error_rate?: number | undefined } | undefined;
+}): Array<{ path: Array<string | number>; message: string }> {
+  const problems: Array<{ path: Array<string | number>; message: string }> = [];
+  const say = (path: Array<string | number>, message: string) => problems.push({ path, message });
+  if (!watch.checks && !watch.prometheus)
+    say([], 'a watch needs something to sample: `checks`, `prometheus` queries, or both');
+  if (watch.for <= 0) say(['for'], 'expected a duration above zero, such as "10m"');
+  if (watch.every <= 0) say(['every'], 'expected a duration above zero, such as "15s"');
+  else if (watch.every > watch.for)
+    say(
+      ['every'],
+      `expected at most \`for\` (${formatDuration(watch.for)}): the watch would take one sample`,
+    );
+  if (watch.summary_every <= 0) say(['summary_every'], 'expected a duration above zero, such as "1m"');
+  if (watch.timeout !== undefined && watch.timeout <= watch.for)
+    say(
+      ['timeout'],
+      `expected longer than \`for\` (${formatDuration(watch.for)}), or no timeout: Ferry then allows \`for\` and 5 minutes`,
+    );
+  const rate = watch.thresholds?.error_rate;
+  if (rate !== undefined && rate > 1)
+    say(['thresholds', 'error_rate'], `expected a share from 0 to 1, where 0.01 is 1% (got ${rate})`);
+  if (watch.thresholds && !watch.checks)
+    say(
+      ['thresholds'],
+      'thresholds judge the samples of `checks`, and this watch has none: limit Prometheus queries with their own `max` and `min`',
+    );
+  const names = (watch.prometheus?.queries ?? []).map((q) => q.name);
+  for (const [index, name] of names.entries())
+    if (names.indexOf(name) !== index)
+      say(
+        ['prometheus', 'queries', index, 'name'],
+        `"${name}" names an earlier query too: names must differ`,
+      );
+  return problems;
+}
+
 export const envDiffSource = z.strictObject({ type: z.literal('heroku'), app: z.string().min(1) });
 export const envDiffTarget = z.union([
   z.strictObject({ type: z.literal('file'), path: z.string().min(1) }),
@@ -222,26 +269,33 @@ export const stepSchema = z.discriminatedUnion('kind', [
     fail_on_missing: z.boolean().default(true),
   }),
   z.strictObject({ ...common, kind: z.literal('manual'), instructions: z.string().min(1) }),
-  z.strictObject({
-    ...common,
-    kind: z.literal('watch'),
-    /** How long to observe. */
-    for: duration,
-    /** How often to sample. */
-    every: duration.default(15_000),
-    /** The same checks as `kind: check`, each sampled once an interval. */
-    checks: z.array(check).optional(),
-    prometheus: prometheusWatch.optional(),
-    /** Limits over the samples so far: the share of failed check samples, and their p95 latency. */
-    thresholds: z
-      .strictObject({
-        error_rate: z.number().min(0).max(1).optional(),
-        p95_ms: z.number().positive().optional(),
-      })
-      .optional(),
-    /** Breaching samples tolerated; one more fails the watch (as Argo Rollouts' failureLimit). */
-    failure_limit: z.number().int().min(0).default(0),
-  }),
+  z
+    .strictObject({
+      ...common,
+      kind: z.literal('watch'),
+      /** How long to observe. */
+      for: duration,
+      /** How often to sample. */
+      every: duration.default(15_000),
+      /** How often the run's thread gets a summary of the samples so far (the live line shows each sample). */
+      summary_every: duration.default(60_000),
+      /** The same checks as `kind: check`, each sampled once an interval. */
+      checks: z.array(check).min(1).optional(),
+      prometheus: prometheusWatch.optional(),
+      /** Limits over the samples so far: the share of failed check samples, and their p95 latency. */
+      thresholds: z
+        .strictObject({
+          error_rate: z.number().min(0).optional(),
+          p95_ms: z.number().positive().optional(),
+        })
+        .optional(),
+      /** Breaching samples tolerated; one more fails the watch (as Argo Rollouts' failureLimit). */
+      failure_limit: z.number().int().min(0).default(0),
+    })
+    .superRefine((watch, ctx) => {
+      for (const problem of watchProblems(watch))
+        ctx.addIssue({ code: 'custom', path: problem.path, message: problem.message });
+    }),
 ]);
 
 /** Service and environment names, as typed in `/migrate start billing production`. */
@@ -262,6 +316,8 @@ export const environmentSchema = z.strictObject({
     .strictObject({ environment: z.string().regex(nameRule, nameMessage), soak: duration })
     .optional(),
   channel: slackChannel.optional(),
+  /** When a run may start: allowed weekly windows and blackouts (plan/windows.ts). */
+  windows: windowsSchema.optional(),
   steps: z.array(stepSchema).min(1),
 });
 

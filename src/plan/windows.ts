@@ -66,6 +66,7 @@ function parseDays(text: string): Parsed<number[]> {
   if (text.toLowerCase() === 'daily') return { ok: true, value: [0, 1, 2, 3, 4, 5, 6] };
   const days = new Set<number>();
   for (const item of text.split(',')) {
+    if (item === '') return fail(`a day is missing in ${quote(text)} (${dayRule})`);
     const names = item.split('-');
     const [first, last] = names.map(dayIndex);
     const unknown = names.find((name) => dayIndex(name) === undefined);
@@ -110,18 +111,26 @@ function minutesOf(hours: string, minutes: string): number | undefined {
   return h * 60 + m;
 }
 
-let zoneNames: string[] | undefined;
+let zoneNames: Map<string, string> | undefined;
 
-/** The zone's IANA name as Intl spells it ("europe/berlin" -> "Europe/Berlin"). */
+/**
+ * The zone's IANA name, spelt as listed ("europe/berlin" -> "Europe/Berlin"). Not as Intl resolves
+ * it: Intl answers with the oldest alias ("Asia/Kolkata" -> "Asia/Calcutta"), which is not what the
+ * plan's author wrote or would recognise.
+ */
 function parseZone(text: string): Parsed<string> {
+  zoneNames ??= new Map(
+    [...Intl.supportedValuesOf('timeZone'), 'UTC'].map((name) => [name.toLowerCase(), name]),
+  );
   try {
+    const resolved = new Intl.DateTimeFormat('en-US', { timeZone: text }).resolvedOptions().timeZone;
+    const listed = zoneNames.get(text.toLowerCase());
     return {
       ok: true,
-      value: new Intl.DateTimeFormat('en-US', { timeZone: text }).resolvedOptions().timeZone,
+      value: listed ?? (resolved.toLowerCase() === text.toLowerCase() ? resolved : text),
     };
   } catch {
-    zoneNames ??= [...Intl.supportedValuesOf('timeZone'), 'UTC'];
-    const guess = closestMatch(text, zoneNames);
+    const guess = closestMatch(text, zoneNames.values());
     const note = guess === undefined ? '' : `; did you mean "${guess}"?`;
     return fail(
       `unknown time zone ${quote(text)} (expected an IANA name such as Europe/Berlin or UTC${note})`,
@@ -167,7 +176,9 @@ function parseInstant(text: string): Parsed<number> {
     isCalendarDate(match[1]!) &&
     Number(match[2]) < 24 &&
     Number(match[3]) < 60 &&
-    Number(match[4] ?? 0) < 60;
+    Number(match[4] ?? 0) < 60 &&
+    // An offset beyond ±23:59 ("+25:00") fits the pattern but is no instant.
+    !Number.isNaN(Date.parse(text.toUpperCase()));
   if (!valid) {
     return fail(
       `${quote(text)} is not an instant (expected a date, a time and an offset such as 2026-12-24T18:00Z or 2026-12-24T19:00+01:00)`,
@@ -300,6 +311,19 @@ export function describeWindows(windows: Windows): string {
   const allow = windows.allow?.map((window) => window.text).join(' or ') ?? 'any time';
   const deny = windows.deny?.map((blackout) => blackout.text).join(', ');
   return deny === undefined ? allow : `${allow}; not ${deny}`;
+}
+
+/** "Sat 2026-11-28 01:00 Europe/Berlin": an instant as a window's own clock reads it. */
+export function localTime(at: number, zone: string): string {
+  const wall = at + offsetAt(zone, at);
+  const text = new Date(wall).toISOString();
+  return `${shortDay(new Date(wall).getUTCDay())} ${text.slice(0, 10)} ${text.slice(11, 16)} ${zone}`;
+}
+
+/** The zone people read a plan's windows in: its first allowed window's, else its first blackout's. */
+export function windowsZone(windows: Windows): string {
+  const days = windows.deny?.find((blackout) => blackout.kind === 'days');
+  return windows.allow?.[0]?.zone ?? (days?.kind === 'days' ? days.zone : 'UTC');
 }
 
 // ---------------------------------------------------------------------------------------------

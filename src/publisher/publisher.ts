@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
 import { noFailpoints, type Failpoints } from '../failpoints.ts';
 import type { RunState } from '../engine/types.ts';
+import { isActive } from '../engine/policy.ts';
 import type { Waker } from '../store/wake.ts';
 import type { Database } from '../store/db.ts';
 import { readRun, readTimeline, type TimelineEvent } from '../store/runs.ts';
@@ -31,6 +32,7 @@ import {
   type MessageRef,
   type PostIntent,
 } from '../store/slack-messages.ts';
+import { takeSlackEdit } from '../store/edit-budget.ts';
 import type { LoadedPlan } from '../plan/load.ts';
 import { claimHomePublish, readCampaign, recentHomeViewers, releaseHomePublish } from '../store/home.ts';
 import { publishHome } from '../slack/home.ts';
@@ -60,7 +62,10 @@ export interface PublisherDeps {
   log: Logger;
   /** Slack allows about fifty chat.update calls a minute per workspace (Tier 3). */
   minEditIntervalMs: number;
-  /** Status and progress edits a minute across all runs: Slack's Tier 3 allows about 50 per workspace. */
+  /**
+   * chat.update calls a minute across all runs and every replica (the budget is kept in the
+   * database): Slack's Tier 3 allows about 50 per workspace.
+   */
   editsPerMinute?: number;
   /** How long a run's publisher lease lasts without a heartbeat: what a crash costs the thread. */
   leaseMs?: number;
@@ -91,6 +96,12 @@ const HOME_IDLE_REFRESH_MS = 30_000;
 /** Who counts as a recent viewer of the App Home tab: opened it within a day. */
 const HOME_VIEWERS_WITHIN_MS = 24 * 3_600_000;
 
+/** How long a woken publisher lets a burst of changes settle before its pass. */
+const SETTLE_MS = 100;
+/** Posts to a channel Slack rate limited keep this far apart (Slack: about one a second per channel)... */
+const POST_INTERVAL_MS = 1_000;
+/** ...for this long after its last 429. */
+const PACED_FOR_MS = 60_000;
 /** Beyond this many unposted events, they go out together in one reply. */
 const COALESCE_BACKLOG = 3;
 /** At most this many events in one reply, so it stays within Slack's 50 blocks. */
@@ -137,8 +148,14 @@ export class Publisher {
   private readonly publishing = new Set<string>();
   private heartbeat: NodeJS.Timeout | undefined;
   private readonly failpoints: Failpoints;
-  /** When recent chat.update calls were made: Slack's Tier 3 budget is per workspace, not per message. */
-  private readonly edits: number[] = [];
+  /** When the shared edit budget next has room, as it said when it had none (ms since the epoch). */
+  private editsRefillAt = 0;
+  /** Channels Slack rate limited lately: until when posts there are paced, and when the next may go. */
+  private readonly paced = new Map<string, { until: number; nextAt: number }>();
+  /** The same for live figures, which leave the last quarter of the budget to changes. */
+  private liveRefillAt = 0;
+  /** What each run's status message last showed apart from live figures: a change edits first. */
+  private readonly shownShape = new Map<string, string>();
   /** App Home: when it was last refreshed, and whether runs changed since. */
   private homeRefreshedAt = 0;
   private homeBehind = true;
@@ -181,6 +198,9 @@ export class Publisher {
     while (!this.stopping.signal.aborted) {
       const wait = await this.pass(idle);
       await this.deps.waker.wait('publish', wait, this.stopping.signal);
+      // A decision's events (an approval, the step it starts, that step's end) go out in one pass,
+      // and the step's own work goes first: the executor shares this process.
+      await delay(SETTLE_MS, undefined, { signal: this.stopping.signal }).catch(() => undefined);
     }
   }
 
@@ -193,7 +213,12 @@ export class Publisher {
       const due = await runsToPublish(this.deps.db, 100);
       runsChanged = due.length > 0;
       if (due.length > 0) log.debug({ runs: due }, 'publishing');
-      for (const runId of due) {
+      for (const { id: runId, posts } of due) {
+        // With the edit budget spent, a run that only waits for edits is left until it refills.
+        if (!posts && Date.now() < this.editsRefillAt) {
+          wait = Math.min(wait, this.nextEditInMs());
+          continue;
+        }
         const backoff = this.backoff.get(runId);
         if (backoff && backoff.until > Date.now()) {
           wait = Math.min(wait, backoff.until - Date.now());
@@ -286,7 +311,13 @@ export class Publisher {
    * 429 means Slack did nothing, so the call is made again after `Retry-After` (a few times).
    * `kind` names a post or an edit for the failpoints; a read has none.
    */
-  private async slack<T>(runId: string, kind: SlackCall | undefined, call: () => Promise<T>): Promise<T> {
+  private async slack<T>(
+    runId: string,
+    kind: SlackCall | undefined,
+    call: () => Promise<T>,
+    /** A post's channel: a 429 there paces every post to it for a while (`paceChannel`). */
+    channel?: string,
+  ): Promise<T> {
     if (kind) this.failpoints.hit('post.before', kind);
     for (let waits = 0; ; waits += 1) {
       if (!(await this.takeLease(runId)).taken) throw new LeaseLost();
@@ -302,7 +333,10 @@ export class Publisher {
           { run: runId, retryAfterSeconds: retryAfter },
           'Slack asked the publisher to slow down; calling again after Retry-After',
         );
-        await delay(retryAfter * 1_000, undefined, { signal: this.stopping.signal }).catch(() => undefined);
+        // A paced channel's next post waits for Retry-After itself (the call paces first).
+        if (channel) this.slowDown(channel, retryAfter * 1_000);
+        else
+          await delay(retryAfter * 1_000, undefined, { signal: this.stopping.signal }).catch(() => undefined);
       }
     }
   }
@@ -322,14 +356,20 @@ export class Publisher {
     await recordIntent(db, intent);
     let res;
     try {
-      res = await this.slack(intent.runId, kind, () =>
-        // Slack's types tie reply_broadcast to thread_ts; only thread replies set it here.
-        client.chat.postMessage({
-          ...message,
-          channel: intent.channel,
-          ...(intent.threadTs ? { thread_ts: intent.threadTs } : {}),
-          metadata: { event_type: 'ferry_run', event_payload: { run_id: intent.runId, key: intent.key } },
-        } as ChatPostMessageArguments),
+      res = await this.slack(
+        intent.runId,
+        kind,
+        async () => {
+          await this.paceChannel(intent.channel);
+          // Slack's types tie reply_broadcast to thread_ts; only thread replies set it here.
+          return client.chat.postMessage({
+            ...message,
+            channel: intent.channel,
+            ...(intent.threadTs ? { thread_ts: intent.threadTs } : {}),
+            metadata: { event_type: 'ferry_run', event_payload: { run_id: intent.runId, key: intent.key } },
+          } as ChatPostMessageArguments);
+        },
+        intent.channel,
       );
     } catch (error) {
       // Slack refused it, kept rate limiting, or the call was never made: nothing to look for.
@@ -444,6 +484,7 @@ export class Publisher {
         incidents,
         specs: record.specs,
         timeline,
+        forecast: record.forecast ?? null,
       });
       const posted = await this.post(
         {
@@ -471,42 +512,92 @@ export class Publisher {
     const pending = timeline.filter((e) => !postedSeqs.has(e.seq));
     await this.postEvents(state, status, pending, timeline);
 
-    await this.refreshApprovals(state, await messagesOf(db, runId), timeline);
-    deferred = await this.publishProgress(state, status, messages, progress);
+    // An approval request left open for want of an edit keeps the status message behind too, so
+    // the run stays due until the request is closed.
+    const approvalsDeferred = await this.refreshApprovals(state, await messagesOf(db, runId), timeline);
 
+    // The status message before the live figures in the thread: a change there (a Done button, a
+    // failure, Roll back) is what people act on, and live figures must never starve it of edits.
     if (status.renderedVersion < version) {
-      if (now - status.renderedAt.getTime() >= this.deps.minEditIntervalMs && this.takeEdit()) {
+      const shape = shapeOf(state);
+      const priority = this.shownShape.get(runId) === shape ? 'live' : 'change';
+      // Slack paces edits in real time, and rendered_at is the database's: the run's clock (injected
+      // in tests and the sandbox) must not hold edits back.
+      if (
+        !approvalsDeferred &&
+        Date.now() - status.renderedAt.getTime() >= this.deps.minEditIntervalMs &&
+        (await this.takeEdit(priority))
+      ) {
         const view = renderStatusMessage(state, now, {
           progress: liveProgress,
           incidents,
           specs: record.specs,
           timeline,
+          forecast: record.forecast ?? null,
         });
         await this.slack(state.id, 'edit', () =>
           client.chat.update({ channel: status.channel, ts: status.ts, ...view }),
         );
         await markRendered(db, runId, 'status', '', version);
+        if (isActive(state.status)) this.shownShape.set(runId, shape);
+        else this.shownShape.delete(runId);
       } else {
         deferred = true;
       }
     }
+    deferred =
+      (await this.publishProgress(state, status, messages, progress)) || approvalsDeferred || deferred;
     return deferred;
   }
 
-  /** Spends one edit of the workspace's budget (about 50 a minute), or says there is none left. */
-  private takeEdit(): boolean {
-    const now = Date.now();
-    while (this.edits.length > 0 && this.edits[0]! < now - 60_000) this.edits.shift();
-    if (this.edits.length >= (this.deps.editsPerMinute ?? 40)) return false;
-    this.edits.push(now);
-    return true;
+  /**
+   * Slack posts about one message a second per channel. Once it answered 429 in a channel, posts
+   * there keep a second apart for a while instead of being refused again, and a run's waiting
+   * events go out together (`postEvents`): the channel is the bottleneck, so each post carries all
+   * it can. Until then posts are not held back (Slack allows short bursts).
+   */
+  private async paceChannel(channel: string): Promise<void> {
+    const pace = this.paced.get(channel);
+    if (!pace || pace.until < Date.now()) return;
+    const wait = pace.nextAt - Date.now();
+    if (wait > 0) await delay(wait, undefined, { signal: this.stopping.signal }).catch(() => undefined);
+    pace.nextAt = Date.now() + POST_INTERVAL_MS;
+  }
+
+  private slowDown(channel: string, retryAfterMs: number): void {
+    const nextAt = Math.max(this.paced.get(channel)?.nextAt ?? 0, Date.now() + retryAfterMs);
+    this.paced.set(channel, { until: Date.now() + PACED_FOR_MS, nextAt });
+  }
+
+  private isPaced(channel: string): boolean {
+    return (this.paced.get(channel)?.until ?? 0) > Date.now();
+  }
+
+  /**
+   * Spends one edit of the workspace's budget (about 50 a minute), shared with every other replica
+   * through the database, or says there is none left. Once the budget said it is spent until some
+   * time, it is not asked again before then: a backlog of runs does not ask once per run.
+   */
+  private async takeEdit(priority: 'change' | 'live' = 'change'): Promise<boolean> {
+    const perMinute = this.deps.editsPerMinute ?? 40;
+    const live = priority === 'live';
+    if (Date.now() < (live ? Math.max(this.liveRefillAt, this.editsRefillAt) : this.editsRefillAt))
+      return false;
+    // Live figures (a drain's count, a watch's samples) take at most three quarters of the minute's
+    // edits: the rest is kept for what changed, so a new button never waits behind a counter.
+    const budget = await takeSlackEdit(
+      this.deps.db,
+      live ? perMinute - Math.max(1, Math.floor(perMinute / 4)) : perMinute,
+    );
+    if (budget.taken) return true;
+    if (live) this.liveRefillAt = Date.now() + budget.retryInMs;
+    else this.editsRefillAt = Date.now() + budget.retryInMs;
+    return false;
   }
 
   /** How long until an edit is possible again: the interval between edits, or the budget's next refill. */
   private nextEditInMs(): number {
-    const budgetFull = this.edits.length >= (this.deps.editsPerMinute ?? 40);
-    const refill = budgetFull ? this.edits[0]! + 60_000 - Date.now() : 0;
-    return Math.max(this.deps.minEditIntervalMs, refill, 10);
+    return Math.max(this.deps.minEditIntervalMs, this.editsRefillAt - Date.now(), 10);
   }
 
   private async postEvents(
@@ -515,7 +606,7 @@ export class Publisher {
     pending: TimelineEvent[],
     timeline: TimelineEvent[],
   ): Promise<void> {
-    const coalesce = pending.length > COALESCE_BACKLOG;
+    const coalesce = pending.length > COALESCE_BACKLOG || this.isPaced(status.channel);
     let batch: TimelineEvent[] = [];
     /** A reply in the run's thread; once posted, its events are never posted again. */
     const reply = (key: string, refs: PostIntent['refs']) => ({
@@ -595,13 +686,14 @@ export class Publisher {
 
   /**
    * Brings open approval requests up to date: one that gathered another approval (M of N) shows the
-   * new count; one that was decided, withdrawn or replaced gives way to who decided what.
+   * new count; one that was decided, withdrawn or replaced gives way to who decided what. True when
+   * an edit waits for the budget.
    */
   private async refreshApprovals(
     state: RunState,
     messages: MessageRef[],
     timeline: TimelineEvent[],
-  ): Promise<void> {
+  ): Promise<boolean> {
     const open = messages.filter((m) => m.kind === 'approval' && m.renderedVersion !== APPROVAL_CLOSED);
     for (const ref of open) {
       const [stepId, seqText] = ref.key.split(':');
@@ -614,6 +706,7 @@ export class Publisher {
       );
       if (step.status === 'awaiting_approval' && !later) {
         if (step.votes.length === ref.renderedVersion) continue;
+        if (!(await this.takeEdit())) return true;
         const view = renderApprovalRequest(state, step);
         await this.slack(state.id, 'edit', () =>
           this.deps.client.chat.update({ channel: ref.channel, ts: ref.ts, ...view }),
@@ -621,6 +714,7 @@ export class Publisher {
         await markRendered(this.deps.db, state.id, 'approval', ref.key, step.votes.length);
         continue;
       }
+      if (!(await this.takeEdit())) return true;
       const view = renderApprovalDecided(
         state,
         step,
@@ -632,6 +726,7 @@ export class Publisher {
       );
       await markRendered(this.deps.db, state.id, 'approval', ref.key, APPROVAL_CLOSED);
     }
+    return false;
   }
 
   private async publishProgress(
@@ -669,8 +764,8 @@ export class Publisher {
         );
       } else if (ref.renderedVersion < renderedVersion) {
         if (
-          this.deps.clock.now() - ref.renderedAt.getTime() < this.deps.minEditIntervalMs ||
-          !this.takeEdit()
+          Date.now() - ref.renderedAt.getTime() < this.deps.minEditIntervalMs ||
+          !(await this.takeEdit(finished ? 'change' : 'live'))
         ) {
           deferred = true;
           continue;
@@ -683,6 +778,19 @@ export class Publisher {
     }
     return deferred;
   }
+}
+
+/**
+ * What the status message shows of a run apart from its live figures: the run's and its steps'
+ * states, approvals gathered, incidents. An edit that changes it is a change; one that does not
+ * only refreshes figures.
+ */
+function shapeOf(state: RunState): string {
+  return JSON.stringify([
+    state.status,
+    state.steps.map((s) => [s.status, s.undo, s.attempt, s.votes.length, s.waitingForPerson]),
+    state.incidents.map((i) => [i.id, i.overridden !== null]),
+  ]);
 }
 
 /** When the step was next asked for approval after the request at `seq`: decisions from then on are not that request's. */

@@ -217,6 +217,101 @@ export function checksSeries(report: RunReport): SeriesChart | null {
   };
 }
 
+/** A watch's panels: one per figure, this high, with the width of the series charts. */
+export const WATCH_PANEL_HEIGHT = 110;
+
+/** How a watch figure is named on its panel, and the factor its values are drawn with. */
+function watchFigure(key: string): { label: string; scale: number } {
+  if (key === 'error_rate') return { label: 'error rate (%)', scale: 100 };
+  if (key === 'p95_ms') return { label: 'p95 (ms)', scale: 1 };
+  return { label: `Prometheus ${key.replace(/^prometheus\./, '')}`, scale: 1 };
+}
+
+/**
+ * A watch's samples over time: one panel per figure (its own y axis), its limit as a dashed rule,
+ * the samples that breached it in red. Null when no sample has a figure to draw.
+ */
+export function watchChart(watch: RunReport['watches'][number]): ChartSpec | null {
+  const keys = [
+    ...new Set([...watch.limits.map((l) => l.key), ...watch.samples.flatMap((s) => Object.keys(s.values))]),
+  ];
+  const rows = keys.flatMap((key) => {
+    const { label, scale } = watchFigure(key);
+    const limit = watch.limits.find((l) => l.key === key);
+    const bound = limit?.max ?? limit?.min;
+    return watch.samples.flatMap((sample) => {
+      const value = sample.values[key];
+      if (value === null || value === undefined) return [];
+      return [
+        {
+          figure: label,
+          at: sample.at,
+          value: value * scale,
+          breached: sample.breached.includes(key) ? 'breached' : 'within',
+          limit: bound === undefined ? null : bound * scale,
+        },
+      ];
+    });
+  });
+  if (rows.length === 0) return null;
+  const figures = [...new Set(rows.map((r) => r.figure))];
+  const time = {
+    field: 'at',
+    type: 'temporal',
+    title: null,
+    scale: { type: 'utc' },
+    axis: { format: '%H:%M:%S', labelOverlap: true },
+  } as const;
+  const value = { field: 'value', type: 'quantitative', title: null } as const;
+  const breaching = watch.samples.filter((s) => s.breached.length > 0).length;
+  return {
+    $schema: SCHEMA,
+    title: {
+      text: `Watch ${watch.stepId}`,
+      subtitle: `${watch.samples.length} samples, ${breaching} breaching (red); dashed: the limit (UTC)`,
+    },
+    padding: 12,
+    background: 'white',
+    data: { values: rows },
+    // A panel per figure, each on its own scale, one above the other on the same time axis.
+    vconcat: figures.map((figure) => {
+      const limit = rows.find((r) => r.figure === figure)?.limit ?? null;
+      return {
+        title: { text: figure, anchor: 'start', fontSize: 12, fontWeight: 'normal' },
+        width: SERIES_WIDTH,
+        height: WATCH_PANEL_HEIGHT,
+        transform: [{ filter: { field: 'figure', equal: figure } }],
+        layer: [
+          { mark: { type: 'line', color: PALETTE[0] }, encoding: { x: time, y: value } },
+          {
+            mark: { type: 'point', filled: true, size: 40, opacity: 1 },
+            encoding: {
+              x: time,
+              y: value,
+              color: {
+                field: 'breached',
+                type: 'nominal',
+                title: null,
+                scale: { domain: ['within', 'breached'], range: [PALETTE[0]!, '#c62828'] },
+              },
+            },
+          },
+          ...(limit === null
+            ? []
+            : [
+                {
+                  mark: { type: 'rule', color: '#c62828', strokeDash: [6, 4] },
+                  encoding: { y: { datum: limit, type: 'quantitative' } },
+                },
+              ]),
+        ],
+      };
+    }),
+    resolve: { scale: { x: 'shared', y: 'independent', color: 'shared' } },
+    config: CONFIG,
+  } as ChartSpec;
+}
+
 /** Series of one unit as a chart: grouped bars for categories, lines with points over time (UTC). */
 export function seriesChart(chart: SeriesChart): ChartSpec {
   const values = chart.series.flatMap((s) => s.points.map((p) => ({ series: s.name, x: p.x, y: p.y })));

@@ -2,6 +2,8 @@ import type { RunState, StepState } from '../engine/types.ts';
 import type { StepSpec } from '../plan/schema.ts';
 import type { TimelineEvent } from '../engine/types.ts';
 import { formatDuration } from '../duration.ts';
+import type { ForecastComparison } from './forecast.ts';
+import { watchLimits, type WatchLimit } from '../plan/watch-limits.ts';
 
 // A run's report: what happened, how long the service was down, and what the checks measured,
 // side by side so the latency before and after a cutover can be compared. Pure: data in, data out.
@@ -36,9 +38,31 @@ export interface RunReport {
   }>;
   /** Each check step's figures, in plan order: the columns of the side-by-side table. */
   checks: Array<{ stepId: string; at: string; passed: boolean; figures: Record<string, number | string> }>;
+  /** Each watch step that took samples, in plan order: its latest attempt's samples and its limits. */
+  watches: Array<{
+    stepId: string;
+    status: StepState['status'];
+    /** How it ended, in the step's words: its summary, or why it failed. */
+    outcome: string | null;
+    /** It breached more often than it tolerates (a rollback since keeps the failure). */
+    failed: boolean;
+    everyMs: number;
+    samples: WatchSamplePoint[];
+    limits: WatchLimit[];
+  }>;
   notes: Array<{ at: string; by: string | null; text: string }>;
   incidents: Array<{ at: string; by: string | null; event: 'opened' | 'resolved'; text: string }>;
   refusals: number;
+  /** Forecast and actual side by side, when the run was started with a forecast. */
+  forecast?: ForecastComparison;
+}
+
+/** One sample of a watch, as the store keeps it: each figure after it, and which breached their limit. */
+export interface WatchSamplePoint {
+  /** Epoch ms. */
+  at: number;
+  values: Record<string, number | null>;
+  breached: string[];
 }
 
 export function buildReport(
@@ -46,6 +70,7 @@ export function buildReport(
   specs: ReadonlyMap<string, StepSpec>,
   timeline: readonly TimelineEvent[],
   now: number,
+  watchSamples: ReadonlyMap<string, readonly WatchSamplePoint[]> = new Map(),
 ): RunReport {
   const iso = (ms: number) => new Date(ms).toISOString();
   const maintenanceOn = (id: string | undefined) => {
@@ -120,6 +145,22 @@ export function buildReport(
       approvedBy: s.approval?.decision === 'approved' ? s.approval.by : null,
     })),
     checks,
+    watches: run.steps.flatMap((step) => {
+      const spec = specs.get(step.id);
+      const samples = watchSamples.get(step.id) ?? [];
+      if (spec?.kind !== 'watch' || samples.length === 0) return [];
+      return [
+        {
+          stepId: step.id,
+          status: step.status,
+          outcome: step.error ?? step.summary,
+          failed: step.error !== null,
+          everyMs: spec.every,
+          samples: [...samples],
+          limits: watchLimits(spec),
+        },
+      ];
+    }),
     notes: timeline
       .filter((e) => e.type === 'note')
       .map((e) => ({ at: iso(e.at.getTime()), by: e.actor ?? null, text: e.detail ?? '' })),
@@ -145,7 +186,10 @@ const embed = (chart: ChartFile) =>
     ? `![${chart.alt}](${chart.filename})`
     : `_The chart could not be drawn (${cell(chart.failed)}); the table has the same figures, and Ferry's log the details._`;
 
-export function renderMarkdown(report: RunReport, charts: { checks?: ChartFile } = {}): string {
+export function renderMarkdown(
+  report: RunReport,
+  charts: { checks?: ChartFile; watches?: ReadonlyMap<string, ChartFile> } = {},
+): string {
   const lines = [
     `# ${report.service} ${report.environment} · ${report.id}`,
     '',
@@ -163,6 +207,7 @@ export function renderMarkdown(report: RunReport, charts: { checks?: ChartFile }
         `| ${s.id} | ${s.kind} | ${s.status.replace('_', ' ')} | ${formatMs(s.durationMs)} | ${cell(s.error ?? s.summary)}${s.approvedBy ? ` (approved by ${s.approvedBy})` : ''} |`,
     ),
   ];
+  if (report.forecast) lines.push('', ...forecastTable(report.forecast));
   if (report.checks.length > 0) {
     const keys = [...new Set(report.checks.flatMap((c) => Object.keys(c.figures)))].sort();
     lines.push(
@@ -175,6 +220,17 @@ export function renderMarkdown(report: RunReport, charts: { checks?: ChartFile }
       ...keys.map(
         (k) => `| ${k} | ${report.checks.map((c) => cell(String(c.figures[k] ?? '–'))).join(' | ')} |`,
       ),
+    );
+  }
+  for (const watch of report.watches) {
+    const breaching = watch.samples.filter((s) => s.breached.length > 0).length;
+    const chart = charts.watches?.get(watch.stepId);
+    lines.push(
+      '',
+      `## Watch: ${watch.stepId}`,
+      '',
+      `${watch.samples.length} samples every ${formatDuration(watch.everyMs)}, from ${new Date(watch.samples[0]!.at).toISOString().slice(11, 19)} to ${new Date(watch.samples.at(-1)!.at).toISOString().slice(11, 19)}; ${breaching} breached a limit. ${watch.failed ? '❌ ' : ''}${cell(watch.outcome)}`,
+      ...(chart ? ['', embed(chart)] : []),
     );
   }
   if (report.incidents.length > 0) {
@@ -212,4 +268,31 @@ export function renderSummaryMarkdown(reports: readonly RunReport[], windows?: C
 /** How long something took, or a dash where it is not known. */
 export function formatMs(ms: number | null): string {
   return ms === null ? '–' : formatDuration(ms);
+}
+
+/** Forecast and actual per step, then for the whole run and the downtime: planned against what happened. */
+function forecastTable(forecast: ForecastComparison): string[] {
+  const row = (name: string, planned: { p50Ms: number; worstMs: number }, actualMs: number | null) => {
+    const off = actualMs === null ? '–' : signed(actualMs - planned.p50Ms);
+    const worse = actualMs !== null && actualMs > planned.worstMs ? ' ⚠️ longer than any earlier run' : '';
+    return `| ${name} | ${formatDuration(planned.p50Ms)} | ${formatDuration(planned.worstMs)} | ${formatMs(actualMs)} | ${off}${worse} |`;
+  };
+  return [
+    '## Forecast and actual',
+    '',
+    `Forecast at the start, from ${cell(forecast.basis)}. A step's time runs from the end of the one before it, waits for approval and Done included.`,
+    '',
+    '| step | forecast (p50) | worst before | actual | actual − forecast |',
+    '|---|---|---|---|---|',
+    ...forecast.steps.map((s) => row(s.id, s.forecast, s.actualMs)),
+    row('**whole run**', forecast.total.forecast, forecast.total.actualMs),
+    ...(forecast.downtime
+      ? [row('**downtime**', forecast.downtime.forecast, forecast.downtime.actualMs)]
+      : []),
+  ];
+}
+
+/** "+2m", "−30s", "±0ms": how far a time was off its forecast. */
+function signed(ms: number): string {
+  return `${ms > 0 ? '+' : ms < 0 ? '−' : '±'}${formatDuration(Math.abs(ms))}`;
 }

@@ -16,6 +16,10 @@ export interface StepPreview {
   id: string;
   kind: StepSpec['kind'];
   needsApproval: boolean;
+  /** The plan marks it `irreversible`: once it went through, the run cannot be rolled back. */
+  irreversible: boolean;
+  /** What to do instead of rolling back once it went through (`forward_fix`). */
+  forwardFix: string | null;
   /** What the step would change, e.g. "api.example.com CNAME old -> new (TTL 60)". */
   text: string;
   /** Why the step would not run now (a TTL above max_ttl, a variable unset). */
@@ -41,15 +45,25 @@ export function preview(deps: RunsDeps, specs: readonly StepSpec[]): Promise<Ste
       if (!opener || missingVars(spec, deps.planEnv).length > 0) return previewStep(deps, spec);
       // What it will find depends on the opening step, which has not run yet.
       return Promise.resolve({
-        id: spec.id,
-        kind: spec.kind,
-        needsApproval: spec.approval === 'required',
+        ...previewBase(spec),
         text: `${plainTitle(deps, spec)} (undoes what \`${opener.id}\` changed)`,
         blocker: null,
         readError: null,
       });
     }),
   );
+}
+
+function previewBase(
+  spec: StepSpec,
+): Pick<StepPreview, 'id' | 'kind' | 'needsApproval' | 'irreversible' | 'forwardFix'> {
+  return {
+    id: spec.id,
+    kind: spec.kind,
+    needsApproval: spec.approval === 'required',
+    irreversible: spec.irreversible === true,
+    forwardFix: spec.forward_fix ?? null,
+  };
 }
 
 /** The plan's own words for a step, with its variables filled in and secrets masked. */
@@ -60,7 +74,7 @@ function plainTitle(deps: RunsDeps, spec: StepSpec): string {
 }
 
 async function previewStep(deps: RunsDeps, spec: StepSpec): Promise<StepPreview> {
-  const base = { id: spec.id, kind: spec.kind, needsApproval: spec.approval === 'required' };
+  const base = previewBase(spec);
   const missing = missingVars(spec, deps.planEnv);
   if (missing.length > 0 || !deps.handlerFor) {
     return {

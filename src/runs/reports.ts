@@ -4,6 +4,7 @@ import {
   maintenanceWindowsChart,
   renderPng,
   seriesChart,
+  watchChart,
   type ChartSpec,
 } from '../report/charts.ts';
 import {
@@ -13,8 +14,10 @@ import {
   type ChartFile,
   type RunReport,
 } from '../report/report.ts';
+import { compareWithForecast } from '../report/forecast.ts';
 import { messagesOf } from '../store/slack-messages.ts';
 import { findRuns, readTimeline } from '../store/runs.ts';
+import { readWatchSamples } from '../store/watch-samples.ts';
 import type { RunsDeps } from './deps.ts';
 import { showRun } from './lookup.ts';
 
@@ -48,11 +51,28 @@ export async function reportRun(
         alt: `Checks of ${report.id} before and after, side by side`,
       })
     : null;
+  // Each watch's samples beside the checks: what the service did in the minutes after the change.
+  const watches = new Map<string, Awaited<ReturnType<typeof draw>>>();
+  for (const watch of report.watches) {
+    const spec = watchChart(watch);
+    if (!spec) continue;
+    watches.set(
+      watch.stepId,
+      await draw(deps, spec, {
+        filename: `ferry-${report.id}-watch-${watch.stepId}.png`,
+        title: `Report ${report.id}: watch ${watch.stepId}`,
+        alt: `The samples of watch ${watch.stepId}, with its limits`,
+      }),
+    );
+  }
   return {
     report,
-    markdown: renderMarkdown(report, checks ? { checks: checks.file } : {}),
+    markdown: renderMarkdown(report, {
+      ...(checks ? { checks: checks.file } : {}),
+      watches: new Map([...watches].map(([id, chart]) => [id, chart.file])),
+    }),
     thread,
-    charts: checks?.upload ? [checks.upload] : [],
+    charts: [checks, ...watches.values()].flatMap((c) => (c?.upload ? [c.upload] : [])),
   };
 }
 
@@ -85,12 +105,17 @@ async function readReport(
   runId: string,
 ): Promise<{ report: RunReport; thread: { channel: string; ts: string } | null }> {
   const record = await showRun(deps, runId);
-  const report = buildReport(
+  const built = buildReport(
     record.state,
     record.specs,
     await readTimeline(deps.db, runId),
     deps.clock.now(),
+    await readWatchSamples(deps.db, runId),
   );
+  // What the run was expected to take at its start, beside what it took.
+  const report: RunReport = record.forecast
+    ? { ...built, forecast: compareWithForecast(record.state, record.forecast, built.downtime?.ms ?? null) }
+    : built;
   const status = (await messagesOf(deps.db, runId)).find((m) => m.kind === 'status');
   return { report, thread: status ? { channel: status.channel, ts: status.ts } : null };
 }

@@ -18,7 +18,15 @@ import { assertMayStart, startRun } from './start.ts';
 
 export async function scheduleStart(
   deps: RunsDeps,
-  input: { service: string; environment: string; user: string; channel: string; at: Date },
+  input: {
+    service: string;
+    environment: string;
+    user: string;
+    channel: string;
+    at: Date;
+    /** `--override <reason>`: an approver schedules it outside its change windows. */
+    override?: string;
+  },
 ): Promise<ScheduledStart> {
   const { plan } = environmentOf(deps, input.service, input.environment);
   const refusal = scheduleRefusal(
@@ -27,13 +35,18 @@ export async function scheduleStart(
     `/migrate start ${plan.service} ${input.environment}`,
   );
   if (refusal) throw new FerryError('command_invalid', refusal);
-  await assertMayStart(deps, plan, input.environment, input.user);
+  // The change windows judge the time asked for, not the moment it was asked.
+  await assertMayStart(deps, plan, input.environment, input.user, {
+    at: input.at.getTime(),
+    ...(input.override !== undefined ? { override: input.override } : {}),
+  });
   const scheduled = await insertScheduledStart(deps.db, {
     service: plan.service,
     environment: input.environment,
     requestedBy: input.user,
     channel: channelFor(deps, plan.service, input.environment, input.channel),
     startAt: input.at,
+    ...(input.override !== undefined ? { overrideReason: input.override } : {}),
   });
   deps.log.info(
     { scheduled: scheduled.id, service: plan.service, environment: input.environment },
@@ -74,12 +87,19 @@ export function pendingStarts(deps: Pick<RunsDeps, 'db'>): Promise<ScheduledStar
  * Starts every scheduled start that is due. Returns those that could not start, with why, for the
  * channel to hear; a start another replica took is neither.
  */
+/** How late a scheduled start may come due and still be judged at its `--at`: the scheduler's ticks. */
+const LATE_MS = 60_000;
+
 export async function startDue(
   deps: RunsDeps,
 ): Promise<Array<{ scheduled: ScheduledStart; error: FerryError }>> {
   const failures: Array<{ scheduled: ScheduledStart; error: FerryError }> = [];
   const due = await pendingScheduledStarts(deps.db, { dueBy: new Date(deps.clock.now()) });
   for (const scheduled of due) {
+    // The change windows judge when it really starts: on time, its `--at`; a start that comes due
+    // late (no Ferry was running) is judged at the moment it would change production.
+    const now = deps.clock.now();
+    const startsAt = now - scheduled.startAt.getTime() > LATE_MS ? now : scheduled.startAt.getTime();
     try {
       await startRun(deps, {
         service: scheduled.service,
@@ -87,6 +107,8 @@ export async function startDue(
         user: scheduled.requestedBy,
         channel: scheduled.channel,
         scheduledStartId: scheduled.id,
+        at: startsAt,
+        ...(scheduled.overrideReason !== null ? { override: scheduled.overrideReason } : {}),
       });
     } catch (error) {
       const ferry = toFerryError(error);

@@ -4,6 +4,7 @@ import {
   incidentStartRefusal,
   lockedRefusal,
   policyFor,
+  soakRefusal,
   startRefusal,
 } from '../engine/index.ts';
 import { stepContent } from '../plan/content.ts';
@@ -14,9 +15,11 @@ import { stepTitle } from '../plan/describe.ts';
 import type { Plan, StepSpec } from '../plan/schema.ts';
 import { missingVars, unsetVariables } from '../plan/vars.ts';
 import { findLock, openIncidentsOfService } from '../store/locks-and-incidents.ts';
-import { createRun } from '../store/runs.ts';
+import { createRun, latestRunbookRun } from '../store/runs.ts';
 import { words } from '../words.ts';
+import type { Forecast } from '../report/forecast.ts';
 import { afterDecision, type RunsDeps } from './deps.ts';
+import { forecastFor, windowGate, type WindowOverride } from './forecasts.ts';
 import { channelFor, environmentOf } from './plans.ts';
 import { preview } from './preview.ts';
 
@@ -31,14 +34,25 @@ export interface StartInput {
   channel: string;
   /** Set when a scheduled start (`--at`) comes due: it turns 'started' with the run, once. */
   scheduledStartId?: string;
+  /** A scheduled start's time: the change windows judge it rather than the moment it came due. */
+  at?: number;
+  /** `--override <reason>`: an approver starts it outside its change windows. */
+  override?: string;
 }
 
 export async function startRun(deps: RunsDeps, input: StartInput): Promise<RunState> {
   const { loaded, plan, env } = environmentOf(deps, input.service, input.environment);
+  const forecast = await forecastFor(deps, plan, input.environment);
   // The lock is checked again inside the transaction that creates the run; this spares the live reads.
-  await assertMayStart(deps, plan, input.environment, input.user);
+  const windowOverride = await assertMayStart(deps, plan, input.environment, input.user, {
+    ...(input.at !== undefined ? { at: input.at } : {}),
+    ...(input.override !== undefined ? { override: input.override } : {}),
+    forecast,
+  });
   const state = await launch(deps, loaded, input, env.steps, {
     ...(input.scheduledStartId ? { scheduledStartId: input.scheduledStartId } : {}),
+    forecast,
+    ...(windowOverride ? { windowOverride } : {}),
   });
   deps.log.info(
     { run: state.id, service: plan.service, environment: input.environment, by: input.user },
@@ -47,13 +61,17 @@ export async function startRun(deps: RunsDeps, input: StartInput): Promise<RunSt
   return state;
 }
 
-/** What a start needs, checked when it is asked for (and again when a scheduled one is due). */
+/**
+ * What a start needs, checked when it is asked for (and again when a scheduled one is due). Returns
+ * the change-window override to record, when an approver started it outside its windows.
+ */
 export async function assertMayStart(
   deps: RunsDeps,
   plan: Plan,
   environment: string,
   user: string,
-): Promise<void> {
+  when: { at?: number; override?: string; forecast?: Forecast | null } = {},
+): Promise<WindowOverride | null> {
   const refusal = startRefusal(policyFor(plan, environment), plan.service, user);
   if (refusal) throw new FerryError('not_authorized', refusal);
   const missing = missingVars(plan.environments[environment]?.steps ?? [], deps.planEnv);
@@ -73,6 +91,32 @@ export async function assertMayStart(
     })),
   );
   if (held) throw new FerryError('run_held', held);
+  await assertSoaked(deps, plan, environment);
+  return windowGate(deps, plan, environment, {
+    user,
+    at: when.at ?? deps.clock.now(),
+    scheduled: when.at !== undefined,
+    override: when.override,
+    forecast: when.forecast,
+  });
+}
+
+/**
+ * `requires: { environment, soak }`: the environment it requires has a latest run that succeeded at
+ * least `soak` ago and has no open incident. Checked when a scheduled start comes due as well.
+ */
+async function assertSoaked(deps: RunsDeps, plan: Plan, environment: string): Promise<void> {
+  const requires = plan.environments[environment]?.requires;
+  if (!requires) return;
+  const latest = await latestRunbookRun(deps.db, plan.service, requires.environment);
+  const refusal = soakRefusal(
+    plan.service,
+    environment,
+    requires,
+    latest && { ...latest.state, incidents: latest.incidents },
+    deps.clock.now(),
+  );
+  if (refusal) throw new FerryError('run_not_soaked', refusal);
 }
 
 export interface AdhocInput {
@@ -101,8 +145,10 @@ export async function startAdhoc(deps: RunsDeps, input: AdhocInput): Promise<Run
   }
   const refusal = startRefusal(policyFor(plan, input.environment), plan.service, input.user);
   if (refusal) throw new FerryError('not_authorized', refusal);
+  // A toggle is undone by its opposite toggle: the runbook step's point of no return is not its own.
+  const { irreversible: _irreversible, forward_fix: _forwardFix, ...provider } = template;
   const spec = {
-    ...template,
+    ...provider,
     id: `${input.kind}-${input.action}`,
     action: input.action,
     approval: 'required',
@@ -128,9 +174,15 @@ async function launch(
   loaded: LoadedPlan,
   who: { environment: string; user: string; channel: string },
   steps: readonly StepSpec[],
-  extra: { purpose?: RunState['purpose']; scheduledStartId?: string },
+  extra: {
+    purpose?: RunState['purpose'];
+    scheduledStartId?: string;
+    forecast?: Forecast | null;
+    windowOverride?: WindowOverride;
+  },
 ): Promise<RunState> {
   const { plan } = loaded;
+  const { windowOverride, ...recorded } = extra;
   const previews = await preview(deps, steps);
   const now = deps.clock.now();
   const { state, effects } = await createRun(
@@ -149,9 +201,9 @@ async function launch(
         content: stepContent(spec, deps.planEnv),
       })),
       now,
-      ...extra,
+      ...recorded,
     },
-    (initial) => decide(initial, { type: 'start' }, now),
+    (initial) => decide(initial, { type: 'start', ...(windowOverride ? { windowOverride } : {}) }, now),
   );
   await afterDecision(deps, state.id, effects, 'start');
   return state;

@@ -4,11 +4,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { sameSecret, type RequestContext, type Route } from '../http/server.ts';
-import type { FakeSlack, FakeSlackEvent, SlackFile, SlackMessage } from './fake-slack.ts';
+import type { FakeSlack, FakeSlackEvent, SlackFile, SlackMessage, SlackView } from './fake-slack.ts';
 import { isFaultName, type Faults } from './faults.ts';
 import {
   buildBlockActionPayload,
+  buildEventEnvelope,
+  buildViewSubmissionPayload,
   sendBlockAction,
+  sendEvent,
+  sendInteraction,
   sendSlashCommand,
   type SignedResponse,
 } from './signed-request.ts';
@@ -29,6 +33,8 @@ import type { AppSnapshot } from './world.ts';
 //   POST /sandbox/message        { user, channel, text, thread_ts? }  a person's chat message
 //   POST /sandbox/action         { user, channel, ts, action_id, block_id?, ephemeral? }  a button click
 //   POST /sandbox/faults         { name, armed, count? }
+//   POST /sandbox/home           { user }  the person opens Ferry's App Home tab (app_home_opened)
+//   POST /sandbox/view           { user, view_id, values }  the person submits a modal (view_submission)
 //   POST /sandbox/reset          {}  Reset the world: Ferry starts over with fresh fakes (202)
 
 export interface ConsoleUser {
@@ -102,6 +108,20 @@ const actionBody = z.object({
   action_id: z.string().min(1).max(255),
   block_id: z.string().max(255).optional(),
   ephemeral: z.boolean().optional(),
+});
+const homeBody = z.object({ user: userId });
+/** A modal's `state.values` as Slack sends them: block_id -> action_id -> the element's value. */
+const viewValue = z.union([
+  z.object({ type: z.literal('plain_text_input'), value: z.string().max(10_000).nullable() }),
+  z.object({
+    type: z.literal('static_select'),
+    selected_option: z.object({ text: z.unknown(), value: z.string().max(2000) }).nullable(),
+  }),
+]);
+const viewBody = z.object({
+  user: userId,
+  view_id: z.string().regex(/^V[A-Z0-9]+$/, 'expected a view id'),
+  values: z.record(z.string().max(255), z.record(z.string().max(255), viewValue)),
 });
 const faultBody = z.object({
   name: z.string().refine(isFaultName, 'unknown fault'),
@@ -179,6 +199,8 @@ export class ConsoleRoutes {
       else if (method === 'POST' && path === '/sandbox/message') await this.#message(req, res);
       else if (method === 'POST' && path === '/sandbox/action') await this.#action(req, res);
       else if (method === 'POST' && path === '/sandbox/faults') await this.#fault(req, res);
+      else if (method === 'POST' && path === '/sandbox/home') await this.#home(req, res);
+      else if (method === 'POST' && path === '/sandbox/view') await this.#submitView(req, res);
       else if (method === 'POST' && path === '/sandbox/reset') await this.#reset(req, res);
       else if (method === 'GET' && path.startsWith('/sandbox/files/'))
         this.#file(res, path.slice('/sandbox/files/'.length));
@@ -266,6 +288,7 @@ export class ConsoleRoutes {
       channel: channelParam,
       messages: store.allMessages(channelParam).map(forPage),
       ephemerals: store.ephemerals({ user, channel: channelParam }).map(forPage),
+      home: viewForPage(store.homeView(user)),
       faults: faults.list(),
       world: this.#deps.world(),
       redis: this.#deps.redis(),
@@ -370,6 +393,15 @@ export class ConsoleRoutes {
       case 'view_opened':
       case 'view_updated':
       case 'view_published':
+        // A modal or a Home tab is seen by one person only, as in Slack.
+        if (!event.view.user) break;
+        onlyFor = event.view.user;
+        data = {
+          seq: event.seq,
+          type: event.view.type === 'home' ? 'home_published' : event.type,
+          view: viewForPage(event.view),
+        };
+        break;
       case 'file_uploaded':
         break;
     }
@@ -544,6 +576,87 @@ export class ConsoleRoutes {
   }
 
   /**
+   * The person opens Ferry's App Home tab: Slack sends `app_home_opened`, and Ferry answers by
+   * publishing the tab (views.publish), which reaches the page as a `home_published` event.
+   */
+  async #home(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = parse(homeBody, await readJson(req));
+    const person = this.#person(body.user);
+    const { fakeSlack, ferryUrl, signingSecret } = this.#deps;
+    const store = fakeSlack.store;
+    const envelope = buildEventEnvelope({
+      team_id: store.team.id,
+      api_app_id: store.bot.appId,
+      event: {
+        type: 'app_home_opened',
+        user: person.id,
+        channel: `D0${person.id.slice(1)}`,
+        tab: 'home',
+        event_ts: `${(Date.now() / 1000).toFixed(6)}`,
+      },
+    });
+    const sent = await this.#deliver(() =>
+      sendEvent(ferryUrl, signingSecret, envelope, { timeoutMs: SLACK_ACK_TIMEOUT_MS }),
+    );
+    json(res, 200, sent.ok ? { ok: true } : { ok: false, error: sent.error });
+  }
+
+  /**
+   * The person submits a modal: Slack sends `view_submission` with the inputs' values, and Ferry's
+   * answer decides what the page does (Slack's `response_action`): close it, show errors under the
+   * inputs, or show the view it sends instead.
+   */
+  async #submitView(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = parse(viewBody, await readJson(req));
+    const person = this.#person(body.user);
+    const { fakeSlack, ferryUrl, signingSecret } = this.#deps;
+    const store = fakeSlack.store;
+    const view = store.view(body.view_id);
+    if (!view || view.type !== 'modal') throw new HttpError(404, 'that modal is gone');
+    if (view.user !== person.id) throw new HttpError(403, 'that modal was opened for someone else');
+    const payload = buildViewSubmissionPayload({
+      user: { id: person.id, username: person.name, name: person.name, team_id: store.team.id },
+      view: {
+        id: view.id,
+        callback_id: view.callback_id,
+        private_metadata: view.private_metadata,
+        values: body.values,
+        blocks: view.blocks,
+        hash: view.hash,
+      },
+      trigger_id: fakeSlack.mintTriggerId(person.id),
+      team: { id: store.team.id, domain: store.team.domain },
+      api_app_id: store.bot.appId,
+    });
+    const sent = await this.#deliver(() =>
+      sendInteraction(ferryUrl, signingSecret, payload, { timeoutMs: SLACK_ACK_TIMEOUT_MS }),
+    );
+    if (!sent.ok) {
+      // Slack keeps the modal open and says it could not reach the app.
+      json(res, 200, { ok: false, error: `We had some trouble connecting (${sent.error}). Try again?` });
+      return;
+    }
+    const answer = sent.response.json as {
+      response_action?: unknown;
+      errors?: unknown;
+      view?: unknown;
+    } | null;
+    const action = typeof answer === 'object' && answer !== null ? answer.response_action : undefined;
+    if (action === 'errors' && typeof answer?.errors === 'object' && answer.errors !== null) {
+      json(res, 200, { ok: true, action: 'errors', errors: answer.errors });
+    } else if ((action === 'update' || action === 'push') && typeof answer?.view === 'object') {
+      const updated = store.updateView(view.id, answer.view as Record<string, unknown>);
+      json(res, 200, {
+        ok: true,
+        action: 'update',
+        view: updated.ok ? viewForPage(updated.value) : undefined,
+      });
+    } else {
+      json(res, 200, { ok: true, action: 'close' });
+    }
+  }
+
+  /**
    * Reset the world: every page hears it first (and shows that the world is starting over), then,
    * once this answer is on its way, Ferry stops and starts again, closing every page's stream.
    */
@@ -628,6 +741,13 @@ function forPage<M extends object>(message: M): M | (Omit<M, 'files'> & { files:
 }
 
 type PageFile = Omit<SlackFile, 'content'> & { url_private: string };
+
+/** A modal or Home tab as the page draws it: what Slack shows, without the bookkeeping. */
+function viewForPage(view: SlackView | undefined): Record<string, unknown> | null {
+  if (!view) return null;
+  const { id, type, title, submit, close, blocks, hash } = view;
+  return { id, type, title, submit, close, blocks, hash };
+}
 
 function hasElement(blocks: unknown[] | undefined, actionId: string, blockId: string | undefined): boolean {
   for (const block of blocks ?? []) {

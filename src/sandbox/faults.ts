@@ -3,7 +3,13 @@ import { EventEmitter } from 'node:events';
 // The console's faults panel: incidents to rehearse, injected into the sandbox's fakes. Each fault is
 // visible while armed; the fakes ask this object whether to misbehave on each request.
 
-export const FAULT_NAMES = ['route53-throttling', 'health-check', 'slow-drain', 'http-502'] as const;
+export const FAULT_NAMES = [
+  'route53-throttling',
+  'health-check',
+  'error-rate',
+  'slow-drain',
+  'http-502',
+] as const;
 export type FaultName = (typeof FAULT_NAMES)[number];
 
 export interface FaultView {
@@ -29,6 +35,11 @@ const describe: Record<FaultName, { label: string; description: string }> = {
     label: 'Failing health check',
     description: "The new platform's /healthz answers 500 while armed, so check steps fail.",
   },
+  'error-rate': {
+    label: 'Error rate up',
+    description:
+      "One request in four to the new platform answers 503 while armed: a watch's checks fail now and then, and Prometheus reports the 5xx rate climbing.",
+  },
   'slow-drain': {
     label: 'Slow drain',
     description: 'The old Sidekiq workers take ten times longer per job while armed, so drains crawl.',
@@ -46,6 +57,7 @@ interface FaultEvents {
 export class Faults extends EventEmitter<FaultEvents> {
   #throttleRemaining = 0;
   #healthFailing = false;
+  #errorRateUp = false;
   #slowDrain = false;
   #maintenance502 = false;
 
@@ -62,6 +74,9 @@ export class Faults extends EventEmitter<FaultEvents> {
         break;
       case 'health-check':
         this.#healthFailing = true;
+        break;
+      case 'error-rate':
+        this.#errorRateUp = true;
         break;
       case 'slow-drain':
         this.#slowDrain = true;
@@ -80,6 +95,9 @@ export class Faults extends EventEmitter<FaultEvents> {
         break;
       case 'health-check':
         this.#healthFailing = false;
+        break;
+      case 'error-rate':
+        this.#errorRateUp = false;
         break;
       case 'slow-drain':
         this.#slowDrain = false;
@@ -103,6 +121,7 @@ export class Faults extends EventEmitter<FaultEvents> {
     const armed: Record<FaultName, boolean> = {
       'route53-throttling': this.#throttleRemaining > 0,
       'health-check': this.#healthFailing,
+      'error-rate': this.#errorRateUp,
       'slow-drain': this.#slowDrain,
       'http-502': this.#maintenance502,
     };
@@ -124,6 +143,10 @@ export class Faults extends EventEmitter<FaultEvents> {
 
   get healthFailing(): boolean {
     return this.#healthFailing;
+  }
+
+  get errorRateUp(): boolean {
+    return this.#errorRateUp;
   }
 
   get slowDrain(): boolean {

@@ -4,19 +4,28 @@ import type { Faults } from './faults.ts';
 import { sendJson } from './fakes/fake-http.ts';
 import { FakeHeroku } from './fakes/heroku.ts';
 import { FakeMaintenance } from './fakes/maintenance.ts';
+import { FakeNewPlatform } from './fakes/new-platform.ts';
+import { FakePrometheus } from './fakes/prometheus.ts';
 import { FakeRoute53 } from './fakes/route53.ts';
 import type { CronSeed } from './redis-seed.ts';
 import type { SidekiqSnapshot, SimulatedApp } from './workers.ts';
 
 // The world the example plan (examples/plans/billing.yml) migrates: the billing service's staging and
 // production apps on the old platform (Heroku, with Sidekiq on Redis), their DNS records in Route 53,
-// their maintenance endpoints, and the new platform's health endpoint. The HTTP fakes are seeded here
+// their maintenance endpoints, the new platform's health endpoint and a Prometheus that reports its
+// 5xx rate. The HTTP fakes are seeded here
 // and wrapped with the faults panel's hooks; `snapshot` is what the console's "Systems" panel shows.
 
 export const HOSTED_ZONE = { id: 'Z0FERRYSANDBOX', name: 'billing.example.com.' } as const;
 export const HEROKU_PREFIX = '/fake/heroku';
 export const MAINTENANCE_PREFIX = '/fake/maintenance';
 export const NEW_PLATFORM_PREFIX = '/fake/new-platform';
+/** Prometheus' base URL on Ferry's port; its API is under it, as a real server's is. */
+export const PROMETHEUS_PREFIX = '/fake/prometheus';
+/** The window the stand-in Prometheus rates the new platform's 5xx over, as `rate(…[1m])` would. */
+const RATE_WINDOW_MS = 60_000;
+/** One request in this many answers 503 while the error-rate fault is armed. */
+const ERROR_RATE_ONE_IN = 4;
 /** Placeholder credentials the fakes check, so the plan passes them as a real one would. */
 export const SANDBOX_HEROKU_TOKEN = 'sandbox-heroku-token';
 export const SANDBOX_MAINTENANCE_TOKEN = 'sandbox-maintenance-token';
@@ -121,7 +130,10 @@ export interface AppSnapshot {
     pointsAt: 'old' | 'new' | 'other' | 'missing';
   };
   formation: Record<string, number>;
-  health: 'ok' | 'failing';
+  /** failing: every request 500 (health-check fault); erring: one in four 503 (error-rate fault). */
+  health: 'ok' | 'failing' | 'erring';
+  /** The share of 5xx the new platform answered this app in the last minute, as Prometheus reports it. */
+  errorRatio: number;
   /** Null while no Redis answers. */
   sidekiq: SidekiqSnapshot | null;
 }
@@ -130,6 +142,8 @@ export class ExampleWorld {
   readonly route53: FakeRoute53;
   readonly heroku: FakeHeroku;
   readonly maintenance: FakeMaintenance;
+  readonly newPlatform: FakeNewPlatform;
+  readonly prometheus: FakePrometheus;
   readonly apps: readonly ExampleApp[];
   readonly #faults: Faults;
 
@@ -140,6 +154,16 @@ export class ExampleWorld {
     this.route53 = new FakeRoute53({ propagation: { polls: 1, ms: 2_000 } });
     this.heroku = new FakeHeroku({ prefix: HEROKU_PREFIX, token: SANDBOX_HEROKU_TOKEN });
     this.maintenance = new FakeMaintenance({ prefix: MAINTENANCE_PREFIX, token: SANDBOX_MAINTENANCE_TOKEN });
+    this.newPlatform = new FakeNewPlatform({ prefix: NEW_PLATFORM_PREFIX });
+    // No PromQL here: every query is taken to ask for the new platform's 5xx rate over the last
+    // minute, of the app it names (all apps when it names none), as the example plan's query does.
+    this.prometheus = new FakePrometheus({
+      prefix: PROMETHEUS_PREFIX,
+      answer: (query, at) => {
+        const app = apps.find((a) => query.includes(a.app))?.app;
+        return [this.newPlatform.errorRatio(RATE_WINDOW_MS, app, at)];
+      },
+    });
     this.route53.addZone(HOSTED_ZONE.id, HOSTED_ZONE.name);
     for (const app of apps) {
       // TTL 60, below the plan's max_ttl: the team lowered it a day ahead, as the cutover advice says.
@@ -169,6 +193,7 @@ export class ExampleWorld {
       (req, res) => this.#herokuRoute(req, res),
       (req, res) => this.#maintenanceRoute(req, res),
       (req, res) => this.#health(req, res),
+      (req, res) => this.prometheus.handle(req, res),
     ];
   }
 
@@ -212,7 +237,8 @@ export class ExampleWorld {
                   : 'other',
         },
         formation,
-        health: this.#faults.healthFailing ? 'failing' : 'ok',
+        health: this.#faults.healthFailing ? 'failing' : this.#faults.errorRateUp ? 'erring' : 'ok',
+        errorRatio: this.newPlatform.errorRatio(RATE_WINDOW_MS, app.app),
         sidekiq: sidekiq(app.app) ?? null,
       };
     });
@@ -247,18 +273,9 @@ export class ExampleWorld {
   }
 
   #health(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
-    const match = new RegExp(`^${NEW_PLATFORM_PREFIX}/([^/?]+)/healthz(?:\\?.*)?$`).exec(req.url ?? '');
-    if (!match || (req.method !== 'GET' && req.method !== 'HEAD')) return Promise.resolve(false);
-    const app = decodeURIComponent(match[1] ?? '');
-    if (this.#faults.healthFailing) {
-      sendJson(res, 500, {
-        status: 'error',
-        app,
-        checks: { database: 'timeout after 5000 ms (pool exhausted)', redis: 'ok' },
-      });
-    } else {
-      sendJson(res, 200, { status: 'ok', app, checks: { database: 'ok', redis: 'ok' } });
-    }
-    return Promise.resolve(true);
+    // The faults panel decides how the new platform answers, request by request.
+    this.newPlatform.down = this.#faults.healthFailing;
+    this.newPlatform.failOneIn = this.#faults.errorRateUp ? ERROR_RATE_ONE_IN : 0;
+    return this.newPlatform.handle(req, res);
   }
 }

@@ -13,6 +13,8 @@ export const ActionId = {
   abort: 'ferry_abort',
   done: 'ferry_done',
   goOn: 'ferry_go_on',
+  /** Ends a running watch early: what it saw so far is good enough. */
+  looksGood: 'ferry_looks_good',
   /** Opens the Add note modal; its value is the run. */
   addNote: 'ferry_add_note',
 } as const;

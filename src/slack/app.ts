@@ -6,12 +6,19 @@ import type { RunsDeps } from '../runs/deps.ts';
 import { firstDelivery } from '../runs/deliveries.ts';
 import { registerActions } from './listeners/actions.ts';
 import { registerCommands } from './listeners/commands.ts';
+import { deferDeliveryCheck } from './deliveries.ts';
 import { answerTheUnknown } from './listeners/fallbacks.ts';
 import { registerHome } from './listeners/home.ts';
 import { registerNotes } from './listeners/notes.ts';
 import { Permalinks } from './permalinks.ts';
 import { SocketModeLink } from './socket-mode.ts';
 import { UserGroups } from './usergroups.ts';
+
+/**
+ * Requests whose listeners may be working at once, most of them after their ack: far more than
+ * Slack sends a bot, and a bound on the memory a flood can take (each holds some tens of kB).
+ */
+const MAX_WORKING = 4_096;
 
 export interface SlackAppOptions {
   botToken: string;
@@ -138,14 +145,24 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
   const runs: RunsDeps = { ...options.runs, directory: groups };
 
   // Listeners keep working after they ack; shutdown waits for them before closing the database.
+  // Only so many at once: past that a request waits, its ack with it, for one to finish, so a flood
+  // costs latency (Slack allows 3 s) rather than a backlog that grows in memory without bound.
   const pending = new Set<Promise<void>>();
+  const waiting: Array<() => void> = [];
+  let working = 0;
   app.use(async ({ next }) => {
+    if (working < MAX_WORKING) working += 1;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
     const work = next();
     pending.add(work);
     try {
       await work;
     } finally {
       pending.delete(work);
+      // The place passes to the next request waiting, if any.
+      const nextInLine = waiting.shift();
+      if (nextInLine) nextInLine();
+      else working -= 1;
     }
   });
 
@@ -162,18 +179,24 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
         : typeof triggerId === 'string' && triggerId
           ? `trigger:${triggerId}`
           : undefined;
-    // Bounded: a slow database must not make the ack miss Slack's 3 s (a first delivery is assumed).
+    // A database that cannot record the key does not block the request (a first delivery is assumed).
     const first = key
-      ? await Promise.race([
-          firstDelivery(options.runs, key).catch(() => true),
-          new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 1_000).unref()),
-        ])
-      : true;
-    if (!first) {
-      options.log.info({ key, retry: args.context.retryNum }, 'duplicate Slack delivery ignored');
-      if ('ack' in args && typeof args.ack === 'function') await args.ack();
+      ? firstDelivery(options.runs, key).then(
+          (isFirst) => {
+            if (!isFirst)
+              options.log.info({ key, retry: args.context.retryNum }, 'duplicate Slack delivery ignored');
+            return isFirst;
+          },
+          () => true,
+        )
+      : Promise.resolve(true);
+    // Events were acknowledged by Bolt before any middleware: a repeat stops here. Anything else is
+    // acknowledged by its listener, which checks the record only after its ack (slack/deliveries.ts).
+    if (!('ack' in args) || typeof args.ack !== 'function') {
+      if (await first) await args.next();
       return;
     }
+    deferDeliveryCheck(args.context, first);
     await args.next();
   });
 

@@ -9,7 +9,8 @@ export type Command =
   | { name: 'list' }
   /** Without an environment: the service's environments are listed. */
   | { name: 'plan'; service: string; environment?: string }
-  | { name: 'start'; service: string; environment: string; at?: string }
+  /** `override`: an approver's reason to start outside the change windows. */
+  | { name: 'start'; service: string; environment: string; at?: string; override?: string }
   | { name: 'status'; run?: string }
   | { name: 'note'; run?: string; text: string }
   | { name: 'incident'; run?: string; severity: 'sev1' | 'sev2' | 'sev3'; summary: string }
@@ -70,21 +71,7 @@ export function parseCommand(text: string): ParseResult {
         return ok({ name: 'plan', service: rest[0]! });
       const se = serviceEnv(lower);
       if (typeof se === 'string') return fail(se);
-      if (lower === 'start') {
-        const extra = rest.slice(2);
-        if (extra.length === 0) return ok({ name: 'start', ...se });
-        if (extra[0] === '--at' && extra.length === 1)
-          return fail(`Give a time after --at, such as 2026-12-01T02:00:00Z. Usage: \`${usage.start}\``);
-        if (extra[0] === '--at' && extra.length === 2) {
-          const at = extra[1]!;
-          if (!isIsoTime(at))
-            return fail(
-              `"${at}" is not an ISO time with a zone, such as 2026-12-01T02:00:00Z or 2026-12-01T03:00:00+01:00.`,
-            );
-          return ok({ name: 'start', ...se, at });
-        }
-        return fail(`Unexpected "${extra.join(' ')}". Usage: \`${usage.start}\``);
-      }
+      if (lower === 'start') return parseStart(text, se, rest.slice(2));
       if (rest.length > 2) return fail(`Unexpected "${rest.slice(2).join(' ')}". Usage: \`${usage[lower]}\``);
       return ok({ name: lower, ...se });
     }
@@ -168,4 +155,49 @@ export function parseCommand(text: string): ParseResult {
       );
     }
   }
+}
+
+/** `start <service> <env> [--at <ISO time>] [--override <reason…>]`: the reason is the rest of the text. */
+function parseStart(
+  text: string,
+  se: { service: string; environment: string },
+  extra: readonly string[],
+): ParseResult {
+  const command: Extract<Command, { name: 'start' }> = { name: 'start', ...se };
+  let next = 0;
+  if (extra[0] === '--at') {
+    const at = extra[1];
+    if (at === undefined || at === '--override')
+      return {
+        ok: false,
+        error: `Give a time after --at, such as 2026-12-01T02:00:00Z. Usage: \`${usage.start}\``,
+      };
+    if (!isIsoTime(at))
+      return {
+        ok: false,
+        error: `"${at}" is not an ISO time with a zone, such as 2026-12-01T02:00:00Z or 2026-12-01T03:00:00+01:00.`,
+      };
+    command.at = at;
+    next = 2;
+  }
+  if (extra[next] === '--override') {
+    const reason = text
+      .slice(text.indexOf('--override') + '--override'.length)
+      .trim()
+      .replace(/\s+/g, ' ');
+    if (reason === '')
+      return {
+        ok: false,
+        error: `Say why after --override, such as \`--override the fix for the outage cannot wait\`: it goes in the run's timeline. Usage: \`${usage.start}\``,
+      };
+    if (reason.split(' ').includes('--at'))
+      return {
+        ok: false,
+        error: `Put --at before --override: everything after --override is the reason. Usage: \`${usage.start}\``,
+      };
+    return { ok: true, command: { ...command, override: reason } };
+  }
+  if (next < extra.length)
+    return { ok: false, error: `Unexpected "${extra.join(' ')}". Usage: \`${usage.start}\`` };
+  return { ok: true, command };
 }

@@ -15,8 +15,8 @@ export const commandTable = [
   },
   {
     name: 'start',
-    usage: '/migrate start <service> <env> [--at <ISO time>]',
-    does: 'posts a status message here and runs the plan; with --at, starts it then, on your behalf',
+    usage: '/migrate start <service> <env> [--at <ISO time>] [--override <reason>]',
+    does: "posts a status message here and runs the plan; with --at, starts it then, on your behalf; with --override, an approver starts it outside the plan's change windows, the reason going in the timeline",
   },
   { name: 'status', usage: '/migrate status [run]', does: "the run's status, for your eyes only" },
   { name: 'note', usage: '/migrate note [run] <text>', does: "adds a note to the run's timeline" },

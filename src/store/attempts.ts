@@ -31,6 +31,8 @@ export async function claimDueAttempts(
   leaseMs: number,
   limit: number,
   exceptIds: readonly number[] = [],
+  /** Ferry's clock: `not_before` was set by it (the engine's `now`), so it says what is due. */
+  now: Date = new Date(),
 ): Promise<Attempt[]> {
   const { rows } = await db.pool.query(
     `update step_attempts a set status = 'running', claimed_by = $1, claims = a.claims + 1,
@@ -38,13 +40,13 @@ export async function claimDueAttempts(
        lease_until = clock_timestamp() + ($2 || ' milliseconds')::interval
      where a.id in (
        select id from step_attempts
-       where ((status = 'due' and not_before <= now()) or (status = 'running' and lease_until < clock_timestamp()))
+       where ((status = 'due' and not_before <= $5) or (status = 'running' and lease_until < clock_timestamp()))
          and id <> all($4::bigint[])
        order by not_before, id
        for update skip locked
        limit $3)
      returning a.id, a.run_id, a.step_id, a.attempt, a.direction, a.captured, a.captured_at, a.claims, a.claim_id`,
-    [owner, String(leaseMs), limit, exceptIds],
+    [owner, String(leaseMs), limit, exceptIds, now],
   );
   return rows.map((r: Record<string, unknown>) => ({
     id: r.id as number,
@@ -63,14 +65,18 @@ export async function claimDueAttempts(
  * Hands claimed attempts back, due at once, to whichever executor claims next (a shutdown, or work
  * claimed while stopping). A hand-back is not a lost claim: it does not count towards the limit.
  */
-export async function releaseAttempts(db: Database, claims: readonly AttemptClaim[]): Promise<void> {
+export async function releaseAttempts(
+  db: Database,
+  claims: readonly AttemptClaim[],
+  now: Date = new Date(),
+): Promise<void> {
   if (claims.length === 0) return;
   await db.pool.query(
     `update step_attempts a set status = 'due', claimed_by = null, claim_id = null, lease_until = null,
-       claims = greatest(a.claims - 1, 0), not_before = least(a.not_before, now())
+       claims = greatest(a.claims - 1, 0), not_before = least(a.not_before, $3)
      from unnest($1::bigint[], $2::bigint[]) as c(id, claim_id)
      where a.id = c.id and a.claim_id = c.claim_id and a.status = 'running'`,
-    [claims.map((c) => c.id), claims.map((c) => c.claimId)],
+    [claims.map((c) => c.id), claims.map((c) => c.claimId), now],
   );
 }
 

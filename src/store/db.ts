@@ -4,6 +4,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import { Redactor } from '../redact.ts';
 import { migrate } from './migrate.ts';
+import { clusterExists, createCluster, PGLITE_SETTINGS } from './pglite-cluster.ts';
 
 // timestamptz as Date, bigint ids as numbers (ours stay far below 2^53).
 pg.types.setTypeParser(20, (v) => Number(v));
@@ -101,7 +102,13 @@ async function openPglite(
   const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
   const dir = path.resolve(dataDir, 'pglite');
   await mkdir(dir, { recursive: true });
-  const lite = await PGlite.create(dir);
+  if (!clusterExists(dir)) {
+    log.info({ dir }, 'creating the embedded database (once; this takes a while)');
+    await createCluster(dir);
+  }
+  const lite = await PGlite.create(dir, {
+    startParams: [...PGlite.defaultStartParams, ...PGLITE_SETTINGS.flatMap((setting) => ['-c', setting])],
+  });
   // PGlite ignores startup parameters; it is one backend session, so set the schema on it directly.
   await lite.exec(`create schema if not exists ${schema}; set search_path to ${schema}`);
   // pg reaches a Unix socket at `${host}/.s.PGSQL.${port}`. The data directory belongs to one

@@ -1,5 +1,5 @@
 import type { Database } from './db.ts';
-import type { Lock } from './locks-and-incidents.ts';
+import { toLock, type Lock } from './locks-and-incidents.ts';
 import { readRun, readTimeline, type RunRecord, type TimelineEvent } from './runs.ts';
 import { pendingScheduledStarts, type ScheduledStart } from './scheduled-starts.ts';
 
@@ -54,13 +54,7 @@ export async function readCampaign(db: Database): Promise<Campaign> {
   return {
     latest: (await Promise.all(latest.rows.map((r) => load(r.id)))).flat(),
     adhoc: (await Promise.all(adhoc.rows.map((r) => load(r.id)))).flat(),
-    locks: locks.rows.map((r) => ({
-      service: r.service as string,
-      environment: r.environment as string,
-      reason: r.reason as string,
-      lockedBy: r.locked_by as string,
-      lockedAt: r.locked_at as Date,
-    })),
+    locks: locks.rows.map(toLock),
     scheduled: await pendingScheduledStarts(db),
   };
 }

@@ -10,7 +10,7 @@ export interface Lock {
   channel?: string | null;
 }
 
-function toLock(r: Record<string, unknown>): Lock {
+export function toLock(r: Record<string, unknown>): Lock {
   return {
     service: r.service as string,
     environment: r.environment as string,

@@ -18,6 +18,7 @@ import type { Redactor } from '../redact.ts';
 import type { Database, Queryable } from './db.ts';
 import { APPROVAL_EXPIRES_MS, APPROVAL_REMINDER_MS, lockedRefusal, newRunState } from '../engine/index.ts';
 import type { StepContent } from '../plan/content.ts';
+import type { Forecast } from '../report/forecast.ts';
 import { findLock, openIncidents, type Incident } from './locks-and-incidents.ts';
 import { markScheduledStarted } from './scheduled-starts.ts';
 
@@ -32,6 +33,8 @@ export interface RunRecord {
   specs: Map<string, StepSpec>;
   /** Incidents opened during the run and not yet resolved. */
   incidents: Incident[];
+  /** How long earlier runs of the same steps took, as forecast at its start; null without any. */
+  forecast?: Forecast | null;
 }
 
 export async function inTransaction<T>(db: Database, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
@@ -69,6 +72,7 @@ export interface NewRun {
   purpose?: RunState['purpose'];
   /** The scheduled start this run fulfils; it turns 'started' in the same transaction. */
   scheduledStartId?: string;
+  forecast?: Forecast | null;
 }
 
 /**
@@ -101,8 +105,8 @@ export async function createRun(
     try {
       await client.query('savepoint create_run');
       await client.query(
-        `insert into runs (id, service, environment, status, started_by, started_at, channel, plan_file, policy, purpose)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+        `insert into runs (id, service, environment, status, started_by, started_at, channel, plan_file, policy, purpose, forecast)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
         [
           state.id,
           state.service,
@@ -114,6 +118,7 @@ export async function createRun(
           input.planFile,
           state.policy,
           state.purpose,
+          input.forecast ?? null,
         ],
       );
     } catch (error) {
@@ -148,6 +153,7 @@ export async function createRun(
       version: 0,
       specs: new Map(input.steps.map(({ spec }) => [spec.id, spec])),
       incidents: [],
+      forecast: input.forecast ?? null,
     };
     const decision = redacted(db.redactor, begin(state));
     await persistDecision(client, record, decision, input.now);
@@ -206,6 +212,7 @@ export async function loadRun(
     version: row.version,
     specs: new Map(stepRows.map((s) => [s.step_id, s.spec])),
     incidents,
+    forecast: row.forecast ?? null,
   };
 }
 
@@ -469,6 +476,20 @@ export async function readRunHeader(db: Database, runId: string): Promise<RunHea
     : null;
 }
 
+/** The latest runbook run of a service and environment (ad hoc toggles are not runs of it), if any. */
+export async function latestRunbookRun(
+  db: Database,
+  service: string,
+  environment: string,
+): Promise<RunRecord | null> {
+  const { rows } = await db.pool.query<{ id: string }>(
+    `select id from runs where service = $1 and environment = $2 and purpose = 'runbook'
+     order by created_at desc limit 1`,
+    [service, environment],
+  );
+  return rows[0] ? readRun(db, rows[0].id) : null;
+}
+
 export async function readRun(db: Database, runId: string): Promise<RunRecord | null> {
   return loadRun(db.pool, runId, { lock: false });
 }
@@ -525,6 +546,7 @@ interface RunRow {
   policy: Policy;
   version: number;
   purpose: RunState['purpose'];
+  forecast?: Forecast | null;
 }
 
 interface StepRow {

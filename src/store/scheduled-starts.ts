@@ -11,6 +11,8 @@ export interface ScheduledStart {
   startAt: Date;
   status: 'pending' | 'started' | 'cancelled' | 'failed';
   runId: string | null;
+  /** An approver's reason to start it outside the change windows (`--override`). */
+  overrideReason: string | null;
 }
 
 function toScheduled(r: Record<string, unknown>): ScheduledStart {
@@ -23,18 +25,26 @@ function toScheduled(r: Record<string, unknown>): ScheduledStart {
     startAt: r.start_at as Date,
     status: r.status as ScheduledStart['status'],
     runId: (r.run_id as string | null) ?? null,
+    overrideReason: (r.override_reason as string | null) ?? null,
   };
 }
 
 export async function insertScheduledStart(
   db: Database,
-  input: Omit<ScheduledStart, 'id' | 'status' | 'runId'>,
+  input: Omit<ScheduledStart, 'id' | 'status' | 'runId' | 'overrideReason'> & { overrideReason?: string },
 ): Promise<ScheduledStart> {
   try {
     const { rows } = await db.pool.query(
-      `insert into scheduled_starts (id, service, environment, requested_by, channel, start_at)
-       values ('s' || nextval('scheduled_start_seq'), $1, $2, $3, $4, $5) returning *`,
-      [input.service, input.environment, input.requestedBy, input.channel, input.startAt],
+      `insert into scheduled_starts (id, service, environment, requested_by, channel, start_at, override_reason)
+       values ('s' || nextval('scheduled_start_seq'), $1, $2, $3, $4, $5, $6) returning *`,
+      [
+        input.service,
+        input.environment,
+        input.requestedBy,
+        input.channel,
+        input.startAt,
+        input.overrideReason ?? null,
+      ],
     );
     return toScheduled(rows[0] as Record<string, unknown>);
   } catch (error) {

@@ -17,16 +17,36 @@ export interface MessageRef {
   renderedAt: Date;
 }
 
-export async function runsToPublish(db: Database, limit = 20): Promise<string[]> {
-  const { rows } = await db.pool.query(
-    `select r.id from runs r
-     left join slack_messages m on m.run_id = r.id and m.kind = 'status' and m.key = ''
-     where m.ts is null or m.rendered_version < r.version
-        or exists (select 1 from slack_post_intents i where i.run_id = r.id)
-     order by r.created_at limit $1`,
+/** A run Slack is behind on; `posts`: it has something to post, not only messages to edit. */
+export interface RunToPublish {
+  id: string;
+  posts: boolean;
+}
+
+/**
+ * Runs whose Slack messages are behind, those with something to post first (a status message, a
+ * timeline event, a progress message, an interrupted post): runs that only wait for edits, which
+ * Slack's edit budget paces, never hold back the thread of a newer run.
+ */
+export async function runsToPublish(db: Database, limit = 20): Promise<RunToPublish[]> {
+  const { rows } = await db.pool.query<RunToPublish>(
+    `select id, posts from (
+       select r.id, r.created_at,
+              m.ts is null
+              or exists (select 1 from slack_post_intents i where i.run_id = r.id)
+              or exists (select 1 from timeline_events e where e.run_id = r.id and not exists (
+                   select 1 from slack_messages s where s.run_id = r.id and s.kind = 'event' and s.key = e.seq::text))
+              or exists (select 1 from step_progress p where p.run_id = r.id and not exists (
+                   select 1 from slack_messages s where s.run_id = r.id and s.kind = 'progress' and s.key = p.step_id))
+              as posts
+         from runs r
+         left join slack_messages m on m.run_id = r.id and m.kind = 'status' and m.key = ''
+        where m.ts is null or m.rendered_version < r.version
+           or exists (select 1 from slack_post_intents i where i.run_id = r.id)) behind
+     order by posts desc, created_at limit $1`,
     [limit],
   );
-  return rows.map((r: { id: string }) => r.id);
+  return rows;
 }
 
 /**

@@ -32,6 +32,8 @@ export class Waker {
       application_name: this.applicationName,
     });
     client.on('notification', (msg) => {
+      // This process's own announcements woke its waiters already, as they were sent.
+      if (msg.payload === this.applicationName) return;
       if (msg.channel === 'ferry_work' || msg.channel === 'ferry_publish') {
         this.notify(msg.channel === 'ferry_work' ? 'work' : 'publish');
       }
@@ -71,7 +73,9 @@ export class Waker {
   async announce(db: Database, ...topics: WakeTopic[]): Promise<void> {
     for (const topic of topics) this.notify(topic);
     if (db.listenUrl)
-      await db.pool.query(`select ${topics.map((t) => `pg_notify('ferry_${t}', '')`).join(', ')}`);
+      await db.pool.query(`select ${topics.map((t) => `pg_notify('ferry_${t}', $1)`).join(', ')}`, [
+        this.applicationName,
+      ]);
   }
 
   /** Wakes local waiters; other replicas hear the NOTIFY sent once the deciding transaction has committed. */

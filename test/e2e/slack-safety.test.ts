@@ -79,6 +79,23 @@ describe('requests Slack did not sign, repeated deliveries and double clicks', (
     expect(h.responses(ALICE).join('\n')).not.toContain('already has an active run');
   });
 
+  it('records one note when Slack delivers the same command twice at the same instant', async () => {
+    // A note is not refused by the run's state the way a second start is: only the delivery key
+    // keeps the second copy from counting, although both are acknowledged before it is recorded.
+    const triggerId = newTriggerId();
+    const [first, retry] = await Promise.all([
+      h.command(ALICE, 'note the same delivery twice', { triggerId }),
+      h.command(ALICE, 'note the same delivery twice', { triggerId, retryNum: 1 }),
+    ]);
+    expect([first.status, retry.status]).toEqual([200, 200]);
+    const [run] = await listRuns(h.ferry.runs);
+    await h.waitFor(() => h.responses(ALICE).some((t) => t.includes('Noted on')), 'the note to be taken');
+    await new Promise((r) => setTimeout(r, 300));
+    const notes = (await readTimeline(h.ferry.db, run!.id)).filter((e) => e.type === 'note');
+    expect(notes).toHaveLength(1);
+    expect(h.responses(ALICE).filter((t) => t.includes('Noted on'))).toHaveLength(1);
+  });
+
   it('approves once when an approver double-clicks, and tells them the second click changed nothing', async () => {
     const approval = h.thread().find((t) => hasButton(t, ActionId.approve))!;
     const [a, b] = await Promise.all([

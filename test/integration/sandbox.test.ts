@@ -15,6 +15,7 @@ import type { FakeSlack } from '../../src/sandbox/fake-slack.ts';
 import { createSandbox, sandboxBanner, type Sandbox } from '../../src/sandbox/index.ts';
 import { HOSTED_ZONE, SANDBOX_MAINTENANCE_TOKEN } from '../../src/sandbox/world.ts';
 import { ActionId } from '../../src/slack/action-ids.ts';
+import { NOTE_BLOCK, NOTE_INPUT } from '../../src/slack/views/note-modal.ts';
 import { readRun } from '../../src/store/runs.ts';
 
 // The sandbox's routes on Ferry's port: the console's endpoints turn what a person types and clicks
@@ -239,6 +240,72 @@ describe('the console endpoints, in local mode', () => {
     expect(gone.status).toBe(404);
   });
 
+  it("opens the Home tab: app_home_opened reaches Ferry signed, and the tab it publishes is that person's alone", async () => {
+    const opened = await postJson(`${ferry.url}/sandbox/home`, { user: BOB });
+    expect(opened).toEqual({ status: 200, json: { ok: true } });
+    const home = await slack.waitFor(() => slack.views().find((v) => v.type === 'home' && v.user === BOB));
+    expect(JSON.stringify(home.blocks)).toContain('Migrations: services × environments');
+    const state = async (user: string) =>
+      (await (await fetch(`${ferry.url}/sandbox/state?user=${user}`)).json()) as {
+        home: { id: string; blocks: unknown[] } | null;
+      };
+    expect((await state(BOB)).home?.id).toBe(home.id);
+    expect(JSON.stringify((await state(BOB)).home?.blocks)).toContain('r1');
+    expect((await state(MALLORY)).home).toBeNull();
+    expect((await postJson(`${ferry.url}/sandbox/home`, { user: 'U0NOBODY' })).status).toBe(400);
+  });
+
+  it('submits a modal as a signed view_submission: errors come back under their field, a note reaches the timeline', async () => {
+    const status = slack.messages(CHANNEL).find((m) => readable(m).includes('billing · staging · r1'))!;
+    const clicked = await postJson(`${ferry.url}/sandbox/action`, {
+      user: ALICE,
+      channel: CHANNEL,
+      ts: status.ts,
+      action_id: ActionId.addNote,
+    });
+    expect(clicked.json.ok).toBe(true);
+    const modal = await slack.waitFor(() =>
+      slack.views().find((v) => v.type === 'modal' && v.user === ALICE && v.callback_id !== ''),
+    );
+    const note = (value: string | null) => ({
+      [NOTE_BLOCK]: { [NOTE_INPUT]: { type: 'plain_text_input', value } },
+    });
+
+    // Only the person it was opened for can submit it; a modal that is not there is gone.
+    const mallory = await postJson(`${ferry.url}/sandbox/view`, {
+      user: MALLORY,
+      view_id: modal.id,
+      values: note('x'),
+    });
+    expect(mallory.status).toBe(403);
+    const missing = await postJson(`${ferry.url}/sandbox/view`, {
+      user: ALICE,
+      view_id: 'V0NOPE',
+      values: note('x'),
+    });
+    expect(missing.status).toBe(404);
+
+    const blank = await postJson(`${ferry.url}/sandbox/view`, {
+      user: ALICE,
+      view_id: modal.id,
+      values: note('   '),
+    });
+    expect(blank.json).toEqual({ ok: true, action: 'errors', errors: { [NOTE_BLOCK]: 'Write the note.' } });
+    const written = await postJson(`${ferry.url}/sandbox/view`, {
+      user: ALICE,
+      view_id: modal.id,
+      values: note('The DBA is watching replication lag.'),
+    });
+    expect(written.json).toEqual({ ok: true, action: 'close' });
+    await slack.waitForMessage(
+      CHANNEL,
+      (m) => m.thread_ts === status.ts && readable(m).includes('The DBA is watching replication lag.'),
+      {
+        timeoutMs: 10_000,
+      },
+    );
+  });
+
   it('resets the world: Ferry starts over on the same port, without its runs, messages, faults or changes', async () => {
     type State = {
       session: string;
@@ -362,6 +429,40 @@ describe('the faults panel', () => {
     await fault('health-check', false);
     expect((await fetch(health)).status).toBe(200);
     expect(sandbox.world.snapshot(() => undefined)[0]?.health).toBe('ok');
+  });
+
+  it("turns the new platform's error rate up while armed, as its checks and the stand-in Prometheus see it", async () => {
+    const health = `${url}/fake/new-platform/billing-production/healthz`;
+    const errorRate = async (app: string) => {
+      const query = encodeURIComponent(`sum(rate(http_requests_total{app="${app}",code=~"5.."}[1m]))`);
+      const res = await fetch(`${url}/fake/prometheus/api/v1/query?query=${query}`);
+      const body = (await res.json()) as {
+        status: string;
+        data: { result: Array<{ value: [number, string] }> };
+      };
+      expect(body.status).toBe('success');
+      return Number(body.data.result[0]!.value[1]);
+    };
+    for (let i = 0; i < 4; i++) expect((await fetch(health)).status).toBe(200);
+    expect(await errorRate('billing-production')).toBe(0);
+    // Staging's own share (the health-check test before this one may have left a 500 in its minute).
+    const staging = await errorRate('billing-staging');
+    await fault('error-rate', true);
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i++) statuses.push((await fetch(health)).status);
+    expect(statuses.filter((s) => s === 503)).toHaveLength(2);
+    // 2 of the 12 requests of the last minute answered 5xx; another app's share is its own.
+    expect(await errorRate('billing-production')).toBeCloseTo(2 / 12);
+    expect(await errorRate('billing-staging')).toBe(staging);
+    expect(sandbox.world.snapshot(() => undefined).find((a) => a.app === 'billing-production')).toMatchObject(
+      {
+        health: 'erring',
+        errorRatio: 2 / 12,
+      },
+    );
+    await fault('error-rate', false);
+    for (let i = 0; i < 4; i++) expect((await fetch(health)).status).toBe(200);
+    expect(sandbox.world.snapshot(() => undefined)[1]?.health).toBe('ok');
   });
 
   it('makes the maintenance endpoint answer 502 while armed, and work again once disarmed', async () => {

@@ -149,10 +149,11 @@ export class ExecutorRig {
   }
 
   /** Moves every waiting retry of a run to now, as if its backoff had passed, and wakes the executors. */
+  /** Makes the due attempts due now, as Ferry's clock (which set their `not_before`) tells it. */
   async skipBackoff(runId: string): Promise<void> {
     await this.db.pool.query(
-      `update step_attempts set not_before = now() where run_id = $1 and status = 'due'`,
-      [runId],
+      `update step_attempts set not_before = $2 where run_id = $1 and status = 'due'`,
+      [runId, new Date(this.runs.clock.now())],
     );
     this.waker.notify('work');
   }

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import pino from 'pino';
+import type { Clock } from '../../src/clock.ts';
 import { loadConfig } from '../../src/config.ts';
 import { startFerry, type RunningFerry } from '../../src/ferry.ts';
 import { FakeSlack, type SlackMessage } from '../../src/sandbox/fake-slack.ts';
@@ -39,6 +40,8 @@ export interface Harness {
   maintenance: FakeMaintenance;
   maintenanceUrl: string;
   schema: string;
+  /** The signing secret, to send Slack's other requests (events, shortcuts, modal submissions). */
+  secret: string;
   /** Ferry's warning and error lines (JSON), with `captureLog`. */
   logLines: string[];
   command(
@@ -76,6 +79,19 @@ export interface HarnessOptions {
   channels?: string[];
   /** Keep Ferry's warnings and errors in `harness.logLines`, to assert that nothing went wrong. */
   captureLog?: boolean;
+  /** Ferry's clock (approval expiry, reminders, soak gates): a `TestClock` lets a test move time on. */
+  clock?: Clock;
+}
+
+/** Real time plus an offset a test moves on: leases and timeouts keep working, the calendar jumps. */
+export class TestClock implements Clock {
+  private offset = 0;
+  now(): number {
+    return Date.now() + this.offset;
+  }
+  advance(ms: number): void {
+    this.offset += ms;
+  }
 }
 
 export async function startHarness(options: HarnessOptions): Promise<Harness> {
@@ -130,7 +146,11 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
           pino.destination({ dest: path.join(logDir, `${schema}.log`), sync: true }),
         )
       : pino({ level: process.env.FERRY_TEST_LOG ?? 'silent' });
-  const ferry = await startFerry(config, { log, host: '127.0.0.1' });
+  const ferry = await startFerry(config, {
+    log,
+    host: '127.0.0.1',
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
 
   const responseUrls: Array<{ user: string; url: string }> = [];
   const harness: Harness = {
@@ -139,6 +159,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     maintenance,
     maintenanceUrl: maintenanceServer.url,
     schema,
+    secret,
     logLines,
     async command(user, text, opts = {}) {
       const channel = opts.channel ?? CHANNEL;

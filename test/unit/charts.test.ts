@@ -11,6 +11,7 @@ import {
   maintenanceWindowsChart,
   renderPng,
   seriesChart,
+  watchChart,
   windowsHeight,
   type ChartSpec,
   type WindowBar,
@@ -272,6 +273,78 @@ describe('the checks chart', () => {
         checks: [{ stepId: 'c', at: base.startedAt, passed: true, figures: { status: 200 } }],
       }),
     ).toBeNull();
+  });
+});
+
+describe('the watch chart', () => {
+  const samples = [0, 1, 2, 3].map((i) => ({
+    at: at(i * 15),
+    values: { error_rate: i < 2 ? 0 : 0.25, p95_ms: 80 + i, 'prometheus.error_rate': i < 2 ? 0.002 : null },
+    breached: i < 2 ? [] : ['error_rate', 'prometheus.error_rate'],
+  }));
+  const watch = {
+    stepId: 'watch-new-platform',
+    status: 'failed' as const,
+    outcome: 'error rate 25% > 1% in 2 of the last 2 samples',
+    failed: true,
+    everyMs: 15_000,
+    samples,
+    limits: [
+      { key: 'error_rate', max: 0.01 },
+      { key: 'prometheus.error_rate', max: 0.01 },
+    ],
+  };
+  type Row = { figure: string; at: number; value: number; breached: string; limit: number | null };
+  const rowsOf = (spec: ChartSpec) => (spec as unknown as { data: { values: Row[] } }).data.values;
+
+  it('draws one panel per figure, error rates in percent, breaching samples apart, with each limit', () => {
+    const spec = watchChart(watch)!;
+    const rows = rowsOf(spec);
+    expect([...new Set(rows.map((r) => r.figure))]).toEqual([
+      'error rate (%)',
+      'Prometheus error_rate',
+      'p95 (ms)',
+    ]);
+    expect(rows.filter((r) => r.figure === 'error rate (%)')).toEqual(
+      samples.map((s, i) => ({
+        figure: 'error rate (%)',
+        at: s.at,
+        value: i < 2 ? 0 : 25,
+        breached: i < 2 ? 'within' : 'breached',
+        limit: 1,
+      })),
+    );
+    // A query without a value has no point; p95 has no limit in this watch.
+    expect(rows.filter((r) => r.figure === 'Prometheus error_rate')).toHaveLength(2);
+    expect(rows.filter((r) => r.figure === 'p95 (ms)').every((r) => r.limit === null)).toBe(true);
+    const panels = (
+      spec as unknown as {
+        vconcat: Array<{
+          title: { text: string };
+          layer: Array<{ mark: { type: string }; encoding: { y: { datum?: number } } }>;
+        }>;
+      }
+    ).vconcat;
+    expect(panels.map((p) => p.title.text)).toEqual(['error rate (%)', 'Prometheus error_rate', 'p95 (ms)']);
+    // The limit as a rule where there is one: 1% on the error rate, 0.01 on the query, none on p95.
+    expect(panels.map((p) => p.layer.find((l) => l.mark.type === 'rule')?.encoding.y.datum ?? null)).toEqual([
+      1,
+      0.01,
+      null,
+    ]);
+    expect(spec).toMatchObject({ resolve: { scale: { x: 'shared', y: 'independent' } } });
+  });
+
+  it('is not drawn without a sample that has a figure', () => {
+    expect(watchChart({ ...watch, samples: [{ at: at(0), values: {}, breached: [] }] })).toBeNull();
+  });
+
+  it('renders to a PNG with the breaching samples in red', async () => {
+    const image = await renderPng(watchChart(watch)!, { scale: 1 });
+    expect(image.warnings).toEqual([]);
+    const png = decodePng(image.png);
+    expect(png.width).toBeGreaterThan(SERIES_WIDTH);
+    expect(png.count((r, g, b) => r === 0xc6 && g === 0x28 && b === 0x28)).toBeGreaterThan(50);
   });
 });
 

@@ -32,6 +32,25 @@ describe('parseCommand: every form of the /migrate grammar', () => {
       'start billing production --at 2026-12-01T03:00+01:00',
       { name: 'start', service: 'billing', environment: 'production', at: '2026-12-01T03:00+01:00' },
     ],
+    [
+      'start billing production --override billing is down,   the fix cannot wait',
+      {
+        name: 'start',
+        service: 'billing',
+        environment: 'production',
+        override: 'billing is down, the fix cannot wait',
+      },
+    ],
+    [
+      'start billing production --at 2026-12-01T02:00:00Z --override INC-42 needs it tonight',
+      {
+        name: 'start',
+        service: 'billing',
+        environment: 'production',
+        at: '2026-12-01T02:00:00Z',
+        override: 'INC-42 needs it tonight',
+      },
+    ],
     ['status', { name: 'status' }],
     ['status r12', { name: 'status', run: 'r12' }],
     ['note cutover looks good', { name: 'note', text: 'cutover looks good' }],
@@ -191,6 +210,22 @@ describe('parseCommand: a specific error for each malformed form', () => {
 
   it('asks for the time when --at ends the command', () => {
     expect(refused('start billing production --at')).toMatch(/^Give a time after --at/);
+    expect(refused('start billing production --at --override now')).toMatch(/^Give a time after --at/);
+  });
+
+  it('asks why when --override has no reason, and for --at before it', () => {
+    expect(refused('start billing production --override')).toBe(
+      `Say why after --override, such as \`--override the fix for the outage cannot wait\`: it goes in the run's timeline. Usage: \`${usage.start}\``,
+    );
+    expect(refused('start billing production --at 2026-12-01T02:00:00Z --override   ')).toMatch(
+      /^Say why after --override/,
+    );
+    expect(refused('start billing production --override tonight --at 2026-12-01T02:00:00Z')).toBe(
+      `Put --at before --override: everything after --override is the reason. Usage: \`${usage.start}\``,
+    );
+    expect(refused('start billing production --override-now')).toBe(
+      `Unexpected "--override-now". Usage: \`${usage.start}\``,
+    );
   });
 
   it('refuses extra words after start, plan, unlock and list', () => {

@@ -7,6 +7,7 @@ import { parseAllDocuments } from 'yaml';
 import { CONFIG_VARIABLES, loadConfig } from '../../src/config.ts';
 import { createHttpServer, listen } from '../../src/http/server.ts';
 import { LAST_PUBLISH_MS } from '../../src/publisher/publisher.ts';
+import { SLACK_TIERS } from '../../src/sandbox/fake-slack/rate-limit.ts';
 
 // The Kubernetes manifests in deploy/kubernetes/, held to Ferry's own configuration so that they
 // cannot drift from it: the variables they set exist and parse, the ports and probe paths are the
@@ -153,6 +154,15 @@ describe('deploy/kubernetes', () => {
     expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(needed);
   });
 
+  it('starts Ferry in the image as `npm start` does, with the same node options', () => {
+    const dockerfile = readFileSync(path.join(dir, '../../Dockerfile'), 'utf8');
+    const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(dockerfile)![1]!) as string[];
+    const pkg = JSON.parse(readFileSync(path.join(dir, '../../package.json'), 'utf8')) as {
+      scripts: { start: string };
+    };
+    expect(cmd).toEqual(pkg.scripts.start.split(' '));
+  });
+
   it('runs as the non-root user the Dockerfile names, without privilege escalation', () => {
     const dockerfile = readFileSync(path.join(dir, '../../Dockerfile'), 'utf8');
     const user = /^USER (\S+)$/m.exec(dockerfile)?.[1];
@@ -180,10 +190,9 @@ describe('deploy/kubernetes', () => {
     expect(pdb.spec.minAvailable).toBeGreaterThanOrEqual(1);
     expect(pdb.spec.minAvailable).toBeLessThan(deployment.spec.replicas);
     expect(deployment.spec.strategy.rollingUpdate.maxUnavailable).toBe(0);
-    // The budget is per process; Ferry's default is what one process may spend of Slack's ~50 a minute.
+    // Every replica spends one budget kept in the database: the whole deployment's, within Slack's.
     const config = loadConfig(containerEnv());
-    const perWorkspace = loadConfig({}).slack.editsPerMinute;
-    expect(config.slack.editsPerMinute * deployment.spec.replicas).toBeLessThanOrEqual(perWorkspace);
+    expect(config.slack.editsPerMinute).toBeLessThanOrEqual(SLACK_TIERS.tier3.perSecond * 60);
   });
 
   it('scrapes /metrics with the token Ferry is started with', () => {

@@ -4,6 +4,7 @@ import { WebClient } from '@slack/web-api';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { z } from 'zod';
+import { CallbackId } from '../../src/slack/action-ids.ts';
 import { usage, usageHint } from '../../src/slack/command-table.ts';
 
 // manifest.yml against Slack's manifest limits (reference/slack.md §8) and against the code: the
@@ -126,6 +127,8 @@ interface CodeFacts {
   methods: Map<string, string[]>;
   commands: Set<string>;
   events: Set<string>;
+  /** The callback ids of the shortcuts the code listens for. */
+  shortcuts: Set<string>;
   interactive: boolean;
   slackEndpoint: string | undefined;
 }
@@ -152,6 +155,7 @@ async function readCode(): Promise<CodeFacts> {
     methods: new Map(),
     commands: new Set(),
     events: new Set(),
+    shortcuts: new Set(),
     interactive: false,
     slackEndpoint: undefined,
   };
@@ -181,6 +185,13 @@ async function readCode(): Promise<CodeFacts> {
       facts.commands.add(command!);
     for (const [, event] of code.matchAll(/\bapp\.event\(\s*['"]([^'"]+)['"]/g)) facts.events.add(event!);
     if (/\bapp\.message\(/.test(code)) facts.events.add('message');
+    // A shortcut names its callback id as a string or as one of the CallbackId constants.
+    for (const [, constant, literal] of code.matchAll(
+      /\bapp\.shortcut(?:<[^>]*>)?\(\s*(?:CallbackId\.(\w+)|['"]([^'"]+)['"])/g,
+    ))
+      facts.shortcuts.add(
+        literal ?? CallbackId[constant as keyof typeof CallbackId] ?? `CallbackId.${constant}`,
+      );
     if (/\bapp\.(?:action|view|shortcut|options)\b/.test(code)) facts.interactive = true;
     const endpoint = /endpoints:\s*['"]([^'"]+)['"]/.exec(code);
     if (endpoint) facts.slackEndpoint = endpoint[1];
@@ -260,6 +271,20 @@ describe('manifest.yml', () => {
     expect([...(manifest.settings.event_subscriptions?.bot_events ?? [])].sort()).toEqual(
       [...code.events].sort(),
     );
+  });
+
+  it('declares exactly the message shortcuts the code listens for, by callback id', () => {
+    expect(code.shortcuts).toEqual(new Set([CallbackId.addToTimeline]));
+    const declared = manifest.features.shortcuts ?? [];
+    expect(new Set(declared.map((s) => s.callback_id))).toEqual(code.shortcuts);
+    // A message shortcut: the listener reads the message it was used on.
+    for (const shortcut of declared) expect(shortcut.type).toBe('message');
+  });
+
+  it('turns the Home tab on because the code publishes it when someone opens it', () => {
+    expect(code.events.has('app_home_opened')).toBe(true);
+    expect(code.methods.has('views.publish')).toBe(true);
+    expect(manifest.features.app_home?.home_tab_enabled).toBe(true);
   });
 
   it('has a scope for every Web API method the code calls', () => {

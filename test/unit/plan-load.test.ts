@@ -139,6 +139,60 @@ describe('parsePlan messages', () => {
     ]);
   });
 
+  it('refuses a soak gate on an environment the plan does not have, or on itself', () => {
+    const plan = (requires: string) =>
+      'service: search\nenvironments:\n  staging:\n    steps:\n      - { id: m, kind: manual, instructions: x }\n' +
+      `  production:\n    requires: { environment: ${requires}, soak: 24h }\n    steps:\n      - { id: m, kind: manual, instructions: x }\n`;
+    expect(lines(plan('stagin'))).toEqual([
+      'p.yml:7:30 environments.production.requires.environment: no environment "stagin" in this plan ' +
+        '(it has staging; did you mean "staging"?)',
+    ]);
+    expect(lines(plan('production'))).toEqual([
+      'p.yml:7:30 environments.production.requires.environment: an environment cannot require itself: ' +
+        'name the one that must soak first, such as staging',
+    ]);
+    expect(parsePlan(plan('staging'), 'p.yml').ok).toBe(true);
+  });
+
+  it('reports each bad change window or blackout at its entry, and an empty windows mapping', () => {
+    const plan = (windows: string) =>
+      `service: search\nenvironments:\n  production:\n    windows: ${windows}\n    steps:\n      - { id: m, kind: manual, instructions: x }\n`;
+    expect(
+      lines(plan('{ allow: ["Sat 01:00-05:00 Europe/Berln", "Sun 1-5"], deny: ["xmas"], maybe: 1 }')),
+    ).toEqual([
+      'p.yml:4:24 environments.production.windows.allow[0]: unknown time zone "Europe/Berln" ' +
+        '(expected an IANA name such as Europe/Berlin or UTC; did you mean "Europe/Berlin"?)',
+      'p.yml:4:56 environments.production.windows.allow[1]: "1-5" is not a time range ' +
+        '(expected "<days> HH:MM-HH:MM <IANA zone>" such as "Sat 01:00-05:00 Europe/Berlin"; times are 00:00 to 23:59, or 24:00 for an end)',
+      'p.yml:4:75 environments.production.windows.deny[0]: expected a date such as 2026-12-24, a date range such as ' +
+        '2026-12-24/2026-12-27, or an instant range such as 2026-12-24T18:00Z/2026-12-25T06:00Z; dates may be followed by an IANA zone (got "xmas")',
+      'p.yml:4:84 environments.production.windows: unknown key "maybe" (expected one of allow, deny)',
+    ]);
+    expect(lines(plan('{}'))).toEqual([
+      'p.yml:4:14 environments.production.windows: expected "allow" (the windows a start must fall in), ' +
+        '"deny" (blackouts) or both, such as allow: ["Sat 01:00-05:00 Europe/Berlin"]',
+    ]);
+    const valid = parsePlan(
+      plan('{ allow: ["Sat 01:00-05:00 Europe/Berlin"], deny: ["2026-12-24/2026-12-27"] }'),
+      'p.yml',
+    );
+    expect(valid.ok && valid.plan.environments.production!.windows).toMatchObject({
+      allow: [{ days: [6], start: 60, end: 300, zone: 'Europe/Berlin' }],
+      deny: [{ kind: 'days', first: '2026-12-24', last: '2026-12-27', zone: 'UTC' }],
+    });
+  });
+
+  it('refuses forward_fix on a step that is not irreversible', () => {
+    const text = planWith(
+      '      - { id: scale-down, kind: manual, instructions: x, forward_fix: restore from backup }\n',
+    );
+    expect(lines(text)).toEqual([
+      'p.yml:5:58 environments.staging.steps[0].forward_fix: forward_fix is the guidance shown once an irreversible ' +
+        'step went through: add irreversible: true, or remove it',
+    ]);
+    expect(parsePlan(text.replace('forward_fix', 'irreversible: true, forward_fix'), 'p.yml').ok).toBe(true);
+  });
+
   it('reports a provider without a type at the provider mapping', () => {
     const text = planWith('      - { id: dr, kind: drain, provider: { url: x } }\n');
     expect(lines(text)).toEqual([

@@ -109,3 +109,84 @@ describe('report Markdown', () => {
     expect(renderSummaryMarkdown([report])).not.toContain('![');
   });
 });
+
+describe('a watch in the report', () => {
+  const watchSpec = stepSchema.parse({
+    id: 'watch',
+    kind: 'watch',
+    for: '1m',
+    every: '15s',
+    checks: [{ http: { url: 'https://new.example.com/healthz' } }],
+    thresholds: { error_rate: 0.01, p95_ms: 500 },
+  });
+  const watchRun = {
+    ...run,
+    steps: [
+      {
+        id: 'watch',
+        kind: 'watch',
+        status: 'rolled_back',
+        error: 'error rate 50% > 1% in 1 of the last 1 sample',
+        summary: 'nothing to undo',
+        startedAt: 0,
+        finishedAt: 45_000,
+        approval: null,
+      },
+    ],
+  } as unknown as RunState;
+  const samples = [0, 15, 30, 45].map((s, i) => ({
+    at: s * 1000,
+    values: { error_rate: i < 3 ? 0 : 0.25, p95_ms: 80 },
+    breached: i < 3 ? [] : ['error_rate'],
+  }));
+
+  it('keeps its samples and limits, and whether it failed, even once rolled back', () => {
+    const report = buildReport(
+      watchRun,
+      new Map([['watch', watchSpec]]),
+      [],
+      60_000,
+      new Map([['watch', samples]]),
+    );
+    expect(report.watches).toEqual([
+      {
+        stepId: 'watch',
+        status: 'rolled_back',
+        outcome: 'error rate 50% > 1% in 1 of the last 1 sample',
+        failed: true,
+        everyMs: 15_000,
+        samples,
+        limits: [
+          { key: 'error_rate', max: 0.01 },
+          { key: 'p95_ms', max: 500 },
+        ],
+      },
+    ]);
+    // A watch without samples (it never ran) has no section.
+    expect(buildReport(watchRun, new Map([['watch', watchSpec]]), [], 60_000).watches).toEqual([]);
+  });
+
+  it('gets a section with its chart embedded by file name', () => {
+    const report = buildReport(
+      watchRun,
+      new Map([['watch', watchSpec]]),
+      [],
+      60_000,
+      new Map([['watch', samples]]),
+    );
+    const markdown = renderMarkdown(report, {
+      watches: new Map([
+        ['watch', { filename: 'ferry-r1-watch-watch.png', alt: 'The samples of watch watch' }],
+      ]),
+    });
+    expect(markdown).toContain(
+      [
+        '## Watch: watch',
+        '',
+        '4 samples every 15s, from 00:00:00 to 00:00:45; 1 breached a limit. ❌ error rate 50% > 1% in 1 of the last 1 sample',
+        '',
+        '![The samples of watch watch](ferry-r1-watch-watch.png)',
+      ].join('\n'),
+    );
+  });
+});

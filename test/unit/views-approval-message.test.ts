@@ -126,3 +126,52 @@ describe('renderApprovalDecided', () => {
     expect(firstAsked).toBeLessThan(secondAsked);
   });
 });
+
+describe('an irreversible step asked for', () => {
+  function irreversibleCutover(environment: string, forwardFix: string | null): Scenario {
+    const s = Scenario.of({
+      steps: ['maintenance', { id: 'cutover', kind: 'dns', approval: true }],
+      environment,
+    });
+    s.state = {
+      ...s.state,
+      steps: s.state.steps.map((st) =>
+        st.id === 'cutover' ? { ...st, irreversible: true, forwardFix } : st,
+      ),
+    };
+    s.start();
+    s.succeed('maintenance');
+    return s;
+  }
+
+  it('marks the point of no return, and asks to confirm the approval in production', () => {
+    const s = irreversibleCutover('production', 'point the CNAME at the old platform by hand');
+    const view = renderApprovalRequest(s.state, s.step('cutover'));
+    expect(validateBlocks(view.blocks)).toEqual([]);
+    expect(sectionText(view.blocks)).toContain(
+      '🚧 *Point of no return*: after this, Roll back is no longer offered. Forward fix: point the CNAME at the old platform by hand',
+    );
+    const [approve] = view.blocks.find((b): b is ActionsBlock => b.type === 'actions')!.elements as Button[];
+    expect(approve).toMatchObject({
+      text: { text: 'Approve' },
+      confirm: {
+        title: { text: 'Approve cutover?' },
+        confirm: { text: 'Approve' },
+        deny: { text: 'Cancel' },
+      },
+    });
+    expect(approve!.confirm!.text.text).toMatch(
+      /^\*cutover cannot be undone\*: dns cutover\nOnce it went through/,
+    );
+  });
+
+  it('approves with one click where four eyes do not apply (staging), still marked', () => {
+    const s = irreversibleCutover('staging', null);
+    const view = renderApprovalRequest(s.state, s.step('cutover'));
+    expect(sectionText(view.blocks)).toContain(
+      '🚧 *Point of no return*: after this, Roll back is no longer offered.',
+    );
+    const [approve] = view.blocks.find((b): b is ActionsBlock => b.type === 'actions')!.elements as Button[];
+    expect(approve!.confirm).toBeUndefined();
+  });
+});

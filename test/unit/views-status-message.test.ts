@@ -233,6 +233,49 @@ describe('renderStatusMessage, by run status', () => {
   });
 });
 
+describe('renderStatusMessage at the point of no return', () => {
+  function scaleDown(): Scenario {
+    const s = Scenario.of({ steps: ['maintenance', { kind: 'jobs', id: 'scale-down' }, 'flag'] });
+    s.state = {
+      ...s.state,
+      steps: s.state.steps.map((st) =>
+        st.id === 'scale-down'
+          ? { ...st, irreversible: true, forwardFix: 'scale the old platform up again by hand' }
+          : st,
+      ),
+    };
+    s.start();
+    return s;
+  }
+
+  it('marks the irreversible step until it went through, and offers Roll back before it', () => {
+    const s = scaleDown();
+    const view = render(s.state, s.now);
+    expect(view.read).toContain('▫️ `scale-down`  jobs scale-down · 🚧 point of no return');
+    expect(view.labels).toEqual(['Roll back', 'Abort', 'Add note']);
+  });
+
+  it('replaces Roll back with the forward fix once it went through, also when a later step fails', () => {
+    const s = scaleDown();
+    s.succeed('maintenance');
+    s.succeed('scale-down', 'old workers scaled to 0');
+    let view = render(s.state, s.now);
+    expect(view.read).toContain('✅ `scale-down` 02:00 UTC  old workers scaled to 0');
+    expect(view.read).not.toContain('point of no return');
+    expect(view.read).toContain(
+      '🚧 scale-down went through and cannot be undone, so this run can no longer be rolled back. Fix forward: scale the old platform up again by hand',
+    );
+    expect(view.labels).toEqual(['Abort', 'Add note']);
+
+    s.fail('flag', 'Redis refused the connection');
+    view = render(s.state, s.now);
+    expect(view.read).toContain('to press Retry or Skip.');
+    expect(view.read).toContain('Press *Retry* to run it again or *Skip* to go on without it.');
+    expect(view.labels).toEqual(['Retry', 'Skip', 'Abort', 'Add note']);
+    expect(view.read).toContain('Fix forward: scale the old platform up again by hand');
+  });
+});
+
 describe('renderStatusMessage within Slack limits', () => {
   const hostile = `${'& <script>alert(1)</script> '.repeat(300)}<@U02BOB>`;
 
@@ -448,7 +491,7 @@ describe('renderStatusMessage, readable under pressure', () => {
       'old Sidekiq queues drained: 0 enqueued, 0 busy, 0 scheduled, 0 retry for 2s (34 samples); 2 dead (not retried, informational)',
   };
 
-  it('fits the example plan (12 steps) on one screen, one short line per step, while it waits', async () => {
+  it('fits the example plan (13 steps) on one screen, one short line per step, while it waits', async () => {
     const { s, specs } = await examplePlanRun();
     s.start();
     for (const id of Object.keys(summaries)) {
@@ -464,8 +507,8 @@ describe('renderStatusMessage, readable under pressure', () => {
     });
     expect(validateBlocks(view.blocks)).toEqual([]);
     const lines = onScreen(view);
-    // Header, headline, the incident, the run's facts, 12 steps.
-    expect(lines).toHaveLength(16);
+    // Header, headline, the incident, the run's facts, 13 steps.
+    expect(lines).toHaveLength(17);
     for (const line of lines) expect(line.length, line).toBeLessThanOrEqual(140);
     const stepLines = lines.slice(4);
     // Glyph, id, time, and a summary of about 80 characters (who approved it included).
@@ -476,7 +519,7 @@ describe('renderStatusMessage, readable under pressure', () => {
     expect(lines.find((l) => l.includes('smoke-new-platform'))).toContain('GET 127.0.0.1: 200 as expected');
     // Who waits on whom, since when; the incident right under the headline; what is down since when.
     expect(lines[1]).toBe(
-      '✋ Step 8 of 12, *stop-old-workers*: waiting for approval from @U02BOB or @S0PLATFORM since 02:02 UTC.',
+      '✋ Step 8 of 13, *stop-old-workers*: waiting for approval from @U02BOB or @S0PLATFORM since 02:02 UTC.',
     );
     expect(lines[2]).toBe('🔴 *sev2 open*: 502s on the admin panel (@U02BOB, since 02:02 UTC)');
     expect(lines[3]).toBe(
@@ -513,9 +556,9 @@ describe('renderStatusMessage, readable under pressure', () => {
     const lines = onScreen(now);
     const took = formatDuration(s.state.finishedAt! - T0);
     const down = formatDuration(s.step('maintenance-off').finishedAt! - s.step('maintenance-on').finishedAt!);
-    expect(lines[1]).toBe(`✅ All 12 steps done in ${took}.`);
+    expect(lines[1]).toBe(`✅ All 13 steps done in ${took}.`);
     expect(lines[2]).toBe(
-      `Started by @U01ALICE at 02:00 UTC · succeeded at 02:05 UTC · took ${took} · downtime ${down} · left in place: jobs paused`,
+      `Started by @U01ALICE at 02:00 UTC · succeeded at 02:06 UTC · took ${took} · downtime ${down} · left in place: jobs paused`,
     );
     // No duration of a state that counts up ("paused for 29s"); an adapter's own final figures
     // ("stayed empty for 2s") are facts of the past and stay.

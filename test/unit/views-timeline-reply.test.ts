@@ -50,6 +50,14 @@ describe('timelineLine', () => {
       { stepId: 'watch', actor: 'U01ALICE' },
       '✅ 02:00 UTC `watch` watch ended early by <@U01ALICE>: looks good',
     ],
+    window_overridden: [
+      {
+        actor: 'U02BOB',
+        detail:
+          'billing is down, the fix cannot wait (started outside its change windows (Sat 01:00-05:00 Europe/Berlin))',
+      },
+      '⚠️ 02:00 UTC change window overridden by <@U02BOB>: billing is down, the fix cannot wait (started outside its change windows (Sat 01:00-05:00 Europe/Berlin))',
+    ],
     run_started: [{ actor: 'U01ALICE' }, '🚀 02:00 UTC run started by <@U01ALICE>'],
     approval_requested: [{ stepId: 'cutover' }, '✋ 02:00 UTC `cutover` waits for approval'],
     approved: [{ stepId: 'cutover', actor: 'U02BOB' }, '✅ 02:00 UTC `cutover` approved by <@U02BOB>'],

@@ -3,7 +3,7 @@ import { emojify, mrkdwnToNodes, textNodes, treeToNodes } from './mrkdwn.js';
 
 // A small Block Kit renderer for the blocks Ferry and apps like it send: header, section (text,
 // fields, accessory), context, divider, actions (buttons with their styles and confirm dialogs),
-// rich_text, image and input. Layout follows Slack's closely enough to read a message at a glance;
+// rich_text, image and input (real fields in a modal: `ctx.form`). Layout follows Slack's closely enough to read a message at a glance;
 // anything else shows as a labelled placeholder rather than disappearing.
 // Reference: https://api.slack.com/reference/block-kit/blocks
 
@@ -72,14 +72,108 @@ function renderBlock(block, ctx) {
         imagePlaceholder(block, 'image'),
       ]);
     case 'input':
-      return el('div', 'block block-input', [
-        el('label', 'input-label', [plain(block.label)]),
-        el('div', 'unsupported', ['(input fields work in modals, which the sandbox does not show yet)']),
-      ]);
+      return ctx.form ? renderInput(block, ctx) : inputPlaceholder(block);
     default:
       return el('div', 'block unsupported', [
         `[${String(block?.type ?? 'unknown')} block: not shown in the sandbox]`,
       ]);
+  }
+}
+
+function inputPlaceholder(block) {
+  return el('div', 'block block-input', [
+    el('label', 'input-label', [plain(block.label)]),
+    el('div', 'unsupported', ['(an input field: Slack shows these in modals)']),
+  ]);
+}
+
+let inputCount = 0;
+
+/**
+ * An input block in a modal: the field itself (plain_text_input, static_select), its label, hint
+ * and the place for an error Slack shows under it when the app answers `response_action: errors`.
+ */
+function renderInput(block, ctx) {
+  const element = block.element ?? {};
+  const id = `input-${++inputCount}`;
+  let field;
+  if (element.type === 'plain_text_input') {
+    field = document.createElement(element.multiline ? 'textarea' : 'input');
+    if (element.multiline) field.rows = 4;
+    else field.type = 'text';
+    field.value = element.initial_value ?? '';
+    if (element.placeholder) field.placeholder = plain(element.placeholder);
+    if (element.max_length) field.maxLength = element.max_length;
+  } else if (element.type === 'static_select') {
+    field = document.createElement('select');
+    const none = el('option', '', [element.placeholder ? plain(element.placeholder) : 'Choose one']);
+    none.value = '';
+    field.append(none);
+    for (const option of element.options ?? []) {
+      const o = el('option', '', [plain(option.text)]);
+      o.value = option.value ?? '';
+      if (element.initial_option?.value === option.value) o.selected = true;
+      field.append(o);
+    }
+  } else {
+    return el('div', 'block block-input', [
+      el('label', 'input-label', [plain(block.label)]),
+      el('div', 'unsupported', [`[${String(element.type)} input: not shown in the sandbox]`]),
+    ]);
+  }
+  field.id = id;
+  field.className = 'input-field';
+  field.dataset.blockId = block.block_id ?? '';
+  field.dataset.actionId = element.action_id ?? '';
+  field.dataset.type = element.type;
+  if (element.focus_on_load) field.autofocus = true;
+  const label = el('label', 'input-label', [
+    plain(block.label),
+    block.optional ? el('span', 'input-optional', [' (optional)']) : null,
+  ]);
+  label.htmlFor = id;
+  const error = el('div', 'input-error');
+  error.dataset.blockId = block.block_id ?? '';
+  error.setAttribute('role', 'alert');
+  // As in Slack, an error under a field goes once the person changes it.
+  field.addEventListener(field.tagName === 'SELECT' ? 'change' : 'input', () => {
+    error.textContent = '';
+  });
+  return el('div', 'block block-input', [
+    label,
+    field,
+    block.hint ? el('div', 'input-hint', textObject(block.hint, ctx)) : null,
+    error,
+  ]);
+}
+
+/** A modal's inputs as Slack's `view.state.values`: block_id -> action_id -> the element's value. */
+export function formValues(root) {
+  const values = {};
+  for (const field of root.querySelectorAll('.input-field')) {
+    const { blockId, actionId, type } = field.dataset;
+    values[blockId] ??= {};
+    if (type === 'static_select') {
+      const option = field.selectedOptions[0];
+      values[blockId][actionId] = {
+        type,
+        selected_option:
+          option && option.value !== ''
+            ? { text: { type: 'plain_text', text: option.textContent }, value: option.value }
+            : null,
+      };
+    } else {
+      values[blockId][actionId] = { type, value: field.value === '' ? null : field.value };
+    }
+  }
+  return values;
+}
+
+/** The errors an app answered with (`{ block_id: message }`), each under its input; the rest cleared. */
+export function showInputErrors(root, errors) {
+  for (const node of root.querySelectorAll('.input-error')) {
+    const message = errors?.[node.dataset.blockId];
+    node.textContent = typeof message === 'string' ? message : '';
   }
 }
 

@@ -1,5 +1,5 @@
-/* global document, window, localStorage, EventSource, fetch, requestAnimationFrame, setTimeout, clearTimeout, setInterval, ResizeObserver */
-import { renderBlocks, textObject } from './blocks.js';
+/* global document, window, localStorage, EventSource, fetch, requestAnimationFrame, setTimeout, clearTimeout, setInterval, ResizeObserver, URLSearchParams, Element */
+import { formValues, renderBlocks, showInputErrors, textObject } from './blocks.js';
 import { mrkdwnToNodes, refreshAgo, textNodes } from './mrkdwn.js';
 
 // The sandbox console: a #migrations channel as Slack shows it, a person to act as, the faults
@@ -27,6 +27,12 @@ const state = {
    * Ferry starts in the channel after it (their run's status message) opens in the thread pane.
    */
   followNext: null,
+  /** What the middle shows: the channel, or Ferry's App Home tab. */
+  pane: 'channel',
+  /** Ferry's App Home tab as last published for this person (views.publish), or null. */
+  home: null,
+  /** The modal open for this person (views.open), or null. */
+  modal: null,
   /** Names the world the page shows; another one after a reconnect means the world was reset. */
   session: null,
   canReset: false,
@@ -116,6 +122,7 @@ async function loadState() {
   state.seq = data.seq;
   state.messages = new Map(data.messages.map((m) => [m.ts, m]));
   state.ephemerals = new Map(data.ephemerals.map((m) => [m.ts, m]));
+  state.home = data.home ?? null;
   state.faults = data.faults;
   state.world = data.world;
   state.redis = data.redis;
@@ -132,6 +139,9 @@ function startOver() {
   state.thread = null;
   state.threadMode = 'follow';
   state.followNext = null;
+  state.pane = 'channel';
+  state.home = null;
+  closeModal();
   state.seq = 0;
   rendered.clear();
   for (const list of [$('#messages'), $('#thread-messages')]) stuck.set(list, true);
@@ -140,6 +150,17 @@ function startOver() {
 function applySlack(event) {
   if (event.seq <= state.seq) return;
   state.seq = event.seq;
+  // Views are this person's alone (the server sends only theirs): a modal, or their Home tab.
+  if (event.type === 'view_opened') return openModal(event.view);
+  if (event.type === 'view_updated') {
+    if (state.modal?.id === event.view.id) openModal(event.view);
+    return;
+  }
+  if (event.type === 'home_published') {
+    state.home = event.view;
+    renderHome();
+    return;
+  }
   if (event.type === 'channel_created') {
     if (!state.channels.some((c) => c.id === event.channel.id)) state.channels.push(event.channel);
     renderChannels();
@@ -194,6 +215,11 @@ function switchUser(id) {
   state.user = id;
   localStorage.setItem('ferry-sandbox-user', id);
   state.ephemerals = new Map();
+  // Each person sees their own: mentions of them highlighted, their modal, their Home tab.
+  rendered.clear();
+  closeModal();
+  state.home = null;
+  if (state.pane === 'home') void requestHome();
   renderPeople();
   renderComposer();
   connect();
@@ -299,6 +325,8 @@ function filesNode(message) {
         img.className = 'file-image';
         img.src = file.url_private;
         img.alt = file.alt_text ?? file.title ?? file.name ?? 'an image';
+        // The picture arrives after the message is drawn: a list at its newest message stays there.
+        img.addEventListener('load', keepNewest);
         card.append(img);
       }
       card.dataset.file = file.name ?? '';
@@ -342,6 +370,13 @@ function continues(previous, item) {
   return (
     Number(item.ts) - Number(previous.ts) < 300 && !item.message.blocks?.some((b) => b.type === 'header')
   );
+}
+
+/** Scrolls each list that is at its newest message back there, after something grew. */
+function keepNewest() {
+  for (const list of [$('#messages'), $('#thread-messages')]) {
+    if (stuck.get(list) !== false) list.scrollTop = list.scrollHeight;
+  }
 }
 
 /** Lists stick to their newest message unless the person scrolled up (layout changes do not unstick them). */
@@ -425,7 +460,8 @@ function renderMessages() {
   });
 
   const pane = $('#thread');
-  const parent = state.thread ? state.messages.get(state.thread) : undefined;
+  // The Home tab takes the middle, as in Slack, and the thread pane closes with the channel.
+  const parent = state.pane === 'channel' && state.thread ? state.messages.get(state.thread) : undefined;
   $('.layout').classList.toggle('with-thread', Boolean(parent));
   pane.hidden = !parent;
   if (parent) {
@@ -489,7 +525,17 @@ function welcomeNode() {
         strong('Approve'),
         '. Watch the Systems panel.',
       ]),
-      el('li', '', ['At ', el('code', 'md-code', ['watch-dashboards']), ' press ', strong('Done'), '.']),
+      el('li', '', [
+        'At ',
+        el('code', 'md-code', ['watch-new-platform']),
+        ' press ',
+        strong('Looks good'),
+        ' (or let it watch a minute); at ',
+        el('code', 'md-code', ['decommission-old-redis']),
+        ', the point of no return, press ',
+        strong('Done'),
+        '.',
+      ]),
       el('li', '', [
         'Press ',
         strong('Reset the world'),
@@ -633,21 +679,151 @@ function renderChannels() {
   const list = $('#channels');
   list.replaceChildren(
     ...state.channels.map((c) => {
-      const button = el('button', `channel${c.id === state.channel ? ' selected' : ''}`, [`# ${c.name}`]);
+      const selected = state.pane === 'channel' && c.id === state.channel;
+      const button = el('button', `channel${selected ? ' selected' : ''}`, [`# ${c.name}`]);
       button.type = 'button';
-      button.addEventListener('click', () => {
-        if (c.id === state.channel) return;
-        state.channel = c.id;
-        rendered.clear();
-        renderChannels();
-        void loadState();
-      });
+      button.addEventListener('click', () => showChannel(c.id));
       return button;
     }),
   );
+  $('#home-link').classList.toggle('selected', state.pane === 'home');
   const current = state.channels.find((c) => c.id === state.channel);
-  $('#channel-name').textContent = `# ${current?.name ?? state.channel}`;
-  $('#channel-topic').textContent = current?.topic ?? '';
+  $('#channel-name').textContent = state.pane === 'home' ? 'Ferry' : `# ${current?.name ?? state.channel}`;
+  $('#channel-topic').textContent = state.pane === 'home' ? 'Home' : (current?.topic ?? '');
+}
+
+function showChannel(id, thread) {
+  const switching = id !== state.channel;
+  state.pane = 'channel';
+  state.channel = id;
+  if (thread) {
+    state.thread = thread;
+    state.threadMode = 'chosen';
+  }
+  renderPane();
+  renderChannels();
+  if (switching) {
+    rendered.clear();
+    void loadState();
+  } else scheduleRender();
+}
+
+// ---- App Home ------------------------------------------------------------------------------------
+
+/** Opening the Home tab is an event Slack sends Ferry (app_home_opened); Ferry publishes the tab. */
+async function requestHome() {
+  try {
+    const result = await post('/sandbox/home', { user: state.user });
+    if (!result.ok) toast(`Ferry did not answer app_home_opened (${result.error})`);
+  } catch (error) {
+    toast(error.message);
+  }
+}
+
+function showHome() {
+  state.pane = 'home';
+  renderPane();
+  renderChannels();
+  renderHome();
+  void requestHome();
+}
+
+/** The middle column: the channel (messages, composer, thread) or the Home tab. */
+function renderPane() {
+  const home = state.pane === 'home';
+  $('#messages').hidden = home;
+  $('#composer').hidden = home;
+  $('#home').hidden = !home;
+  if (home) {
+    $('.layout').classList.remove('with-thread');
+    $('#thread').hidden = true;
+  }
+}
+
+function renderHome() {
+  if (state.pane !== 'home') return;
+  const container = $('#home');
+  const view = state.home;
+  container.replaceChildren(
+    view
+      ? renderBlocks(view.blocks, {
+          ...mrkdwnContext(),
+          onAction: () => toast('The Home tab has no buttons.'),
+        })
+      : el('p', 'home-waiting', ['Opening Ferry’s Home tab…']),
+  );
+}
+
+/**
+ * A link to a message in this workspace (a permalink, as Ferry's run ids in the Home tab and
+ * `/migrate list` are) opens it here, as the Slack client does, instead of leaving the page.
+ */
+function permalinkTarget(href) {
+  const m = /^https:\/\/[^/]+\.slack\.com\/archives\/([CGD][A-Z0-9]+)\/p(\d{10})(\d{6})(?:\?(.*))?$/.exec(
+    href ?? '',
+  );
+  if (!m) return null;
+  const thread = new URLSearchParams(m[4] ?? '').get('thread_ts');
+  return { channel: m[1], ts: thread ?? `${m[2]}.${m[3]}` };
+}
+
+// ---- modals --------------------------------------------------------------------------------------
+
+function openModal(view) {
+  state.modal = view;
+  const dialog = $('#modal');
+  $('#modal-title').replaceChildren(
+    ...textObject(view.title ?? { type: 'plain_text', text: 'Ferry' }, mrkdwnContext()),
+  );
+  $('#modal-blocks').replaceChildren(renderBlocks(view.blocks, { ...mrkdwnContext(), form: true }));
+  $('#modal-submit').textContent = view.submit?.text ?? 'Submit';
+  $('#modal-submit').hidden = !view.submit;
+  $('#modal-close').textContent = view.close?.text ?? (view.submit ? 'Cancel' : 'Close');
+  $('#modal-error').hidden = true;
+  if (!dialog.open) dialog.showModal();
+  const first = dialog.querySelector('.input-field');
+  first?.focus();
+}
+
+function closeModal() {
+  state.modal = null;
+  const dialog = $('#modal');
+  if (dialog?.open) dialog.close();
+}
+
+async function submitModal() {
+  const view = state.modal;
+  if (!view) return;
+  const root = $('#modal-blocks');
+  // Slack itself refuses to send a modal with a required field empty.
+  const missing = {};
+  for (const field of root.querySelectorAll('.input-field')) {
+    const block = view.blocks.find((b) => b.block_id === field.dataset.blockId);
+    if (!block?.optional && field.value.trim() === '')
+      missing[field.dataset.blockId] = 'Please complete this required field.';
+  }
+  showInputErrors(root, missing);
+  if (Object.keys(missing).length > 0) return;
+  const submit = $('#modal-submit');
+  submit.disabled = true;
+  try {
+    const result = await post('/sandbox/view', {
+      user: state.user,
+      view_id: view.id,
+      values: formValues(root),
+    });
+    if (!result.ok) {
+      $('#modal-error').textContent = result.error;
+      $('#modal-error').hidden = false;
+    } else if (result.action === 'errors') showInputErrors(root, result.errors);
+    else if (result.action === 'update' && result.view) openModal(result.view);
+    else closeModal();
+  } catch (error) {
+    $('#modal-error').textContent = error.message;
+    $('#modal-error').hidden = false;
+  } finally {
+    submit.disabled = false;
+  }
 }
 
 // ---- right: faults and systems -----------------------------------------------------------------------
@@ -741,10 +917,17 @@ function renderWorld() {
           // Said as the fault it is: a rollback does not disarm the faults panel.
           app.health === 'ok'
             ? '200 ok'
-            : armed('health-check')
-              ? '500 failing (fault armed)'
-              : '500 failing',
+            : app.health === 'erring'
+              ? `1 in 4 answer 503${armed('error-rate') ? ' (fault armed)' : ''}`
+              : armed('health-check')
+                ? '500 failing (fault armed)'
+                : '500 failing',
           app.health === 'ok' ? '' : 'bad',
+        ),
+        row(
+          '5xx, last minute',
+          `${Math.round((app.errorRatio ?? 0) * 1000) / 10}%`,
+          (app.errorRatio ?? 0) > 0.01 ? 'bad' : '',
         ),
       ];
       if (sk) {
@@ -768,7 +951,10 @@ function renderWorld() {
       } else {
         rows.push(row('Old Sidekiq', 'no Redis', 'bad'));
       }
-      const card = el('section', 'system', [el('h4', '', [`${app.environment} · ${app.app}`]), ...rows]);
+      const card = el('section', 'system', [
+        el('h4', '', textNodes(`${app.environment} · ${app.app}`)),
+        ...rows,
+      ]);
       if (app.dns.pointsAt === 'new') {
         // What a second run here meets: a cutover with nothing to change, and nothing for a
         // rollback to take back beyond what that run itself did.
@@ -842,6 +1028,8 @@ function setConnection(status) {
 function renderAll() {
   renderReset();
   renderPeople();
+  renderPane();
+  renderHome();
   renderChannels();
   renderComposer();
   renderFaults();
@@ -880,16 +1068,29 @@ function hasEmojiFont() {
 
 document.documentElement.classList.toggle('no-emoji-font', !hasEmojiFont());
 $('#thread-close').addEventListener('click', closeThread);
+$('#home-link').addEventListener('click', showHome);
+$('#modal-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  void submitModal();
+});
+for (const id of ['#modal-close', '#modal-x']) $(id).addEventListener('click', closeModal);
+$('#modal').addEventListener('cancel', () => {
+  state.modal = null;
+});
+// Permalinks open the message here (the Slack client does the same), not on slack.com.
+document.addEventListener('click', (e) => {
+  const link = e.target instanceof Element ? e.target.closest('a[href]') : null;
+  const target = link ? permalinkTarget(link.href) : null;
+  if (!target) return;
+  e.preventDefault();
+  showChannel(target.channel, target.ts);
+});
 $('#reset').addEventListener('click', () => void resetWorld());
 trackScroll($('#messages'));
 trackScroll($('#thread-messages'));
 // A list keeps to its newest message when its own box changes: the thread pane opening narrows the
 // channel, and the same messages then need more height.
-const keepBottom = new ResizeObserver(() => {
-  for (const list of [$('#messages'), $('#thread-messages')]) {
-    if (stuck.get(list) !== false) list.scrollTop = list.scrollHeight;
-  }
-});
+const keepBottom = new ResizeObserver(keepNewest);
 for (const target of [$('.layout'), $('#messages'), $('#thread-messages')]) keepBottom.observe(target);
 setInterval(() => refreshAgo(document), 30_000);
 $('#composer').addEventListener('submit', (e) => {

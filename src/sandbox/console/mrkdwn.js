@@ -388,6 +388,10 @@ const GLYPH_FALLBACK = {
   '⌛': ['◷', 'warn'],
   '⏰': ['◷', 'warn'],
   '📌': ['⚲', 'warn'],
+  '🚧': ['⚠', 'warn'],
+  '⏱️': ['◷', 'muted'],
+  '🗓': ['▦', 'muted'],
+  '🗓️': ['▦', 'muted'],
   '↩️': ['↩', 'info'],
   '🔁': ['↻', 'info'],
   '⏭️': ['»', 'info'],
@@ -411,28 +415,41 @@ const GLYPH_FALLBACK = {
   '❤️': ['♥', 'bad'],
 };
 
-/** An emoji as Slack would draw it (default emoji presentation, or text made emoji by U+FE0F), ZWJ sequences whole. */
+/**
+ * An emoji as Slack would draw it, ZWJ sequences whole: default emoji presentation, text made emoji
+ * by U+FE0F, or a pictograph beyond the Basic Multilingual Plane (👁, 🖼), which Slack draws as
+ * emoji and ordinary text fonts do not have at all.
+ */
 const EMOJI_SEQUENCE =
-  /(?:\p{Emoji_Presentation}|\p{Extended_Pictographic}\uFE0F)(?:\u200D(?:\p{Emoji_Presentation}|\p{Extended_Pictographic}\uFE0F?))*/gu;
+  /(?:\p{Emoji_Presentation}|\p{Extended_Pictographic}\uFE0F|(?=\p{Extended_Pictographic})[\u{1F000}-\u{1FFFF}])(?:\u200D(?:\p{Emoji_Presentation}|\p{Extended_Pictographic}\uFE0F?))*/gu;
 
-/** Host names and URLs long enough to wrap: they wrap after a dot or a slash, never inside a name. */
+/**
+ * Host names, URLs and Redis keys long enough to wrap: they wrap after a dot, a slash or a colon,
+ * never inside a name, and an IP address with its port stays whole.
+ */
 const LONG_NAME =
-  /(?:https?:\/\/[^\s<>()"']+|(?:[A-Za-z0-9-]+\.){2,}[A-Za-z][A-Za-z0-9-]*\.?(?::\d+)?(?:\/[^\s<>()"']*)?)/g;
+  /(?:https?:\/\/[^\s<>()"']+|(?:[A-Za-z0-9-]+\.){2,}[A-Za-z][A-Za-z0-9-]*\.?(?::\d+)?(?:\/[^\s<>()"']*)?|[A-Za-z0-9_-]+(?::[A-Za-z0-9_-]+){2,})/g;
 const LONG_NAME_MIN = 18;
+/** Where a long name may wrap: after an IP address (with its port), or after a dot, slash or colon. */
+const NAME_PART = /(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?[/:]*|[^./:]*[./:]+|[^./:]+$/g;
+/** Words joined by hyphens (step ids, app names) and arrows: a browser would break them at the hyphen. */
+const HYPHENATED = /[A-Za-z0-9_]+(?:-[A-Za-z0-9_]+)+|->/g;
+
+/** What an emoji with no fallback of its own shows without an emoji font: a mark, not an empty box. */
+const ANY_EMOJI_FALLBACK = ['◇', 'muted'];
 
 function glyph(emoji) {
   const span = el('span', 'emoji', [emoji]);
-  const fallback = GLYPH_FALLBACK[emoji] ?? GLYPH_FALLBACK[emoji.replace(/\uFE0F/g, '')];
-  if (fallback) {
-    span.dataset.fallback = fallback[0];
-    span.classList.add(`emoji-${fallback[1]}`);
-  }
+  const fallback =
+    GLYPH_FALLBACK[emoji] ?? GLYPH_FALLBACK[emoji.replace(/\uFE0F/g, '')] ?? ANY_EMOJI_FALLBACK;
+  span.dataset.fallback = fallback[0];
+  span.classList.add(`emoji-${fallback[1]}`);
   return span;
 }
 
 function nameNode(name) {
   const wrap = el('span', 'long-name');
-  for (const segment of name.match(/[^./]*[./]+|[^./]+$/g) ?? [name]) {
+  for (const segment of name.match(NAME_PART) ?? [name]) {
     wrap.append(el('span', 'name-part', [segment]), document.createElement('wbr'));
   }
   wrap.lastChild?.remove();
@@ -445,7 +462,9 @@ function splitInto(text, pattern, make, rest) {
   let last = 0;
   for (const match of text.matchAll(pattern)) {
     if (match.index > last) out.push(...rest(text.slice(last, match.index)));
-    out.push(make(match[0]));
+    const made = make(match[0]);
+    if (Array.isArray(made)) out.push(...made);
+    else out.push(made);
     last = match.index + match[0].length;
   }
   if (last < text.length) out.push(...rest(text.slice(last)));
@@ -454,17 +473,25 @@ function splitInto(text, pattern, make, rest) {
 
 /**
  * Text as DOM nodes: a plain text node, unless it holds emoji (each in a span that can show a
- * fallback glyph) or a long host name or URL (in parts that wrap only after a dot or a slash).
+ * fallback glyph), a long host name, URL or key (in parts that wrap only after a dot, slash or
+ * colon), or hyphenated words (kept whole).
  */
 export function textNodes(text) {
   const value = String(text ?? '');
   if (value === '') return [];
+  const words = (rest) =>
+    splitInto(
+      rest,
+      HYPHENATED,
+      (word) => el('span', 'nobreak', [word]),
+      (plain) => [document.createTextNode(plain)],
+    );
   return splitInto(value, EMOJI_SEQUENCE, glyph, (plain) =>
     splitInto(
       plain,
       LONG_NAME,
-      (name) => (name.length >= LONG_NAME_MIN ? nameNode(name) : document.createTextNode(name)),
-      (rest) => [document.createTextNode(rest)],
+      (name) => (name.length >= LONG_NAME_MIN ? nameNode(name) : words(name)),
+      words,
     ),
   );
 }

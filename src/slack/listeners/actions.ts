@@ -2,6 +2,7 @@ import type { App, BlockAction, ButtonAction } from '@slack/bolt';
 import type { Logger } from 'pino';
 import { act, goOnDespiteIncidents, type PersonEvent } from '../../runs/act.ts';
 import type { RunsDeps } from '../../runs/deps.ts';
+import { isFirstDelivery } from '../deliveries.ts';
 import { ActionId, parseButtonValue, type ActionName, type ButtonTarget } from '../action-ids.ts';
 import { mrkdwn } from '../views/format.ts';
 import { renderOffer, type Reply } from '../views/replies.ts';
@@ -21,8 +22,9 @@ export function registerActions(app: App, deps: ActionDeps): void {
   for (const name of Object.keys(ActionId) as ActionName[]) {
     // Add note opens a modal rather than acting on the run (listeners/notes.ts).
     if (name === 'addNote') continue;
-    app.action<BlockAction<ButtonAction>>(ActionId[name], async ({ ack, body, action, client }) => {
+    app.action<BlockAction<ButtonAction>>(ActionId[name], async ({ ack, body, action, client, context }) => {
       await ack();
+      if (!(await isFirstDelivery(context))) return;
       // Read defensively: the payload is signed, but not every field of it is what Slack would send.
       const user = stringAt(body.user, 'id') ?? '';
       const channel = stringAt(body.channel, 'id') ?? stringAt(body.container, 'channel_id');
@@ -84,6 +86,8 @@ function toEvent(name: ActionName, target: ButtonTarget): PersonEvent | null {
       return null;
     case 'askAgain':
       return target.stepId ? { type: 'ask_again', stepId: target.stepId, ...shown } : null;
+    case 'looksGood':
+      return target.stepId ? { type: 'looks_good', stepId: target.stepId, ...shown } : null;
     case 'approve':
     case 'reject':
     case 'retry':

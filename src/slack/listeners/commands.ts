@@ -9,13 +9,17 @@ import { campaign } from '../../runs/home.ts';
 import { listRuns, planOf, resolveRunId, showRun } from '../../runs/lookup.ts';
 import { addNote } from '../../runs/notes.ts';
 import { environmentOf } from '../../runs/plans.ts';
+import { forecastFor } from '../../runs/forecasts.ts';
 import { dryRun } from '../../runs/preview.ts';
+import { describeWindows } from '../../plan/windows.ts';
 import { reportChannel, reportRun, type ChartUpload } from '../../runs/reports.ts';
 import { cancelScheduledStart, scheduleStart } from '../../runs/schedules.ts';
 import { startAdhoc, startRun } from '../../runs/start.ts';
 import { parseCommand, type Command } from '../command-parser.ts';
+import { isFirstDelivery } from '../deliveries.ts';
 import type { Permalinks } from '../permalinks.ts';
 import { linkedRuns } from '../views/campaign.ts';
+import { forecastSentence } from '../views/forecast.ts';
 import { renderEnvironments, renderPlan } from '../views/plan.ts';
 import { renderReportSummary } from '../views/report.ts';
 import { renderHelp, renderList, type Reply } from '../views/replies.ts';
@@ -33,7 +37,7 @@ export interface ListenerDeps {
 
 /** `/migrate`: ack at once, then record the decision; replies go to the person who typed it. */
 export function registerCommands(app: App, deps: ListenerDeps): void {
-  app.command('/migrate', async ({ command, ack, respond, client }) => {
+  app.command('/migrate', async ({ command, ack, respond, client, context }) => {
     // Slack sends &, < and > in slash-command text as HTML entities; views escape on the way out.
     const parsed = parseCommand(decodeEntities(command.text));
     if (!parsed.ok) {
@@ -45,6 +49,7 @@ export function registerCommands(app: App, deps: ListenerDeps): void {
       return;
     }
     await ack();
+    if (!(await isFirstDelivery(context))) return;
     const who = { user: command.user_id, channel: command.channel_id };
     // Slack always sends a response_url; without one, the reply goes as an ephemeral message.
     const say = async (reply: Reply) => {
@@ -100,9 +105,12 @@ async function execute(
           user: who.user,
           channel: who.channel,
           at: new Date(command.at),
+          ...(command.override !== undefined ? { override: command.override } : {}),
         });
+        const { plan } = environmentOf(runs, scheduled.service, scheduled.environment);
+        const forecast = await forecastFor(runs, plan, scheduled.environment);
         return {
-          text: `⏰ ${scheduled.service} ${scheduled.environment} will start at ${dayTimeOf(scheduled.startAt)} (${scheduled.id}), on your behalf. \`/migrate abort ${scheduled.id}\` cancels it.`,
+          text: `⏰ ${scheduled.service} ${scheduled.environment} will start at ${dayTimeOf(scheduled.startAt)} (${scheduled.id}), on your behalf. \`/migrate abort ${scheduled.id}\` cancels it. ${forecastSentence(forecast, scheduled.startAt.getTime())}`,
         };
       }
       const state = await startRun(runs, {
@@ -110,9 +118,14 @@ async function execute(
         environment: command.environment,
         user: who.user,
         channel: who.channel,
+        ...(command.override !== undefined ? { override: command.override } : {}),
       });
+      const started = await showRun(runs, state.id);
+      const overridden = started.timeline.some((e) => e.type === 'window_overridden')
+        ? ' It started outside its change windows: your reason is in its timeline.'
+        : '';
       return {
-        text: `Started ${state.id}: ${state.service} ${state.environment}. Follow it in the status message and its thread.`,
+        text: `Started ${state.id}: ${state.service} ${state.environment}. Follow it in the status message and its thread.${overridden} ${forecastSentence(started.forecast, state.startedAt)}`,
       };
     }
     case 'status': {
@@ -124,6 +137,7 @@ async function execute(
         incidents: record.incidents.map((i) => ({ ...i, openedAt: i.openedAt.getTime() })),
         specs: record.specs,
         timeline: record.timeline,
+        forecast: record.forecast ?? null,
       });
     }
     case 'note': {
@@ -149,7 +163,10 @@ async function execute(
       if (!command.environment) return renderEnvironments(planOf(runs, command.service));
       const { plan, steps } = await dryRun(runs, command.service, command.environment);
       const { env } = environmentOf(runs, command.service, command.environment);
-      return renderPlan(plan.service, command.environment, fourEyes(command.environment, env), steps);
+      return renderPlan(plan.service, command.environment, fourEyes(command.environment, env), steps, {
+        forecast: await forecastFor(runs, plan, command.environment),
+        ...(env.windows ? { windows: describeWindows(env.windows) } : {}),
+      });
     }
     case 'report': {
       // Charts go up beside the Markdown, which embeds them by file name.

@@ -1,6 +1,7 @@
 import type { App } from '@slack/bolt';
 import type { Logger } from 'pino';
 import { ActionId, CallbackId } from '../action-ids.ts';
+import { isFirstDelivery } from '../deliveries.ts';
 
 // Requests no listener of Ferry's would answer: a slash command that is not /migrate (the app
 // configured with more), a button from an older release, a view or shortcut Ferry does not offer, a
@@ -60,6 +61,7 @@ export function answerTheUnknown(app: App, log: Logger): void {
         ? ack({ response_type: 'ephemeral', text: `⚠️ ${why}` })
         : ack());
     }
+    if (!(await isFirstDelivery(args.context))) return;
     // Whoever clicked a button Ferry does not know is told so, as a click on a known one would be.
     const { user, channel } = body as { user?: { id?: unknown }; channel?: { id?: unknown } };
     if (body.type === 'block_actions' && typeof user?.id === 'string' && typeof channel?.id === 'string') {

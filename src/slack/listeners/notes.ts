@@ -12,6 +12,7 @@ import {
   type NoteOutcome,
 } from '../../runs/notes.ts';
 import { ActionId, CallbackId, parseButtonValue } from '../action-ids.ts';
+import { isFirstDelivery } from '../deliveries.ts';
 import type { Permalinks } from '../permalinks.ts';
 import { dayTimeOf, user } from '../views/format.ts';
 import {
@@ -39,8 +40,9 @@ export const PIN_REACTION = 'pushpin';
 
 export function registerNotes(app: App, deps: NoteDeps): void {
   // The status message's Add note: a modal for the run the button names.
-  app.action<BlockAction<ButtonAction>>(ActionId.addNote, async ({ ack, body, action, client }) => {
+  app.action<BlockAction<ButtonAction>>(ActionId.addNote, async ({ ack, body, action, client, context }) => {
     await ack();
+    if (!(await isFirstDelivery(context))) return;
     const target = parseButtonValue(action.value);
     // Read defensively, as the other buttons are: a signed payload need not hold what Slack sends.
     const container = body.container as { channel_id?: unknown } | undefined;
@@ -67,7 +69,7 @@ export function registerNotes(app: App, deps: NoteDeps): void {
   });
 
   // The modal's submission: the note, in the run named or picked.
-  app.view<ViewSubmitAction>(CallbackId.noteModal, async ({ ack, body, view, client }) => {
+  app.view<ViewSubmitAction>(CallbackId.noteModal, async ({ ack, body, view, client, context }) => {
     const state = readNoteModalState(view.private_metadata);
     const text = view.state.values[NOTE_BLOCK]?.[NOTE_INPUT]?.value?.trim() ?? '';
     const picked = view.state.values[RUN_BLOCK]?.[RUN_INPUT]?.selected_option?.value ?? undefined;
@@ -82,6 +84,7 @@ export function registerNotes(app: App, deps: NoteDeps): void {
       return;
     }
     await ack();
+    if (!(await isFirstDelivery(context))) return;
     const who = body.user.id;
     try {
       const source = state.source ? await noteMessage(deps, state.source) : undefined;
@@ -103,6 +106,7 @@ export function registerNotes(app: App, deps: NoteDeps): void {
     CallbackId.addToTimeline,
     async ({ ack, shortcut, client, respond, context }) => {
       await ack();
+      if (!(await isFirstDelivery(context))) return;
       const channel = shortcut.channel.id;
       const who = shortcut.user.id;
       const say = async (text: string) => {
@@ -210,9 +214,27 @@ async function noteMessage(deps: NoteDeps, quoted: NoteModalState['source'] & ob
   return { ...quoted, ...(link ? { link } : {}) };
 }
 
-function messageText(text: string | undefined): string {
-  const trimmed = (text ?? '').trim();
-  return trimmed || '(a message with no text: see the link)';
+/**
+ * A message's text as the plain text a note holds (the views escape it on the way out, as they do a
+ * typed note): Slack's own escapes decoded, so "A &amp; B" is not shown as "A &amp;amp; B"; links as
+ * their label and address; broadcasts (`<!here>`) and user groups as words, so a note repeated in
+ * the thread never pings a channel or a team again; people and channels kept as mentions.
+ */
+export function messageText(text: string | undefined): string {
+  const plain = (text ?? '')
+    .replace(/<([^<>]*)>/g, (_whole, inner: string) => {
+      const [target = '', label] = inner.split('|', 2);
+      if (/^[@#][UWC][A-Z0-9]+$/.test(target)) return `<${target}>`;
+      if (target.startsWith('!date^')) return label ?? '';
+      if (target.startsWith('!')) return `@${label?.replace(/^@/, '') ?? target.slice(1)}`;
+      if (target.startsWith('mailto:')) return label ?? target.slice('mailto:'.length);
+      return label && label !== target.replace(/^[a-z]+:\/\//, '') ? `${label} (${target})` : target;
+    })
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&')
+    .trim();
+  return plain || '(a message with no text: see the link)';
 }
 
 /** Ferry's own messages (its status message, replies) are the timeline already. */

@@ -2,7 +2,7 @@ import type { KnownBlock } from '@slack/types';
 import { approverList, shownFor } from '../../engine/policy.ts';
 import type { RunState, StepState } from '../../engine/types.ts';
 import { ActionId, buttonValue } from '../action-ids.ts';
-import { cutMrkdwn, escapeTruncated, mrkdwn, SECTION_MAX, timeOf, user } from './format.ts';
+import { cutMrkdwn, escapeTruncated, mrkdwn, SECTION_MAX, timeOf, truncate, user } from './format.ts';
 
 /** The approval request in the run's thread: what will change, who asked, Approve / Reject. */
 export function renderApprovalRequest(
@@ -22,7 +22,7 @@ export function renderApprovalRequest(
           type: 'mrkdwn',
           text: cutMrkdwn(
             `✋ *${step.id}* needs approval (${run.service} ${run.environment}, started by ${user(run.startedBy)})\n` +
-              `Will change: ${escapeTruncated(step.title, 2000)}\nApprovers: ${mrkdwn(approverList(run))}${tally(step)}`,
+              `Will change: ${escapeTruncated(step.title, 2000)}${noReturn(step)}\nApprovers: ${mrkdwn(approverList(run))}${tally(step)}`,
             SECTION_MAX,
           ),
         },
@@ -41,6 +41,23 @@ export function renderApprovalRequest(
             style: 'primary',
             action_id: ActionId.approve,
             value: buttonValue(run.id, step.id, token),
+            // Where four eyes apply (production), approving what cannot be undone takes a second look.
+            ...(step.irreversible && run.policy.fourEyes
+              ? {
+                  confirm: {
+                    title: { type: 'plain_text' as const, text: truncate(`Approve ${step.id}?`, 100) },
+                    text: {
+                      type: 'mrkdwn' as const,
+                      text: cutMrkdwn(
+                        `*${step.id} cannot be undone*: ${escapeTruncated(step.title, 200)}\nOnce it went through, this run can no longer be rolled back.${step.forwardFix ? ` Forward fix: ${escapeTruncated(step.forwardFix, 200)}` : ''}`,
+                        300,
+                      ),
+                    },
+                    confirm: { type: 'plain_text' as const, text: 'Approve' },
+                    deny: { type: 'plain_text' as const, text: 'Cancel' },
+                  },
+                }
+              : {}),
           },
           {
             type: 'button',
@@ -63,6 +80,13 @@ export function renderApprovalRequest(
       },
     ],
   };
+}
+
+/** The point of no return, marked where it is asked for. */
+function noReturn(step: StepState): string {
+  if (!step.irreversible) return '';
+  const fix = step.forwardFix ? ` Forward fix: ${escapeTruncated(step.forwardFix, 500)}` : '';
+  return `\n🚧 *Point of no return*: after this, Roll back is no longer offered.${fix}`;
 }
 
 /** " · 1 of 2 approvals so far (<@U…>)": only where a step needs more than one. */

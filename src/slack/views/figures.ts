@@ -12,6 +12,7 @@ const subjects: Record<string, string> = {
   dns: 'DNS',
   checks: 'checks',
   cronjobs: 'CronJobs',
+  prometheus: 'Prometheus',
 };
 
 /** "peakJobs" -> "peak jobs", "insync_seconds" -> "insync seconds". */

@@ -1,7 +1,9 @@
 import type { KnownBlock } from '@slack/types';
 import { fourEyes } from '../../engine/policy.ts';
 import type { LoadedPlan } from '../../plan/load.ts';
+import type { Forecast } from '../../report/forecast.ts';
 import type { StepPreview } from '../../runs/preview.ts';
+import { forecastSection, stepForecast } from './forecast.ts';
 import { escapeMrkdwn, truncate } from './format.ts';
 import type { Reply } from './replies.ts';
 
@@ -11,14 +13,19 @@ export function renderPlan(
   environment: string,
   fourEyes: boolean,
   steps: readonly StepPreview[],
+  /** How long it should take, from earlier runs, and when it may start (`windows:`, described). */
+  timing: { forecast: Forecast | null; windows?: string } = { forecast: null },
 ): Reply {
   const lines = steps.map((step, i) => {
     const gate = step.needsApproval ? ' ✋ _needs approval_' : '';
+    const noReturn = step.irreversible
+      ? `\n      🚧 *point of no return*: after this, Roll back is no longer offered.${step.forwardFix ? ` Forward fix: ${escapeMrkdwn(step.forwardFix)}` : ''}`
+      : '';
     const blocked = step.blocker ? `\n      ⛔ ${escapeMrkdwn(step.blocker)}` : '';
     const unread = step.readError
       ? `\n      ⚠️ could not read the current state: ${escapeMrkdwn(step.readError)}`
       : '';
-    return `${i + 1}. \`${step.id}\` (${step.kind})${gate}\n      ${escapeMrkdwn(step.text)}${blocked}${unread}`;
+    return `${i + 1}. \`${step.id}\` (${step.kind})${gate}${stepForecast(timing.forecast, i)}\n      ${escapeMrkdwn(step.text)}${noReturn}${blocked}${unread}`;
   });
   const blocked = steps.filter((s) => s.blocker).length;
   const summary = `Dry run of *${service} ${environment}*: ${steps.length} steps, nothing was changed.${fourEyes ? ' Four eyes: approvals need someone other than the starter.' : ''}${blocked ? ` ⛔ ${blocked} step(s) would be blocked now.` : ''}`;
@@ -35,7 +42,11 @@ export function renderPlan(
   if (chunk) sections.push({ type: 'section', text: { type: 'mrkdwn', text: chunk } });
   return {
     text: `Dry run of ${service} ${environment}: ${steps.length} steps, nothing changed`,
-    blocks: [{ type: 'section', text: { type: 'mrkdwn', text: summary } }, ...sections.slice(0, 45)],
+    blocks: [
+      { type: 'section', text: { type: 'mrkdwn', text: summary } },
+      { type: 'section', text: { type: 'mrkdwn', text: forecastSection(timing.forecast, timing.windows) } },
+      ...sections.slice(0, 45),
+    ],
   };
 }
 
@@ -44,7 +55,7 @@ export function renderEnvironments(loaded: LoadedPlan): Reply {
   const { plan } = loaded;
   const lines = Object.entries(plan.environments).map(
     ([name, env]) =>
-      `• \`${escapeMrkdwn(name)}\`: ${env.steps.length} steps${fourEyes(name, env) ? ', four eyes' : ''}${env.steps.some((s) => s.approval === 'required') ? ', approvals' : ''} · \`/migrate plan ${escapeMrkdwn(plan.service)} ${escapeMrkdwn(name)}\``,
+      `• \`${escapeMrkdwn(name)}\`: ${env.steps.length} step${env.steps.length === 1 ? '' : 's'}${fourEyes(name, env) ? ', four eyes' : ''}${env.steps.some((s) => s.approval === 'required') ? ', approvals' : ''} · \`/migrate plan ${escapeMrkdwn(plan.service)} ${escapeMrkdwn(name)}\``,
   );
   const text = `*${escapeMrkdwn(plan.service)}* has ${lines.length} environment${lines.length === 1 ? '' : 's'} (${escapeMrkdwn(loaded.file)}). Name one for a dry run:`;
   return {

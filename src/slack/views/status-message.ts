@@ -1,8 +1,16 @@
 import type { ActionsBlock, Button, KnownBlock } from '@slack/types';
-import { approverList, holdingIncident, isActive, shownFor } from '../../engine/policy.ts';
+import {
+  approverList,
+  forwardFixGuidance,
+  holdingIncident,
+  isActive,
+  pointOfNoReturn,
+  shownFor,
+} from '../../engine/policy.ts';
 import type { RunState, StepState, TimelineEvent } from '../../engine/types.ts';
 import { formatDuration } from '../../duration.ts';
 import type { StepSpec } from '../../plan/schema.ts';
+import { expectedEnd, type Forecast } from '../../report/forecast.ts';
 import { buildReport } from '../../report/report.ts';
 import { oneOf, person, type Words } from '../../words.ts';
 import { ActionId, buttonValue } from '../action-ids.ts';
@@ -23,8 +31,12 @@ import {
 
 /** Slack's limit on a message's blocks. */
 const MAX_BLOCKS = 50;
-/** Blocks other than the step lines: header, headline, incidents, context, failure, manual and 4 action rows. */
-const OTHER_BLOCKS = 11;
+/**
+ * Blocks other than the step lines: header, headline, incidents and their Go on row, context, the
+ * failure and its row, the manual step (or the running watch) and its row, the forward fix, and the
+ * run's row.
+ */
+const OTHER_BLOCKS = 12;
 /** A step's line on the status message: glyph, id, time and this much of its summary; the rest is in the thread. */
 export const STEP_SUMMARY_MAX = 80;
 
@@ -54,6 +66,8 @@ export interface StatusExtras {
   specs?: ReadonlyMap<string, StepSpec>;
   /** The run's timeline, for the downtime as the report counts it (every window maintenance was on). */
   timeline?: readonly TimelineEvent[];
+  /** How long the run was expected to take at its start, from earlier runs: "expected done at". */
+  forecast?: Forecast | null;
 }
 
 /**
@@ -104,48 +118,70 @@ export function renderStatusMessage(run: RunState, now: number, extras: StatusEx
   blocks.push(
     {
       type: 'context',
-      elements: [{ type: 'mrkdwn', text: cutMrkdwn(facts(run, now, specs, timeline).join(' · '), 3000) }],
+      elements: [
+        {
+          type: 'mrkdwn',
+          text: cutMrkdwn(
+            [...facts(run, now, specs, timeline), ...expectedDone(run, extras.forecast, now)].join(' · '),
+            3000,
+          ),
+        },
+      ],
     },
     // A long plan spreads its step lines over several sections rather than losing the later ones.
     ...sectionsOf(stepLines(run, progress), MAX_BLOCKS - OTHER_BLOCKS),
   );
 
+  // Past an irreversible step that went through, Roll back is gone: the plan's forward fix instead.
+  const noReturn = pointOfNoReturn(run);
   const failed = run.status === 'failed' ? failedStep(run) : undefined;
   if (failed) {
     const undoing = failed.undo === 'failed';
     const advice = undoing
       ? 'Press *Retry* to try the undo again, *Skip* to leave this change in place and continue the rollback, or *Abort* to stop here.'
-      : 'Press *Retry* to run it again, *Skip* to go on without it, or *Roll back* to undo what went through.';
+      : noReturn
+        ? 'Press *Retry* to run it again or *Skip* to go on without it.'
+        : 'Press *Retry* to run it again, *Skip* to go on without it, or *Roll back* to undo what went through.';
     // A rejection names who rejected it, from the approval: the step's own text names nobody.
     const rejected = failed.approval?.decision === 'rejected' && !undoing ? failed.approval : null;
     const head = rejected
       ? `❌ *${failed.id}* failed: Rejected by ${user(rejected.by)}${rejected.reason ? ': ' : ''}`
       : `❌ *${failed.id}* ${undoing ? 'could not be undone' : 'failed'}: `;
     const error = rejected ? (rejected.reason ?? '') : (failed.error ?? 'unknown error');
+    // A watch that saw trouble after a change: undoing the change is the likely answer, so Roll back
+    // comes first, under the one line that says why (its figures are in the thread).
+    const watchTrouble = failed.kind === 'watch' && !undoing && !rejected && !noReturn;
     // The error in full is in the thread; here, enough of it to decide what to press.
-    const shown = escapeTruncated(hostsOnlyError(error), 300);
+    const shown = escapeTruncated(hostsOnlyError(watchTrouble ? error.split('\n')[0]! : error), 300);
+    const retry = button(
+      'Retry',
+      ActionId.retry,
+      buttonValue(run.id, failed.id, shownFor(failed, 'failure')),
+      watchTrouble ? undefined : 'primary',
+    );
+    const skip = button('Skip', ActionId.skip, buttonValue(run.id, failed.id, shownFor(failed, 'failure')));
     blocks.push(
       {
         type: 'section',
-        text: { type: 'mrkdwn', text: cutMrkdwn(`${head}${shown}\n${advice}`, SECTION_MAX) },
+        text: {
+          type: 'mrkdwn',
+          text: cutMrkdwn(`${head}${shown}\n${watchTrouble ? watchAdvice : advice}`, SECTION_MAX),
+        },
       },
       {
         type: 'actions',
         block_id: `failed:${failed.id}:${failed.attempt}`,
-        elements: [
-          button(
-            'Retry',
-            ActionId.retry,
-            buttonValue(run.id, failed.id, shownFor(failed, 'failure')),
-            'primary',
-          ),
-          button('Skip', ActionId.skip, buttonValue(run.id, failed.id, shownFor(failed, 'failure'))),
-          ...(undoing ? [] : [rollbackButton(run)]),
-          abortButton(run),
-        ],
+        elements: watchTrouble
+          ? [rollbackButton(run), retry, skip, abortButton(run)]
+          : [retry, skip, ...(undoing || noReturn ? [] : [rollbackButton(run)]), abortButton(run)],
       },
     );
   }
+
+  const watching = run.steps.find(
+    (s) => s.kind === 'watch' && s.status === 'running' && s.direction === 'do',
+  );
+  if (watching && run.status === 'running') blocks.push(...watchBlocks(run, watching, specs));
 
   const manual = run.steps.find((s) => s.waitingForPerson && s.status === 'running');
   if (manual && run.status === 'waiting') {
@@ -169,13 +205,58 @@ export function renderStatusMessage(run: RunState, now: number, extras: StatusEx
 
   // Add note on every run: what someone saw belongs in the timeline during the run and after it.
   const elements: Button[] = [];
-  if (['running', 'waiting', 'succeeded'].includes(run.status) || (run.status === 'failed' && !failed))
-    elements.push(rollbackButton(run));
+  const mayRollBack =
+    ['running', 'waiting', 'succeeded'].includes(run.status) || (run.status === 'failed' && !failed);
+  if (mayRollBack && !noReturn) elements.push(rollbackButton(run));
+  if (noReturn && (mayRollBack || failed)) {
+    blocks.push({
+      type: 'section',
+      text: { type: 'mrkdwn', text: cutMrkdwn(`🚧 ${mrkdwn(forwardFixGuidance(noReturn))}`, SECTION_MAX) },
+    });
+  }
   if (['running', 'waiting', 'rolling_back'].includes(run.status) || (run.status === 'failed' && !failed))
     elements.push(abortButton(run));
   elements.push(button('Add note', ActionId.addNote, buttonValue(run.id)));
   blocks.push({ type: 'actions', block_id: `run:${run.id}`, elements } satisfies ActionsBlock);
   return { text: `${run.service} ${run.environment} ${run.id}: ${runLabel[run.status]}`, blocks };
+}
+
+const watchAdvice =
+  'Press *Roll back* to undo what went through, *Retry* to watch again, or *Skip* to go on despite it.';
+
+/**
+ * A running watch: until when it watches, and Looks good for a person who has seen enough to end it
+ * early. Its figures are on its step line, edited as samples come in.
+ */
+function watchBlocks(
+  run: RunState,
+  step: StepState,
+  specs: ReadonlyMap<string, StepSpec> | undefined,
+): KnownBlock[] {
+  const spec = specs?.get(step.id);
+  const until =
+    spec?.kind === 'watch' && step.startedAt !== null ? ` until ${timeOf(step.startedAt + spec.for)}` : '';
+  return [
+    {
+      type: 'section',
+      text: {
+        type: 'mrkdwn',
+        text: `👀 *${step.id}* watches${until}; press *Looks good* to end it early and go on.`,
+      },
+    },
+    {
+      type: 'actions',
+      block_id: `watch:${step.id}`,
+      elements: [
+        button(
+          'Looks good',
+          ActionId.looksGood,
+          buttonValue(run.id, step.id, shownFor(step, 'done')),
+          'primary',
+        ),
+      ],
+    },
+  ];
 }
 
 /** The step whose Retry or Skip the run waits for: a failed undo first, it is what stopped a rollback. */
@@ -214,7 +295,7 @@ function headline(run: RunState, current: StepState | undefined, position: numbe
     case 'failed':
       return current?.undo === 'failed'
         ? `❌ Rolling back stopped: the undo of step ${position} of ${total}, *${current.id}*, failed${since(current.finishedAt)}; waiting for ${mrkdwn(operators(run, 'anyone'))} to press Retry, Skip or Abort.`
-        : `❌ Step ${position} of ${total}, *${current?.id ?? '?'}*, failed${since(current?.finishedAt ?? null)}; waiting for ${mrkdwn(operators(run, 'anyone'))} to press Retry, Skip or Roll back.`;
+        : `❌ Step ${position} of ${total}, *${current?.id ?? '?'}*, failed${since(current?.finishedAt ?? null)}; waiting for ${mrkdwn(operators(run, 'anyone'))} to press ${pointOfNoReturn(run) ? 'Retry or Skip' : 'Retry, Skip or Roll back'}.`;
     case 'waiting': {
       const incident = holdingIncident(run);
       if (incident) {
@@ -281,14 +362,16 @@ function stepLines(run: RunState, progress: readonly StepProgress[]): string[] {
       step.approval && step.approval.decision !== 'cancelled'
         ? ` (${step.approval.decision} by ${user(step.approval.by)})`
         : '';
+    // The point of no return is marked until it is passed; after, the guidance replaces Roll back.
+    const mark = step.irreversible && step.status !== 'succeeded' ? ' · 🚧 point of no return' : '';
     const hand = handled(step);
     const byHand = hand && step.actedBy ? ` (${hand} by ${user(step.actedBy)})` : '';
     // A running step's live progress replaces its title: the title's figures were read at start
     // ("now 196 enqueued") and would go stale while the queue drains.
     const shown = live ? live.text : detail;
     // Who approved or acted shares the line's budget, so the line stays one line on a phone.
-    const budget = Math.max(30, STEP_SUMMARY_MAX - shownLength(approval + byHand));
-    return `${icon} \`${step.id}\`${when}  ${escapeMrkdwn(oneLine(shown, budget))}${approval}${byHand}`;
+    const budget = Math.max(30, STEP_SUMMARY_MAX - shownLength(approval + byHand + mark));
+    return `${icon} \`${step.id}\`${when}  ${escapeMrkdwn(oneLine(shown, budget))}${approval}${byHand}${mark}`;
   });
 }
 
@@ -394,4 +477,13 @@ export function heldSince(
     }
     return since === null ? [] : [{ label, since }];
   });
+}
+
+/**
+ * While the run goes forward: when it is now expected to be done, beside when the forecast said at
+ * its start, so a run drifting long shows long before it breaches its window.
+ */
+function expectedDone(run: RunState, forecast: Forecast | null | undefined, now: number): string[] {
+  const end = forecast ? expectedEnd(run, forecast, now) : null;
+  return end ? [`expected done at ${timeOf(end.expected)} (forecast ${timeOf(end.forecast)})`] : [];
 }

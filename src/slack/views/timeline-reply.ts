@@ -34,6 +34,7 @@ const icon: Record<TimelineType, string> = {
   reminder: '⏰',
   step_progress: '👀',
   watch_ended: '✅',
+  window_overridden: '⚠️',
 };
 
 /** One line per timeline event, as incident responders read it in the thread. */
@@ -71,6 +72,7 @@ export function timelineLine(event: TimelineEvent): string {
     reminder: `${step}${event.detail === 'done' ? 'still waits for Done: reminded' : 'still waits for approval: reminded the approvers'}`,
     step_progress: `${step}${event.detail ? escapeTruncated(event.detail, 500) : 'in progress'}`,
     watch_ended: `${step}watch ended early by ${event.actor ? user(event.actor) : 'someone'}: looks good`,
+    window_overridden: `change window overridden${by}${detail}`,
   };
   // Figures as sentences, leaving out what the summary says already. They come from adapters (queue
   // names, record values): escaped like any outside text.
