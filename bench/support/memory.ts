@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 // A process's memory as the kernel counts it: VmRSS (resident now) and VmHWM (the most it was ever
 // resident, start-up included), from /proc/<pid>/status, in MB (MiB).
@@ -14,11 +14,29 @@ export function memoryOf(pid: number): Memory {
   return { rssMb: Math.round(kb('VmRSS') / 1024), hwmMb: Math.round(kb('VmHWM') / 1024) };
 }
 
-/** Samples a process's RSS every `everyMs` until stopped; `peakMb` is the highest sample or VmHWM. */
+/** The process's children, and theirs (a process Ferry starts, such as the embedded database's creation). */
+export function descendantsOf(pid: number): number[] {
+  const children: number[] = [];
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      const listed = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
+      if (listed) children.push(...listed.split(/\s+/).map(Number));
+    }
+  } catch {
+    return [];
+  }
+  return children.flatMap((child) => [child, ...descendantsOf(child)]);
+}
+
+/**
+ * Samples a process's RSS every `everyMs` until stopped: the highest of its own, and the highest of
+ * its children's together (they come and go; a child that lives less than `everyMs` may be missed).
+ */
 export class MemoryWatch {
   readonly #pid: number;
   readonly #timer: NodeJS.Timeout;
   #peak = 0;
+  #childrenPeak = 0;
 
   constructor(pid: number, everyMs = 100) {
     this.#pid = pid;
@@ -30,14 +48,23 @@ export class MemoryWatch {
     try {
       this.#peak = Math.max(this.#peak, memoryOf(this.#pid).rssMb);
     } catch {
-      // the process has exited: its last sample stands
+      return; // the process has exited: its last sample stands
     }
+    let children = 0;
+    for (const child of descendantsOf(this.#pid)) {
+      try {
+        children += memoryOf(child).rssMb;
+      } catch {
+        // gone between listing and reading
+      }
+    }
+    this.#childrenPeak = Math.max(this.#childrenPeak, children);
   }
 
-  /** The highest RSS seen while watching. */
-  stop(): number {
+  /** The highest RSS seen while watching (the process's own), and its children's. */
+  stop(): { peakMb: number; childrenPeakMb: number } {
     clearInterval(this.#timer);
     this.#sample();
-    return this.#peak;
+    return { peakMb: this.#peak, childrenPeakMb: this.#childrenPeak };
   }
 }

@@ -24,6 +24,10 @@ export class BenchSlack {
   server: ListeningFakeSlack | undefined;
   /** Approve buttons as they are posted or edited in, by the run they belong to (the newest one). */
   readonly approveButtons = new Map<string, ApproveButton>();
+  /** Called with each Approve button as it is posted or edited in (a person who clicks at once). */
+  readonly onApproveButton = new Set<(button: ApproveButton) => void>();
+  /** When each message was posted (Date.now() of this process), by its ts. */
+  readonly postedAt = new Map<string, number>();
 
   constructor(options: { rateLimits: boolean }) {
     this.fake = new FakeSlack({
@@ -35,9 +39,12 @@ export class BenchSlack {
     });
     this.fake.on('change', (change) => {
       if (change.type !== 'message_posted' && change.type !== 'message_updated') return;
+      if (change.type === 'message_posted') this.postedAt.set(change.message.ts, Date.now());
       const button = approveButtonOf(change.message);
-      if (button) this.approveButtons.set(button.runId, button);
-      else if (change.type === 'message_updated') {
+      if (button) {
+        this.approveButtons.set(button.runId, button);
+        for (const listener of this.onApproveButton) listener(button);
+      } else if (change.type === 'message_updated') {
         // An approval request closed: its run waits for nothing any more.
         for (const [runId, b] of this.approveButtons)
           if (b.message.ts === change.message.ts) this.approveButtons.delete(runId);

@@ -15,12 +15,17 @@ export class BenchWorld {
   readonly route53: FakeRoute53;
   /** When each ChangeResourceRecordSets request arrived (performance.now() of this process). */
   readonly changeArrivals: number[] = [];
+  /** Called as each change request arrives, before it is answered. */
+  onChange: ((at: number) => void) | undefined;
   url = '';
   #server: Server | undefined;
+  readonly #writeMs: number;
 
-  constructor(options: { propagationPolls?: number } = {}) {
+  /** `writeMs`: how long a maintenance or flag write takes to answer (0: an instant provider). */
+  constructor(options: { propagationPolls?: number; writeMs?: number } = {}) {
     this.route53 = new FakeRoute53({ propagation: { polls: options.propagationPolls ?? 0, ms: 0 } });
     this.route53.addZone(ZONE_ID, ZONE_NAME);
+    this.#writeMs = options.writeMs ?? 0;
   }
 
   /** The record a service's cutover moves, seeded with its old value. */
@@ -35,8 +40,14 @@ export class BenchWorld {
 
   async listen(): Promise<void> {
     this.#server = createServer((req, res) => {
-      if (req.method === 'POST' && req.url?.endsWith('/rrset')) this.changeArrivals.push(performance.now());
+      if (req.method === 'POST' && req.url?.endsWith('/rrset')) {
+        const at = performance.now();
+        this.changeArrivals.push(at);
+        this.onChange?.(at);
+      }
       void (async () => {
+        if (this.#writeMs > 0 && req.method === 'PUT' && req.url?.startsWith(this.maintenance.prefix))
+          await new Promise((resolve) => setTimeout(resolve, this.#writeMs));
         if (await this.maintenance.handle(req, res)) return;
         if (await this.route53.handle(req, res)) return;
         res.writeHead(404).end();
