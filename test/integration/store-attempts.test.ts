@@ -35,10 +35,12 @@ async function addAttempt(
   attempt: number,
   opts: { direction?: 'do' | 'undo'; notBefore?: string } = {},
 ): Promise<number> {
+  // Due now as the engine writes it: Ferry's clock, in milliseconds. (The database's now() has
+  // microseconds, and would be later than a claim's millisecond `now` taken in the same millisecond.)
   const { rows } = await t.db.pool.query<{ id: number }>(
     `insert into step_attempts (run_id, step_id, attempt, direction, status, not_before)
-     values ($1, $2, $3, $4, 'due', ${opts.notBefore ?? 'now()'}) returning id`,
-    [runId, stepId, attempt, opts.direction ?? 'do'],
+     values ($1, $2, $3, $4, 'due', ${opts.notBefore ?? '$5'}) returning id`,
+    [runId, stepId, attempt, opts.direction ?? 'do', ...(opts.notBefore ? [] : [new Date()])],
   );
   return rows[0]!.id;
 }
@@ -154,7 +156,7 @@ describe('claimDueAttempts', () => {
       [id],
     );
     expect(await nextDueAt(t.db)).toEqual(rows[0]!.not_before);
-    await t.db.pool.query(`update step_attempts set not_before = now() where id = $1`, [id]);
+    await t.db.pool.query(`update step_attempts set not_before = $2 where id = $1`, [id, new Date()]);
     expect((await claimDueAttempts(t.db, 'worker', 30_000, 10)).map((a) => a.id)).toEqual([id]);
     await finish([id]);
   });
