@@ -237,8 +237,12 @@ async function play(w: World): Promise<void> {
   const outage = scenario(w, 'target Redis stopped for a whole retry streak, then Retry', async () => {
     const run = await start(w, 'webhooks outage');
     await waitStatus(w, run, 'failed', 60_000);
-    const error = (await f.query<{ error: string }>(`select error from steps where run_id = $1`, [run]))[0]
-      ?.error;
+    // PostgreSQL restarts in the other scenarios meanwhile: the drill's own read may meet a
+    // connection the restart ended, and reads again (waitStatus does the same).
+    const error = await readAgainAfterRestart(
+      async () =>
+        (await f.query<{ error: string }>(`select error from steps where run_id = $1`, [run]))[0]?.error,
+    );
     ctx.log(`Redis outage: the step failed with "${error}"`);
     if (!error || !/redis/i.test(error) || !error.includes('127.0.0.1'))
       w.findings.push(`the Redis outage's failure does not name Redis and its address: "${error}"`);
@@ -393,6 +397,18 @@ async function status(w: World, run: string): Promise<string | undefined> {
 }
 
 /** Waits for the run's status; a query failing meanwhile (Postgres restarting) counts as not yet. */
+/** A read of the drill's own, tried again while a PostgreSQL restart ends its connections. */
+async function readAgainAfterRestart<T>(read: () => Promise<T>, attempts = 20): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await read();
+    } catch (error) {
+      if (i >= attempts) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
 async function waitStatus(w: World, run: string, wanted: string, timeoutMs: number): Promise<void> {
   let last: string | undefined;
   await w.f
