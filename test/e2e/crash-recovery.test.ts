@@ -133,7 +133,8 @@ describe('a crash at any instant resumes where it stopped', () => {
   });
 
   afterAll(async () => {
-    ferry?.child.kill('SIGKILL');
+    // Every Ferry this file started, not only the last: one left running would outlive the suite.
+    for (const child of children) child.kill('SIGKILL');
     await slackUrl?.close();
     await maintenance.stop();
     await cutover.stop();
@@ -145,8 +146,12 @@ describe('a crash at any instant resumes where it stopped', () => {
     await client.end();
   });
 
+  const children = new Set<ChildProcess>();
+
   async function startFerryProcess(): Promise<{ child: ChildProcess; url: string }> {
     const child = spawn(process.execPath, ['src/main.ts'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
+    child.once('exit', () => children.delete(child));
     const url = await new Promise<string>((resolve, reject) => {
       let out = '';
       const timer = setTimeout(() => reject(new Error(`Ferry did not start:\n${out}`)), 15_000);
