@@ -2,6 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { parseFailpoints } from './failpoints.ts';
 
+/**
+ * Steps mostly wait (on Route 53's INSYNC, a drain, a watch): a cutover night's runs each have one
+ * in flight, and a waiting step must not keep another run's step from starting. Sixteen slots once
+ * made the seventeenth approval of a night wait for a DNS step's next INSYNC poll (about 2 s); the
+ * bound is on memory and database connections, which a sleeping attempt barely uses.
+ */
+export const DEFAULT_STEP_CONCURRENCY = 128;
+
 // The only module that reads process.env: parsed once at start into a typed object
 // that is passed down. A bad value stops start-up with one line per problem.
 
@@ -65,6 +73,11 @@ const envSchema = z.object({
     .default(60),
   FERRY_SIDEKIQ_HEARTBEAT_MS: millis(10_000),
   FERRY_POLL_INTERVAL_MS: millis(2_000),
+  FERRY_STEP_CONCURRENCY: z.coerce
+    .number({ error: 'expected a whole number of steps' })
+    .int('expected a whole number of steps')
+    .positive('expected at least 1 step at a time')
+    .default(DEFAULT_STEP_CONCURRENCY),
   FERRY_HTTP_TIMEOUT_MS: millis(10_000),
   FERRY_SLACK_MIN_EDIT_INTERVAL_MS: millis(1_200, 0),
   FERRY_SLACK_EDITS_PER_MINUTE: z.coerce
@@ -183,6 +196,8 @@ export interface Config {
   heroku: { apiUrl: string; token: string | undefined };
   sidekiqHeartbeatMs: number;
   pollIntervalMs: number;
+  /** Step attempts one process runs at once, waiting ones included (FERRY_STEP_CONCURRENCY). */
+  stepConcurrency: number;
   httpTimeoutMs: number;
   logLevel: string;
   /** Failpoint specs (FERRY_FAILPOINTS) where a drill kills the process; empty in normal use. */
@@ -257,6 +272,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     heroku: { apiUrl: e.HEROKU_API_URL, token: e.HEROKU_API_TOKEN },
     sidekiqHeartbeatMs: e.FERRY_SIDEKIQ_HEARTBEAT_MS,
     pollIntervalMs: e.FERRY_POLL_INTERVAL_MS,
+    stepConcurrency: e.FERRY_STEP_CONCURRENCY,
     httpTimeoutMs: e.FERRY_HTTP_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
     failpoints: e.FERRY_FAILPOINTS

@@ -184,6 +184,7 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
       handlerFor,
       planEnv,
       leaseMs: config.leaseMs,
+      concurrency: config.stepConcurrency,
       metrics,
       failpoints,
     });

@@ -48,11 +48,13 @@ export async function startFerryProcess(options: FerryOptions): Promise<FerryPro
       FERRY_PLANS: options.plansDir,
       PORT: '0',
       FERRY_HOST: '127.0.0.1',
-      LOG_LEVEL: 'info',
+      LOG_LEVEL: process.env.BENCH_FERRY_LOG_LEVEL ?? 'info',
       FERRY_SHUTDOWN_GRACE_SECONDS: '0',
       ...storage,
       ...options.env,
     },
+    // BENCH_FERRY_LOG=<file>: every Ferry process appends its log there, to trace a figure to its cause.
+    ...(process.env.BENCH_FERRY_LOG ? { logFile: process.env.BENCH_FERRY_LOG } : {}),
     // The first start on an empty folder creates the embedded database, which takes a while.
     startTimeoutMs: 180_000,
     nodeArgs: ferryNodeArgs(),

@@ -33,6 +33,7 @@ import {
   saveProgress,
   type Attempt,
 } from '../store/attempts.ts';
+import { DEFAULT_STEP_CONCURRENCY } from '../config.ts';
 import { isUnavailable, type Database } from '../store/db.ts';
 import { applyToRun, readRun, type RunRecord } from '../store/runs.ts';
 import type { Waker } from '../store/wake.ts';
@@ -56,6 +57,7 @@ export interface ExecutorDeps {
   leaseMs: number;
   /** Upper bound on sleeping between claims, should a wake-up be missed. */
   idlePollMs?: number;
+  /** Attempts run at once, waiting ones included (default {@link DEFAULT_STEP_CONCURRENCY}). */
   concurrency?: number;
   metrics?: FerryMetrics;
   failpoints?: Failpoints;
@@ -124,9 +126,7 @@ export class Executor {
 
   private async run(): Promise<void> {
     const { db, waker, log } = this.deps;
-    // Steps mostly wait (on Route 53's INSYNC, a drain, a watch): a cutover night's runs each have
-    // one in flight, and a waiting step must not keep another run's step from starting.
-    const concurrency = this.deps.concurrency ?? 16;
+    const concurrency = this.deps.concurrency ?? DEFAULT_STEP_CONCURRENCY;
     const idle = this.deps.idlePollMs ?? 5_000;
     while (!this.stopping.signal.aborted) {
       try {
@@ -149,7 +149,8 @@ export class Executor {
           break;
         }
         for (const attempt of claimed) this.track(attempt);
-        if (claimed.length > 0) continue;
+        // A full claim may have left more behind; a partial one took all that was due and free.
+        if (claimed.length > 0 && claimed.length === free) continue;
         const next = await nextDueAt(db);
         const wait = next ? Math.min(idle, Math.max(10, next.getTime() - this.deps.clock.now())) : idle;
         await waker.wait('work', wait, this.stopping.signal);
@@ -171,8 +172,11 @@ export class Executor {
       )
       .finally(() => {
         clearInterval(lease);
+        const wasFull = this.inFlight.size >= (this.deps.concurrency ?? DEFAULT_STEP_CONCURRENCY);
         this.inFlight.delete(attempt.claimId);
-        this.deps.waker.notify('work');
+        // A slot came free: worth a claim only if the loop stopped claiming for want of one (the
+        // outcome's own announce wakes it for the next step).
+        if (wasFull) this.deps.waker.notify('work');
       });
     this.inFlight.set(attempt.claimId, { attempt, abort, done });
   }

@@ -5,7 +5,7 @@ import { stepSchema } from '../../src/plan/schema.ts';
 import { progressOf } from '../../src/store/slack-messages.ts';
 import { createTestSchema, startTestRun, type TestSchema } from '../support/db.ts';
 import { stepSpec } from '../support/engine-fixtures.ts';
-import { ExecutorRig, RecordingHandlers } from '../support/executor.ts';
+import { ExecutorRig, RecordingHandlers, waitFor } from '../support/executor.ts';
 
 // The executor against the real Postgres, one schema per test: it claims due attempts, captures and
 // commits the undo state before acting, calls the handler and records the outcome with the engine's
@@ -232,5 +232,42 @@ describe('an approved step whose content changed before it acted', () => {
     expect(requests.at(-1)?.detail).toBe(
       'asked again: the step changed since it was approved: provider.url: redis://127.0.0.1:6379/7 → redis://127.0.0.1:6379/9',
     );
+  });
+});
+
+describe('steps that wait', () => {
+  /** Forty runs of one step each, whose handler holds until `release` (Route 53 not yet INSYNC). */
+  async function waitingNight(runs: number) {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    handlers.set('cutover', { run: () => held.then(() => ({ summary: 'INSYNC' })) });
+    const started = await Promise.all(
+      Array.from({ length: runs }, (_, i) =>
+        startTestRun(pg.db, { service: `svc${i}`, steps: [stepSpec('flag', 'cutover')] }),
+      ),
+    );
+    return { ids: started.map((s) => s.state.id), release };
+  }
+
+  it('do not keep another run’s step from starting: forty runs each wait on one at once', async () => {
+    const night = await waitingNight(40);
+    rig.startExecutor();
+    await waitFor(() => handlers.of('run', 'cutover').length === 40, 'all forty steps to be running');
+    night.release();
+    for (const id of night.ids) await until(id, 'succeeded');
+  });
+
+  it('count towards the bound: past it, a step starts only once a running one ends', async () => {
+    const night = await waitingNight(3);
+    rig.startExecutor({ concurrency: 2 });
+    await waitFor(() => handlers.of('run', 'cutover').length === 2, 'two steps to be running');
+    // Several idle polls (50 ms) later the third is still due, not claimed.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(handlers.of('run', 'cutover')).toHaveLength(2);
+    const due = await pg.db.pool.query(`select count(*)::int as n from step_attempts where status = 'due'`);
+    expect(due.rows[0].n).toBe(1);
+    night.release();
+    for (const id of night.ids) await until(id, 'succeeded');
+    expect(handlers.of('run', 'cutover')).toHaveLength(3);
   });
 });

@@ -88,6 +88,8 @@ export interface RigOptions {
   planEnv?: Record<string, string | undefined>;
   clock?: Clock;
   idlePollMs?: number;
+  /** Attempts one executor runs at once; Ferry's default when unset. */
+  concurrency?: number;
 }
 
 /** Executors (as many "replicas" as a test starts) and the use cases' deps over one database. */
@@ -137,6 +139,7 @@ export class ExecutorRig {
       planEnv: options.planEnv ?? {},
       leaseMs: options.leaseMs ?? 30_000,
       idlePollMs: options.idlePollMs ?? 50,
+      ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
     });
     executor.start();
     this.executors.push(executor);

@@ -53,6 +53,7 @@ describe('loadConfig defaults', () => {
       heroku: { apiUrl: 'https://api.heroku.com', token: undefined },
       sidekiqHeartbeatMs: 10_000,
       pollIntervalMs: 2_000,
+      stepConcurrency: 128,
       httpTimeoutMs: 10_000,
       logLevel: 'info',
       failpoints: [],
@@ -100,6 +101,7 @@ describe('loadConfig defaults', () => {
       FERRY_SOCKET_DOWN_READY_SECONDS: '90',
       FERRY_SIDEKIQ_HEARTBEAT_MS: '50',
       FERRY_POLL_INTERVAL_MS: '5',
+      FERRY_STEP_CONCURRENCY: '40',
       FERRY_HTTP_TIMEOUT_MS: '1500',
       FERRY_SLACK_MIN_EDIT_INTERVAL_MS: '0',
     });
@@ -125,6 +127,7 @@ describe('loadConfig defaults', () => {
       heroku: { apiUrl: 'http://127.0.0.1:5000', token: 'heroku-token-value' },
       sidekiqHeartbeatMs: 50,
       pollIntervalMs: 5,
+      stepConcurrency: 40,
       httpTimeoutMs: 1_500,
       logLevel: 'debug',
     });
@@ -197,6 +200,8 @@ describe('loadConfig problems', () => {
     ['FERRY_SHUTDOWN_GRACE_SECONDS', 'forever', /expected seconds >= 0/],
     ['FERRY_SIDEKIQ_HEARTBEAT_MS', '10s', /expected a whole number of milliseconds > 0/],
     ['FERRY_POLL_INTERVAL_MS', '0', /expected a whole number of milliseconds > 0/],
+    ['FERRY_STEP_CONCURRENCY', '0', /expected at least 1 step at a time/],
+    ['FERRY_STEP_CONCURRENCY', '2.5', /expected a whole number of steps/],
     ['FERRY_HTTP_TIMEOUT_MS', '1.5', /expected a whole number of milliseconds > 0/],
     ['FERRY_SLACK_MIN_EDIT_INTERVAL_MS', '-5', /expected a whole number of milliseconds >= 0/],
     ['AWS_ENDPOINT_URL_ROUTE_53', 'route53', /expected a URL/],
