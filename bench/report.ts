@@ -1,4 +1,6 @@
 import { writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { format, resolveConfig } from 'prettier';
 import { renderPng, type ChartSpec } from '../src/report/charts.ts';
 import type { AckFigures } from './parts/ack.ts';
 import type { ApprovalToEffectFigures } from './parts/approval-to-effect.ts';
@@ -189,7 +191,27 @@ const TARGETS: Target[] = [
  * Why a target is missed when it is, as far as the measurements show: written down by whoever
  * measured it, shown only while the target is missed.
  */
-const CAUSES: Record<string, string> = {};
+const ACK_CAUSE =
+  "Ferry's work after the ack shares the event loop that acks: a status reads the run and its timeline, renders and answers by response_url; a click records the decision, and the step and the posts follow. With 32 requests in flight on two cores that work takes the CPU the next acks would have had. Acks go first (src/slack/after-ack.ts: no work starts while a request that reached its listener waits for its ack), and each round starts once Ferry is idle, so none of it lands on the baseline's round. `/migrate help`, answered in the ack itself, shows what is left of the ack path alone (`details.ack_only_command`). Meeting 1.3\u00d7 while saturated needs the work off the thread that acks, or far cheaper work.";
+
+const CAUSES: Record<string, string> = {
+  ack_command_p50: ACK_CAUSE,
+  ack_command_p99: ACK_CAUSE,
+  ack_click_p50: ACK_CAUSE,
+  ack_click_p99: ACK_CAUSE,
+  footprint_idle:
+    "Bolt alone holds 78 MB once loaded, and Ferry's code about 94 MB after a full collection; the rest is start-up garbage V8 has not collected yet, since an idle process triggers no collection. Provider SDKs, the charts and the sandbox load only when used.",
+  footprint_peak:
+    'The requests waiting for their turn after the ack (up to 1,024, each holding its payload and its listener) and the work of the four in progress: the price of acks that go first. Fewer waiting places would hold acks back sooner in a flood.',
+  portfolio_p95:
+    "Slack's post limit in one channel: twenty runs started at once each need a status message and a first reply before any of their events shows, and one channel carries one post a second after a burst of 4, so the last runs' first events wait half a minute whoever publishes. The lower bound computed from the same events under the same limit (under A cutover night) is itself above 10 s; Ferry posts oldest waiting event first, without a 429, a few seconds above the best simple schedule. Reaching 10 s needs fewer posts before a run's first event shows (no status message of its own per run) or more than one channel.",
+};
+
+/** As the repository's Prettier would write the file: a bench run leaves `npm run lint` passing. */
+async function formatted(file: URL, text: string): Promise<string> {
+  const filepath = fileURLToPath(file);
+  return format(text, { ...(await resolveConfig(filepath)), filepath });
+}
 
 function round2(n: number): number {
   return Math.round(n * 100) / 100;
@@ -206,14 +228,14 @@ export async function writeReport(results: BenchResults): Promise<void> {
     ack_click_samples: clickSamples,
     ...shownDetails
   } = details ?? {};
-  await writeFile(RESULTS, `${JSON.stringify({ ...figures, details: shownDetails }, null, 2)}\n`);
+  await writeFile(RESULTS, await formatted(RESULTS, JSON.stringify({ ...figures, details: shownDetails })));
   let chart = false;
   if (commandSamples && clickSamples) {
     const image = await renderPng(latencyChart(commandSamples, clickSamples));
     await writeFile(CHART, image.png);
     chart = true;
   }
-  await writeFile(DOC, markdown(results, chart));
+  await writeFile(DOC, await formatted(DOC, markdown(results, chart)));
 }
 
 /** Latency at each percentile, Ferry and the bare Bolt app, commands and clicks. */
@@ -309,7 +331,7 @@ function markdown(r: BenchResults, chart: boolean): string {
     `- **Button clicks**: ${r.ack_click?.requests ?? '—'} Approve clicks: in each round, one on every one of fifty runs waiting for approval (each approval then runs two steps), the rest on runs that finished earlier, which Ferry refuses and tells the clicker. p50 ${fmt(r.ack_click?.p50_ms, 'ms')} (bare Bolt ${fmt(r.ack_click?.baseline_p50_ms, 'ms')}), p99 ${fmt(r.ack_click?.p99_ms, 'ms')} (${fmt(r.ack_click?.baseline_p99_ms, 'ms')}).`,
     '',
     ...(chart ? ['![Ack latency by percentile, Ferry and bare Bolt](benchmarks-latency.png)', ''] : []),
-    'Before its ack Ferry does what the baseline does (Bolt checks the signature and routes the request); the delivery key that makes a repeated delivery change nothing is recorded beside the ack, and the listener waits for it only after acking (`src/slack/deliveries.ts`).',
+    'Before its ack Ferry does what the baseline does (Bolt checks the signature and routes the request, one listener for all the buttons that act on a run) and takes a place in a queue. The work after the ack (the delivery key recorded, so a repeated delivery changes nothing; the run read, the decision, the reply) waits its turn there, four requests working at once, first come first served (`src/slack/after-ack.ts`, `src/slack/deliveries.ts`): the acks of new requests do not queue behind the replies to earlier ones, which Slack takes for 30 minutes. Under this closed-loop load the replies trail the acks, and a round’s last replies are sent during the round after it, which may be the baseline’s.',
     '',
     '## Approval to effect',
     '',
@@ -317,7 +339,7 @@ function markdown(r: BenchResults, chart: boolean): string {
     '',
     '## A cutover night',
     '',
-    `Ten services, staging and production, started at once in one channel, against the stand-in with Slack's limits (about one message a second per channel with short bursts, fifty \`chat.update\` a minute per workspace) and Ferry's default pacing. Each run turns maintenance on, pauses writes, moves DNS (production waits for an approval, clicked at once), resumes writes and turns maintenance off; each maintenance or flag write takes a second. ${r.portfolio ? `${r.portfolio.runs} runs, ${r.portfolio.events} timeline events, ${r.portfolio.delivered} of them in their run's thread, ${r.portfolio.order_violations} replies out of order; an event reached Slack within ${fmt(r.portfolio.p95_event_to_slack_ms, 'ms')} (p95) of happening; ${r.portfolio.slack_calls} Slack calls in all, ${r.portfolio.http_429} of them answered 429; Ferry held at most ${r.portfolio.peak_rss_mb} MB. The night took ${fmt(d.portfolio_wall_ms as number | undefined, 'ms')} from the starts to the last event in Slack.` : 'Not measured in this run.'}`,
+    `Ten services, staging and production, started at once in one channel, against the stand-in with Slack's limits (about one message a second per channel with short bursts, fifty \`chat.update\` a minute per workspace) and Ferry's default pacing. Each run turns maintenance on, pauses writes, moves DNS (production waits for an approval, clicked at once), resumes writes and turns maintenance off; each maintenance or flag write takes a second. ${r.portfolio ? `${r.portfolio.runs} runs, ${r.portfolio.events} timeline events, ${r.portfolio.delivered} of them in their run's thread, ${r.portfolio.order_violations} replies out of order; an event reached Slack within ${fmt(r.portfolio.p95_event_to_slack_ms, 'ms')} (p95) of happening. Against that, the same events under the same limit: any publisher needs at least ${r.portfolio.fewest_posts} posts for them (each run's status message, each approval request, the replies between), which one channel carries in no less than ${Math.max(0, r.portfolio.fewest_posts - 4)} s; no publisher's p95 is below ${fmt(r.portfolio.p95_floor_ms, 'ms')} (the k-th run to get its first reply waits for 2k posts, its status message and first reply and those of the runs before it, and so do the events it had by then: \`p95Floor\`); and the best of a few simple schedules (\`bench/support/post-schedule.ts\`: oldest waiting event first, a reply held back up to a few seconds for more events to join it) reaches ${fmt(r.portfolio.p95_schedule_ms, 'ms')} (p95; a schedule, not a proof that nothing does better). Ferry gives each post to the run whose oldest event has waited longest, with all that run has waiting, from a bucket per channel its replicas share, and made ${r.portfolio.slack_posts} posts; ${r.portfolio.slack_calls} Slack calls in all, ${r.portfolio.http_429} of them answered 429; Ferry held at most ${r.portfolio.peak_rss_mb} MB. The night took ${fmt(d.portfolio_wall_ms as number | undefined, 'ms')} from the starts to the last event in Slack.` : 'Not measured in this run.'}`,
     '',
     '**Two replicas**: the same night published by two Ferry processes on one database, the starts and clicks shared between them. Slack allows about fifty `chat.update` a minute per workspace, whichever process calls; the replicas spend one budget kept in PostgreSQL (migration 016, `src/store/edit-budget.ts`), so together they stay within `FERRY_SLACK_EDITS_PER_MINUTE` (40).' +
       (r.replicas

@@ -53,9 +53,17 @@ function order(r: number): Array<'ferry' | 'baseline'> {
   return r % 2 === 0 ? ['ferry', 'baseline'] : ['baseline', 'ferry'];
 }
 
-/** `/migrate status` in a channel with runs: Ferry reads the latest run and answers with its status. */
-export async function measureCommands(stage: Stage, options: AckOptions): Promise<AckSamples> {
-  const bodies = (n: number) => Array.from({ length: n }, () => stage.slack.commandBody('status', CHANNEL));
+/**
+ * `/migrate status` in a channel with runs: Ferry reads the latest run and answers with its status.
+ * With `text` another command: `help`, answered in the ack itself, leaves nothing to do after it,
+ * so it measures the ack path alone.
+ */
+export async function measureCommands(
+  stage: Stage,
+  options: AckOptions,
+  text = 'status',
+): Promise<AckSamples> {
+  const bodies = (n: number) => Array.from({ length: n }, () => stage.slack.commandBody(text, CHANNEL));
   for (const target of ['ferry', 'baseline'] as const)
     await fire(stage, target, bodies(options.warmup), options.concurrency);
   const samples: AckSamples = { ferry: [], baseline: [] };
@@ -68,6 +76,9 @@ export async function measureCommands(stage: Stage, options: AckOptions): Promis
   }
   return samples;
 }
+
+/** The channel of the n-th run the clicks part starts. */
+const clickChannel = (n: number) => `C0CLICK${String(n).padStart(3, '0')}`;
 
 /** Services whose runs wait for Bob's approval first: Approve runs two instant steps. */
 export const CLICK_SERVICES = Array.from({ length: 25 }, (_, i) => `ack${String(i + 1).padStart(2, '0')}`);
@@ -93,12 +104,14 @@ export async function measureClicks(stage: Stage, db: pg.Pool, options: AckOptio
       return rows.length === 0;
     }, 'the previous round’s runs to finish');
     stage.slack.approveButtons.clear();
-    for (const service of CLICK_SERVICES)
-      for (const env of CLICK_ENVIRONMENTS)
+    // Each run in a channel of its own, as services often have: fifty runs in one channel would
+    // wait their turns at Slack's one post a second there, which is the portfolio's subject.
+    for (const [i, service] of CLICK_SERVICES.entries())
+      for (const [j, env] of CLICK_ENVIRONMENTS.entries())
         await stage.slack.send(
           stage.ferry.url + '/slack/events',
           stage.secret,
-          stage.slack.commandBody(`start ${service} ${env}`, CHANNEL),
+          stage.slack.commandBody(`start ${service} ${env}`, clickChannel(i * CLICK_ENVIRONMENTS.length + j)),
         );
     const want = CLICK_SERVICES.length * CLICK_ENVIRONMENTS.length;
     await until(() => stage.slack.approveButtons.size >= want, `${want} approval requests`);
@@ -110,7 +123,7 @@ export async function measureClicks(stage: Stage, db: pg.Pool, options: AckOptio
     for (let i = 0; i < n; i++) {
       const real = i % every === 0 ? pending[i / every] : undefined;
       const button = real ?? finished[i % Math.max(1, finished.length)] ?? pending[i % pending.length]!;
-      bodies.push(stage.slack.approveBody(button, CHANNEL));
+      bodies.push(stage.slack.approveBody(button, button.message.channel));
     }
     return bodies;
   };

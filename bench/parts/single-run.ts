@@ -14,6 +14,8 @@ import { ms } from '../support/stats.ts';
 export const SINGLE_SERVICE = 'single';
 export const WARMUP_SERVICE = 'single-warmup';
 export const SINGLE_CHANNEL = 'C0BENCHONE';
+/** The warm-up's own channel: its last messages must not share a channel with the measured run. */
+export const WARMUP_CHANNEL = 'C0BENCHWARM';
 export const SINGLE_STEPS: StepSpec[] = [
   { kind: 'maintenance', id: 'maintenance-on', action: 'on', approval: true },
   ...[1, 2, 3, 4].map((i): StepSpec => ({ kind: 'flag', id: `pause-${i}`, action: 'on' })),
@@ -35,17 +37,18 @@ export async function measureSingleRun(
   stage: OpenStage,
   db: pg.Pool,
   service = SINGLE_SERVICE,
+  channel = SINGLE_CHANNEL,
 ): Promise<SingleRunFigures> {
   const clicked = new Set<string>();
   const shownAt: number[] = [];
   const click = (button: ApproveButton) => {
-    if (button.message.channel !== SINGLE_CHANNEL || clicked.has(button.value)) return;
+    if (button.message.channel !== channel || clicked.has(button.value)) return;
     clicked.add(button.value);
     shownAt.push(Date.now());
     void stage.slack.send(
       `${stage.ferry.url}/slack/events`,
       stage.secret,
-      stage.slack.approveBody(button, SINGLE_CHANNEL),
+      stage.slack.approveBody(button, channel),
     );
   };
   stage.slack.onApproveButton.add(click);
@@ -54,7 +57,7 @@ export async function measureSingleRun(
     const status = await stage.slack.send(
       `${stage.ferry.url}/slack/events`,
       stage.secret,
-      stage.slack.commandBody(`start ${service} staging`, SINGLE_CHANNEL),
+      stage.slack.commandBody(`start ${service} staging`, channel),
     );
     if (status !== 200) throw new Error(`the start command was answered ${status}`);
     const run = await until(async () => {

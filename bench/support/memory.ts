@@ -68,3 +68,30 @@ export class MemoryWatch {
     return { peakMb: this.#peak, childrenPeakMb: this.#childrenPeak };
   }
 }
+
+/** CPU time the process has used so far (user and system), in ms, from /proc/<pid>/stat. */
+export function cpuMsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name, which is in parentheses and may hold spaces.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
+}
+
+/** Linux's USER_HZ, what /proc counts CPU time in, on every architecture Node runs on. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/**
+ * Resolves once the process has used under 3% of a core for 200 ms (its work after the requests
+ * answered is done), or after `timeoutMs`. Says how long it waited.
+ */
+export async function untilIdle(pid: number, timeoutMs = 30_000): Promise<number> {
+  const began = Date.now();
+  let before = cpuMsOf(pid);
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const now = cpuMsOf(pid);
+    if (now - before < 6 || Date.now() - began > timeoutMs) return Date.now() - began;
+    before = now;
+  }
+}

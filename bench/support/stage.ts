@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { FerryProcess } from '../../drills/support/ferry-process.ts';
 import { LoadGenerator, type LoadResult } from './load.ts';
+import { untilIdle } from './memory.ts';
 import { writePlans } from './plans.ts';
 import { startBaseline, startFerryProcess, type BaselineProcess } from './processes.ts';
 import { BenchSlack, FORM } from './slack.ts';
@@ -135,6 +136,9 @@ export async function fire(
     bodies,
     contentType: FORM,
   });
+  // Ferry works on after its ack (a reply, a decision, posts): that work is its own, and must not
+  // land on the next round, which may be the baseline's. The baseline is waited for alike.
+  await untilIdle((target === 'ferry' ? stage.ferry.child : stage.baseline.child).pid!);
   const failed = result.statuses.filter((s) => s !== 200);
   if (failed.length > 0)
     throw new Error(

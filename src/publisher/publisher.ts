@@ -20,6 +20,7 @@ import {
   completeIntent,
   dropIntent,
   intentsOf,
+  keepDue,
   markRendered,
   messagesOf,
   progressOf,
@@ -33,6 +34,7 @@ import {
   type PostIntent,
 } from '../store/slack-messages.ts';
 import { takeSlackEdit } from '../store/edit-budget.ts';
+import { pauseChannelPosts, takeChannelPost, type ChannelRate } from '../store/post-budget.ts';
 import type { LoadedPlan } from '../plan/load.ts';
 import { claimHomePublish, readCampaign, recentHomeViewers, releaseHomePublish } from '../store/home.ts';
 import { publishHome } from '../slack/home.ts';
@@ -67,6 +69,13 @@ export interface PublisherDeps {
    * database): Slack's Tier 3 allows about 50 per workspace.
    */
   editsPerMinute?: number;
+  /**
+   * chat.postMessage calls a second per channel across every replica (the bucket is kept in the
+   * database): Slack allows about one a second per channel. Default 1.
+   */
+  postsPerSecond?: number;
+  /** Posts a channel may take at once after a quiet spell. Default 3, one under Slack's burst of 4. */
+  postBurst?: number;
   /** How long a run's publisher lease lasts without a heartbeat: what a crash costs the thread. */
   leaseMs?: number;
   idlePollMs?: number;
@@ -96,12 +105,20 @@ const HOME_IDLE_REFRESH_MS = 30_000;
 /** Who counts as a recent viewer of the App Home tab: opened it within a day. */
 const HOME_VIEWERS_WITHIN_MS = 24 * 3_600_000;
 
-/** How long a woken publisher lets a burst of changes settle before its pass. */
+/** The least time between the starts of two passes of a publisher. */
 const SETTLE_MS = 100;
-/** Posts to a channel Slack rate limited keep this far apart (Slack: about one a second per channel)... */
-const POST_INTERVAL_MS = 1_000;
-/** ...for this long after its last 429. */
-const PACED_FOR_MS = 60_000;
+/** Slack's post limit per channel: about one a second, with bursts of about 4. */
+const POSTS_PER_SECOND = 1;
+/**
+ * One under Slack's burst: a post granted here reaches Slack a little later, and the spare token
+ * absorbs up to a second of that jitter.
+ */
+const POST_BURST = 3;
+/**
+ * A channel whose posts ran short coalesces its runs' waiting events for this long; one where Slack
+ * answered 429 paces every post, a lone run's too, for as long.
+ */
+const CONTENDED_FOR_MS = 60_000;
 /** Beyond this many unposted events, they go out together in one reply. */
 const COALESCE_BACKLOG = 3;
 /** At most this many events in one reply, so it stays within Slack's 50 blocks. */
@@ -150,8 +167,12 @@ export class Publisher {
   private readonly failpoints: Failpoints;
   /** When the shared edit budget next has room, as it said when it had none (ms since the epoch). */
   private editsRefillAt = 0;
-  /** Channels Slack rate limited lately: until when posts there are paced, and when the next may go. */
-  private readonly paced = new Map<string, { until: number; nextAt: number }>();
+  /** When each channel's post bucket next holds a token, as it said when it had none (ms since the epoch). */
+  private readonly postsRefillAt = new Map<string, number>();
+  /** Channels whose posts ran short lately, until when: there, every post carries all a run has waiting. */
+  private readonly contended = new Map<string, number>();
+  /** Channels where Slack answered a post with 429 lately, until when: there, every post is paced. */
+  private readonly refused = new Map<string, number>();
   /** The same for live figures, which leave the last quarter of the budget to changes. */
   private liveRefillAt = 0;
   /** What each run's status message last showed apart from live figures: a change edits first. */
@@ -196,11 +217,16 @@ export class Publisher {
   private async run(): Promise<void> {
     const idle = this.deps.idlePollMs ?? 5_000;
     while (!this.stopping.signal.aborted) {
+      const began = Date.now();
       const wait = await this.pass(idle);
       await this.deps.waker.wait('publish', wait, this.stopping.signal);
-      // A decision's events (an approval, the step it starts, that step's end) go out in one pass,
-      // and the step's own work goes first: the executor shares this process.
-      await delay(SETTLE_MS, undefined, { signal: this.stopping.signal }).catch(() => undefined);
+      // Passes start at most every SETTLE_MS: in a busy spell a decision's events (an approval, the
+      // step it starts, that step's end) go out together, and the steps' own work goes first (the
+      // executor shares this process); a pass that took longer let its successor's events gather.
+      // After a quiet spell the first change goes out at once: someone may be waiting on it (an
+      // approval request is a post the approver waits for).
+      const settle = SETTLE_MS - (Date.now() - began);
+      if (settle > 0) await delay(settle, undefined, { signal: this.stopping.signal }).catch(() => undefined);
     }
   }
 
@@ -210,13 +236,22 @@ export class Publisher {
     let wait = idle;
     let runsChanged = false;
     try {
+      // Oldest waiting post first: a channel's posts go to the run whose reader has waited longest.
       const due = await runsToPublish(this.deps.db, 100);
       runsChanged = due.length > 0;
       if (due.length > 0) log.debug({ runs: due }, 'publishing');
-      for (const { id: runId, posts } of due) {
+      const posting = new Map<string, number>();
+      for (const r of due) if (r.posts) posting.set(r.channel, (posting.get(r.channel) ?? 0) + 1);
+      for (const { id: runId, posts, channel } of due) {
         // With the edit budget spent, a run that only waits for edits is left until it refills.
         if (!posts && Date.now() < this.editsRefillAt) {
           wait = Math.min(wait, this.nextEditInMs());
+          continue;
+        }
+        // With the channel's posts spent, its runs keep their place in line until the next token.
+        const refill = this.postsRefillAt.get(channel) ?? 0;
+        if (posts && refill > Date.now()) {
+          wait = Math.min(wait, this.nextPostInMs(channel, SETTLE_MS));
           continue;
         }
         const backoff = this.backoff.get(runId);
@@ -233,9 +268,19 @@ export class Publisher {
         }
         this.publishing.add(runId);
         try {
-          const deferred = await this.publishRun(runId);
+          // Where other runs wait to post in the same channel, a run posts once a turn (its status
+          // message and first reply together), each post carrying all it has waiting, at the
+          // channel's rate.
+          const shared = (posting.get(channel) ?? 0) > 1;
+          const { deferred, postsWait } = await this.publishTurn(runId, {
+            postsLeft: shared ? 1 : Number.POSITIVE_INFINITY,
+            waitForPosts: false,
+            coalesce: shared,
+            paced: shared,
+          });
           this.backoff.delete(runId);
           if (deferred) wait = Math.min(wait, this.nextEditInMs());
+          if (postsWait) wait = Math.min(wait, this.nextPostInMs(channel, SETTLE_MS));
         } catch (error) {
           if (error instanceof LeaseLost) continue; // another replica publishes this run now
           // One run Slack refuses (a channel the bot cannot post in) must not hold up the others.
@@ -315,7 +360,7 @@ export class Publisher {
     runId: string,
     kind: SlackCall | undefined,
     call: () => Promise<T>,
-    /** A post's channel: a 429 there paces every post to it for a while (`paceChannel`). */
+    /** A post's channel: a 429 there pauses every replica's posts to it (`pauseChannel`). */
     channel?: string,
   ): Promise<T> {
     if (kind) this.failpoints.hit('post.before', kind);
@@ -333,8 +378,8 @@ export class Publisher {
           { run: runId, retryAfterSeconds: retryAfter },
           'Slack asked the publisher to slow down; calling again after Retry-After',
         );
-        // A paced channel's next post waits for Retry-After itself (the call paces first).
-        if (channel) this.slowDown(channel, retryAfter * 1_000);
+        // A post waits out Retry-After through the channel's bucket, where every replica sees it.
+        if (channel) await this.pauseChannel(channel, retryAfter * 1_000);
         else
           await delay(retryAfter * 1_000, undefined, { signal: this.stopping.signal }).catch(() => undefined);
       }
@@ -350,25 +395,31 @@ export class Publisher {
     intent: Omit<PostIntent, 'createdAt'>,
     kind: SlackCall,
     message: { text: string; blocks: KnownBlock[]; unfurl_links?: boolean; reply_broadcast?: boolean },
+    turn: Turn,
   ): Promise<{ ts: string; channel: string }> {
     const { db, client, log } = this.deps;
     if (!(await this.takeLease(intent.runId)).taken) throw new LeaseLost();
+    // The run's status message comes with its first reply: after it, the run's oldest waiting event
+    // is still the channel's oldest, so the reply would have the next post anyway.
+    if (kind !== 'status') {
+      if (turn.postsLeft < 1) throw new TurnOver();
+      turn.postsLeft -= 1;
+    }
+    await this.takePost(intent.channel, turn);
     await recordIntent(db, intent);
     let res;
     try {
       res = await this.slack(
         intent.runId,
         kind,
-        async () => {
-          await this.paceChannel(intent.channel);
+        () =>
           // Slack's types tie reply_broadcast to thread_ts; only thread replies set it here.
-          return client.chat.postMessage({
+          client.chat.postMessage({
             ...message,
             channel: intent.channel,
             ...(intent.threadTs ? { thread_ts: intent.threadTs } : {}),
             metadata: { event_type: 'ferry_run', event_payload: { run_id: intent.runId, key: intent.key } },
-          } as ChatPostMessageArguments);
-        },
+          } as ChatPostMessageArguments),
         intent.channel,
       );
     } catch (error) {
@@ -458,8 +509,20 @@ export class Publisher {
     return {};
   }
 
-  /** Brings one run's Slack messages up to date. True when an edit was held back by the rate budget. */
+  /**
+   * Brings one run's Slack messages up to date, waiting for the channel's posts as they come. True
+   * when an edit was held back by the rate budget.
+   */
   async publishRun(runId: string): Promise<boolean> {
+    const turn = { postsLeft: Number.POSITIVE_INFINITY, waitForPosts: true, coalesce: false, paced: false };
+    return (await this.publishTurn(runId, turn)).deferred;
+  }
+
+  /**
+   * One run's turn: its posts as far as the turn and the channel's bucket allow, then, once nothing
+   * is left to post, its edits. `postsWait`: posts are left for a later turn.
+   */
+  private async publishTurn(runId: string, turn: Turn): Promise<{ deferred: boolean; postsWait: boolean }> {
     const { db, client } = this.deps;
     await this.recover(runId);
     // Read in this order. The version first: anything committed after it keeps the run marked as
@@ -468,8 +531,12 @@ export class Publisher {
     const version = await runVersion(db, runId);
     const timeline = await readTimeline(db, runId);
     const record = await readRun(db, runId);
-    if (!record) return false;
+    if (!record) return { deferred: false, postsWait: false };
     const { state, channel } = record;
+    // A channel whose bucket ran dry lately packs each post; one Slack refused lately also paces a
+    // lone run's posts, since Slack's own limit is what it met.
+    if (this.isContended(channel)) turn.coalesce = true;
+    if (this.isRefused(channel)) turn.paced = true;
     const now = this.deps.clock.now();
     const messages = await messagesOf(db, runId);
     const progress = await progressOf(db, runId);
@@ -477,40 +544,26 @@ export class Publisher {
     const incidents = record.incidents.map((i) => ({ ...i, openedAt: i.openedAt.getTime() }));
     let deferred = false;
 
-    let status = messages.find((m) => m.kind === 'status');
-    if (!status) {
-      const view = renderStatusMessage(state, now, {
+    const renderStatus = () =>
+      renderStatusMessage(state, now, {
         progress: liveProgress,
         incidents,
         specs: record.specs,
         timeline,
         forecast: record.forecast ?? null,
       });
-      const posted = await this.post(
-        {
-          runId,
-          key: 'status',
-          channel,
-          threadTs: null,
-          refs: [{ kind: 'status', key: '', renderedVersion: version }],
-        },
-        'status',
-        { ...view, unfurl_links: false },
+    let status: MessageRef;
+    try {
+      status = await this.postAll(
+        { state, channel, version, messages, timeline, progress, renderStatus },
+        turn,
       );
-      status = {
-        runId,
-        kind: 'status',
-        key: '',
-        channel: posted.channel,
-        ts: posted.ts,
-        renderedVersion: version,
-        renderedAt: new Date(),
-      };
+    } catch (error) {
+      if (!(error instanceof TurnOver)) throw error;
+      // Nothing is edited while posts wait: the status message stays behind, so the run stays due.
+      await keepDue(db, runId, version);
+      return { deferred: true, postsWait: true };
     }
-
-    const postedSeqs = new Set(messages.filter((m) => m.kind === 'event').map((m) => Number(m.key)));
-    const pending = timeline.filter((e) => !postedSeqs.has(e.seq));
-    await this.postEvents(state, status, pending, timeline);
 
     // An approval request left open for want of an edit keeps the status message behind too, so
     // the run stays due until the request is closed.
@@ -528,13 +581,7 @@ export class Publisher {
         Date.now() - status.renderedAt.getTime() >= this.deps.minEditIntervalMs &&
         (await this.takeEdit(priority))
       ) {
-        const view = renderStatusMessage(state, now, {
-          progress: liveProgress,
-          incidents,
-          specs: record.specs,
-          timeline,
-          forecast: record.forecast ?? null,
-        });
+        const view = renderStatus();
         await this.slack(state.id, 'edit', () =>
           client.chat.update({ channel: status.channel, ts: status.ts, ...view }),
         );
@@ -545,32 +592,135 @@ export class Publisher {
         deferred = true;
       }
     }
-    deferred =
-      (await this.publishProgress(state, status, messages, progress)) || approvalsDeferred || deferred;
-    return deferred;
+    deferred = (await this.publishProgress(state, messages, progress)) || approvalsDeferred || deferred;
+    return { deferred, postsWait: false };
   }
 
   /**
-   * Slack posts about one message a second per channel. Once it answered 429 in a channel, posts
-   * there keep a second apart for a while instead of being refused again, and a run's waiting
-   * events go out together (`postEvents`): the channel is the bottleneck, so each post carries all
-   * it can. Until then posts are not held back (Slack allows short bursts).
+   * Everything the run has to post, in order: its status message, its timeline replies, the first
+   * message of each long step's progress. Throws `TurnOver` when the turn or the channel's bucket
+   * ends before they are all posted; what was posted stays posted.
    */
-  private async paceChannel(channel: string): Promise<void> {
-    const pace = this.paced.get(channel);
-    if (!pace || pace.until < Date.now()) return;
-    const wait = pace.nextAt - Date.now();
-    if (wait > 0) await delay(wait, undefined, { signal: this.stopping.signal }).catch(() => undefined);
-    pace.nextAt = Date.now() + POST_INTERVAL_MS;
+  private async postAll(
+    run: {
+      state: RunState;
+      channel: string;
+      version: number;
+      messages: MessageRef[];
+      timeline: TimelineEvent[];
+      progress: Array<{ stepId: string; text: string; fraction: number | null; version: number }>;
+      renderStatus: () => { text: string; blocks: KnownBlock[] };
+    },
+    turn: Turn,
+  ): Promise<MessageRef> {
+    const { state, channel, version, messages, timeline } = run;
+    let status = messages.find((m) => m.kind === 'status');
+    if (!status) {
+      const posted = await this.post(
+        {
+          runId: state.id,
+          key: 'status',
+          channel,
+          threadTs: null,
+          refs: [{ kind: 'status', key: '', renderedVersion: version }],
+        },
+        'status',
+        { ...run.renderStatus(), unfurl_links: false },
+        turn,
+      );
+      status = {
+        runId: state.id,
+        kind: 'status',
+        key: '',
+        channel: posted.channel,
+        ts: posted.ts,
+        renderedVersion: version,
+        renderedAt: new Date(),
+      };
+    }
+    const postedSeqs = new Set(messages.filter((m) => m.kind === 'event').map((m) => Number(m.key)));
+    const pending = timeline.filter((e) => !postedSeqs.has(e.seq));
+    await this.postEvents(state, status, pending, timeline, turn);
+    for (const p of run.progress) {
+      if (messages.some((m) => m.kind === 'progress' && m.key === p.stepId)) continue;
+      const finished = progressOutcome(state, p.stepId) !== 'running';
+      // In a channel other runs wait in, a step that ended before its turn gets no live message:
+      // its end is in the thread already (its timeline reply), and the post would cost them a turn.
+      if (finished && turn.coalesce) continue;
+      await this.post(
+        {
+          runId: state.id,
+          key: `progress:${p.stepId}`,
+          channel: status.channel,
+          threadTs: status.ts,
+          refs: [{ kind: 'progress', key: p.stepId, renderedVersion: progressVersion(p.version, finished) }],
+        },
+        'progress',
+        renderProgress(p.stepId, p.text, p.fraction, progressOutcome(state, p.stepId)),
+        turn,
+      );
+    }
+    return status;
   }
 
-  private slowDown(channel: string, retryAfterMs: number): void {
-    const nextAt = Math.max(this.paced.get(channel)?.nextAt ?? 0, Date.now() + retryAfterMs);
-    this.paced.set(channel, { until: Date.now() + PACED_FOR_MS, nextAt });
+  /** The channel post rate every replica keeps to (Slack: about one a second per channel). */
+  private postRate(): ChannelRate {
+    return {
+      perSecond: this.deps.postsPerSecond ?? POSTS_PER_SECOND,
+      burst: this.deps.postBurst ?? POST_BURST,
+    };
   }
 
-  private isPaced(channel: string): boolean {
-    return (this.paced.get(channel)?.until ?? 0) > Date.now();
+  /**
+   * Spends one post of the channel's bucket, shared with every other replica through the database,
+   * so posts go out at the channel's rate without Slack having to refuse any. With none left it
+   * waits for the next token (`waitForPosts`) or ends the run's turn, and the channel counts as
+   * contended: its runs' waiting events go out together, since each post is worth all it can carry.
+   * A lone run's posts are not held back (Slack allows bursts, and nobody waits behind them): they
+   * spend what the bucket holds, so the runs that come next keep to the rate.
+   */
+  private async takePost(channel: string, turn: Turn): Promise<void> {
+    if (!turn.paced) {
+      await takeChannelPost(this.deps.db, channel, this.postRate(), true);
+      return;
+    }
+    for (;;) {
+      let retryInMs = this.nextPostInMs(channel);
+      if (retryInMs === 0) {
+        const budget = await takeChannelPost(this.deps.db, channel, this.postRate());
+        if (budget.taken) return;
+        retryInMs = budget.retryInMs;
+        this.postsRefillAt.set(channel, Date.now() + retryInMs);
+        this.contended.set(channel, Date.now() + CONTENDED_FOR_MS);
+      }
+      if (!turn.waitForPosts || this.stopping.signal.aborted) throw new TurnOver();
+      await delay(retryInMs, undefined, { signal: this.stopping.signal }).catch(() => undefined);
+    }
+  }
+
+  /** Slack answered 429 to a post: every replica holds the channel's posts for `ms`, then this one takes a token. */
+  private async pauseChannel(channel: string, ms: number): Promise<void> {
+    await pauseChannelPosts(this.deps.db, channel, ms, this.postRate());
+    this.postsRefillAt.set(channel, Math.max(this.postsRefillAt.get(channel) ?? 0, Date.now() + ms));
+    this.contended.set(channel, Date.now() + CONTENDED_FOR_MS);
+    this.refused.set(channel, Date.now() + CONTENDED_FOR_MS);
+    await this.takePost(channel, { postsLeft: 1, waitForPosts: true, coalesce: true, paced: true });
+  }
+
+  /**
+   * How long until the channel's bucket holds a token, as far as this publisher knows: 0 when it
+   * may. A pass comes back `early` before that, since a woken publisher lets changes settle first.
+   */
+  private nextPostInMs(channel: string, early = 0): number {
+    return Math.max(0, (this.postsRefillAt.get(channel) ?? 0) - Date.now() - early);
+  }
+
+  private isContended(channel: string): boolean {
+    return (this.contended.get(channel) ?? 0) > Date.now();
+  }
+
+  private isRefused(channel: string): boolean {
+    return (this.refused.get(channel) ?? 0) > Date.now();
   }
 
   /**
@@ -605,8 +755,9 @@ export class Publisher {
     status: MessageRef,
     pending: TimelineEvent[],
     timeline: TimelineEvent[],
+    turn: Turn,
   ): Promise<void> {
-    const coalesce = pending.length > COALESCE_BACKLOG || this.isPaced(status.channel);
+    const coalesce = pending.length > COALESCE_BACKLOG || turn.coalesce;
     let batch: TimelineEvent[] = [];
     /** A reply in the run's thread; once posted, its events are never posted again. */
     const reply = (key: string, refs: PostIntent['refs']) => ({
@@ -627,6 +778,7 @@ export class Publisher {
         reply(`event:${batch[0]!.seq}`, batch.map(eventRef)),
         'event',
         renderTimelineReply(batch),
+        turn,
       );
       batch = [];
     };
@@ -655,16 +807,22 @@ export class Publisher {
           ]),
           'approval',
           view,
+          turn,
         );
         continue;
       }
       if (event.type === 'incident_opened') {
         // An incident is for the whole channel: its reply is also shown there (reply_broadcast).
         await flush();
-        await this.post(reply(`event:${event.seq}`, [eventRef(event)]), 'event', {
-          ...renderTimelineReply([event]),
-          reply_broadcast: true,
-        });
+        await this.post(
+          reply(`event:${event.seq}`, [eventRef(event)]),
+          'event',
+          {
+            ...renderTimelineReply([event]),
+            reply_broadcast: true,
+          },
+          turn,
+        );
         continue;
       }
       if (event.type === 'reminder') {
@@ -675,6 +833,7 @@ export class Publisher {
           reply(`event:${event.seq}`, [eventRef(event)]),
           'event',
           renderReminder(state, event),
+          turn,
         );
         continue;
       }
@@ -729,55 +888,48 @@ export class Publisher {
     return false;
   }
 
+  /** Edits each long step's progress message (posted by `postAll`). True when an edit waits for the budget. */
   private async publishProgress(
     state: RunState,
-    status: MessageRef,
     messages: MessageRef[],
     progress: Array<{ stepId: string; text: string; fraction: number | null; version: number }>,
   ): Promise<boolean> {
     const { db, client } = this.deps;
     let deferred = false;
     for (const p of progress) {
-      const step = state.steps.find((s) => s.id === p.stepId);
-      const finished = step?.status !== 'running';
-      const outcome = !finished
-        ? 'running'
-        : step?.status === 'succeeded'
-          ? 'succeeded'
-          : step?.status === 'failed'
-            ? 'failed'
-            : 'stopped';
+      const outcome = progressOutcome(state, p.stepId);
+      const finished = outcome !== 'running';
       const ref = messages.find((m) => m.kind === 'progress' && m.key === p.stepId);
-      const view = renderProgress(p.stepId, p.text, p.fraction, outcome);
-      const renderedVersion = finished ? p.version + 1_000_000 : p.version;
-      if (!ref) {
-        await this.post(
-          {
-            runId: state.id,
-            key: `progress:${p.stepId}`,
-            channel: status.channel,
-            threadTs: status.ts,
-            refs: [{ kind: 'progress', key: p.stepId, renderedVersion }],
-          },
-          'progress',
-          view,
-        );
-      } else if (ref.renderedVersion < renderedVersion) {
-        if (
-          Date.now() - ref.renderedAt.getTime() < this.deps.minEditIntervalMs ||
-          !(await this.takeEdit(finished ? 'change' : 'live'))
-        ) {
-          deferred = true;
-          continue;
-        }
-        await this.slack(state.id, 'edit', () =>
-          client.chat.update({ channel: ref.channel, ts: ref.ts, ...view }),
-        );
-        await markRendered(db, state.id, 'progress', p.stepId, renderedVersion);
+      const renderedVersion = progressVersion(p.version, finished);
+      // A message posted in this pass shows the latest already.
+      if (!ref || ref.renderedVersion >= renderedVersion) continue;
+      if (
+        Date.now() - ref.renderedAt.getTime() < this.deps.minEditIntervalMs ||
+        !(await this.takeEdit(finished ? 'change' : 'live'))
+      ) {
+        deferred = true;
+        continue;
       }
+      const view = renderProgress(p.stepId, p.text, p.fraction, outcome);
+      await this.slack(state.id, 'edit', () =>
+        client.chat.update({ channel: ref.channel, ts: ref.ts, ...view }),
+      );
+      await markRendered(db, state.id, 'progress', p.stepId, renderedVersion);
     }
     return deferred;
   }
+}
+
+/** How a long step's progress message ends, or that it is still running. */
+function progressOutcome(state: RunState, stepId: string): 'running' | 'succeeded' | 'failed' | 'stopped' {
+  const status = state.steps.find((s) => s.id === stepId)?.status;
+  if (status === 'running') return 'running';
+  return status === 'succeeded' ? 'succeeded' : status === 'failed' ? 'failed' : 'stopped';
+}
+
+/** The version a progress message records: a finished step's final rendering outranks every live one. */
+function progressVersion(version: number, finished: boolean): number {
+  return finished ? version + 1_000_000 : version;
 }
 
 /**
@@ -818,7 +970,10 @@ function platformError(error: unknown): string | undefined {
 /** Whether a failed post is known not to be in Slack: refused, rate limited, or never sent. */
 function notPosted(error: unknown): boolean {
   return (
-    error instanceof LeaseLost || platformError(error) !== undefined || rateLimitedFor(error) !== undefined
+    error instanceof LeaseLost ||
+    error instanceof TurnOver ||
+    platformError(error) !== undefined ||
+    rateLimitedFor(error) !== undefined
   );
 }
 
@@ -845,6 +1000,26 @@ function slackLogger(log: Logger): SlackLogger {
     getLevel: () => level,
     setName: () => undefined,
   };
+}
+
+/** What one run may post in one turn: a channel is shared by its runs, so a run posts in turns. */
+interface Turn {
+  /** Replies left in this turn (the status message comes with the first). */
+  postsLeft: number;
+  /** Wait for the channel's next token when its bucket is empty, or end the turn. */
+  waitForPosts: boolean;
+  /** Every post carries all the run has waiting: other runs wait in the channel too. */
+  coalesce: boolean;
+  /** Posts keep to the channel's rate: other runs wait there, or Slack refused a post there lately. */
+  paced: boolean;
+}
+
+/** The run's turn ended with posts still waiting: they go in a later turn, oldest waiting first. */
+class TurnOver extends Error {
+  constructor() {
+    super('the run posts again in a later turn');
+    this.name = 'TurnOver';
+  }
 }
 
 /** Another publisher took the run's lease: this one stops posting for it. */

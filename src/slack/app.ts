@@ -1,4 +1,12 @@
-import { App, HTTPReceiver, LogLevel, SocketModeReceiver, type Logger as BoltLogger } from '@slack/bolt';
+import {
+  App,
+  HTTPReceiver,
+  LogLevel,
+  SocketModeReceiver,
+  type AllMiddlewareArgs,
+  type AnyMiddlewareArgs,
+  type Logger as BoltLogger,
+} from '@slack/bolt';
 import { WebClient, type FetchFunction, type RetryOptions } from '@slack/web-api';
 import { FerryError } from '../errors.ts';
 import type { Logger } from 'pino';
@@ -6,6 +14,7 @@ import type { RunsDeps } from '../runs/deps.ts';
 import { firstDelivery } from '../runs/deliveries.ts';
 import { registerActions } from './listeners/actions.ts';
 import { registerCommands } from './listeners/commands.ts';
+import { AfterAckQueue, type AfterAckLimits, type Place } from './after-ack.ts';
 import { deferDeliveryCheck } from './deliveries.ts';
 import { answerTheUnknown } from './listeners/fallbacks.ts';
 import { registerHome } from './listeners/home.ts';
@@ -15,10 +24,11 @@ import { SocketModeLink } from './socket-mode.ts';
 import { UserGroups } from './usergroups.ts';
 
 /**
- * Requests whose listeners may be working at once, most of them after their ack: far more than
- * Slack sends a bot, and a bound on the memory a flood can take (each holds some tens of kB).
+ * The after-ack queue's limits: a few listeners work at once, so their replies do not hold up the
+ * acks of requests arriving meanwhile; far more may wait, more than Slack sends a bot in a burst,
+ * and still a bound on the memory a flood can take (each holds its payload, some kB).
  */
-const MAX_WORKING = 4_096;
+export const AFTER_ACK: AfterAckLimits = { working: 4, waiting: 1_024 };
 
 export interface SlackAppOptions {
   botToken: string;
@@ -34,6 +44,8 @@ export interface SlackAppOptions {
   identity: BotIdentity;
   /** Every Web API call and respond() goes through it (`redactingFetch`: bodies redacted). */
   fetch?: FetchFunction;
+  /** How many listeners work after their ack at once, and how many requests may wait (tests). */
+  afterAck?: AfterAckLimits;
 }
 
 export interface BotIdentity {
@@ -82,7 +94,7 @@ export interface SlackApp {
   /** Set in Socket Mode: the WebSocket to Slack, kept open and watched (readiness, metrics). */
   socket: SocketModeLink | undefined;
   groups: UserGroups;
-  /** Waits for listeners still working after their ack (a decision being recorded). */
+  /** Waits for listeners still working after their ack, and those still waiting for their turn. */
   drain(): Promise<void>;
 }
 
@@ -141,33 +153,15 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
       })
     : undefined;
 
+  const afterAck = new AfterAckQueue(options.afterAck ?? AFTER_ACK);
   const groups = new UserGroups(app.client, options.log, options.now);
   const runs: RunsDeps = { ...options.runs, directory: groups };
 
-  // Listeners keep working after they ack; shutdown waits for them before closing the database.
-  // Only so many at once: past that a request waits, its ack with it, for one to finish, so a flood
-  // costs latency (Slack allows 3 s) rather than a backlog that grows in memory without bound.
-  const pending = new Set<Promise<void>>();
-  const waiting: Array<() => void> = [];
-  let working = 0;
-  app.use(async ({ next }) => {
-    if (working < MAX_WORKING) working += 1;
-    else await new Promise<void>((resolve) => waiting.push(resolve));
-    const work = next();
-    pending.add(work);
-    try {
-      await work;
-    } finally {
-      pending.delete(work);
-      // The place passes to the next request waiting, if any.
-      const nextInLine = waiting.shift();
-      if (nextInLine) nextInLine();
-      else working -= 1;
-    }
-  });
-
-  // Slack retries and repeated deliveries: handle each event or trigger once.
-  app.use(async (args) => {
+  /**
+   * Slack retries and repeated deliveries: each event or trigger is handled once. The key is recorded
+   * when the request's turn comes, after its ack: the ack waits for no database round trip.
+   */
+  const handleOnce = async (args: AnyMiddlewareArgs & AllMiddlewareArgs, place: Place) => {
     // Only ids Slack would send: a field of another type (an object with its own `toString`) is no key.
     const { event_id: eventId, trigger_id: triggerId } = args.body as {
       event_id?: unknown;
@@ -179,25 +173,39 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
         : typeof triggerId === 'string' && triggerId
           ? `trigger:${triggerId}`
           : undefined;
-    // A database that cannot record the key does not block the request (a first delivery is assumed).
-    const first = key
-      ? firstDelivery(options.runs, key).then(
-          (isFirst) => {
-            if (!isFirst)
-              options.log.info({ key, retry: args.context.retryNum }, 'duplicate Slack delivery ignored');
-            return isFirst;
-          },
-          () => true,
-        )
-      : Promise.resolve(true);
+    let first: Promise<boolean> | undefined;
+    const turnThenRecord = () =>
+      (first ??= place.turn().then(async () => {
+        if (!key) return true;
+        // A database that cannot record the key does not block the request (a first delivery is assumed).
+        const isFirst = await firstDelivery(options.runs, key).catch(() => true);
+        if (!isFirst)
+          options.log.info({ key, retry: args.context.retryNum }, 'duplicate Slack delivery ignored');
+        return isFirst;
+      }));
     // Events were acknowledged by Bolt before any middleware: a repeat stops here. Anything else is
-    // acknowledged by its listener, which checks the record only after its ack (slack/deliveries.ts).
+    // acknowledged by its listener, which waits for its turn and the record after its ack.
     if (!('ack' in args) || typeof args.ack !== 'function') {
-      if (await first) await args.next();
+      if (await turnThenRecord()) await args.next();
       return;
     }
-    deferDeliveryCheck(args.context, first);
+    deferDeliveryCheck(args.context, turnThenRecord);
     await args.next();
+  };
+
+  // Every request takes a place in the after-ack queue before its listener runs; shutdown waits
+  // for all of them, queued or working, before closing the database.
+  const pending = new Set<Promise<void>>();
+  app.use(async (args) => {
+    const place = await afterAck.admit();
+    const work = handleOnce(args, place);
+    pending.add(work);
+    try {
+      await work;
+    } finally {
+      pending.delete(work);
+      place.leave();
+    }
   });
 
   answerTheUnknown(app, options.log);
@@ -226,10 +234,13 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
 
 function boltLogger(log: Logger): BoltLogger {
   let level = LogLevel.INFO;
+  // Bolt logs several debug lines per request (a body among them): below the level, not even
+  // turned into text, which would cost every ack.
   const write =
     (fn: 'debug' | 'info' | 'warn' | 'error') =>
-    (...msgs: unknown[]) =>
-      log[fn](msgs.map(String).join(' '));
+    (...msgs: unknown[]) => {
+      if (log.isLevelEnabled(fn)) log[fn](msgs.map(String).join(' '));
+    };
   return {
     debug: write('debug'),
     info: write('info'),

@@ -20,33 +20,50 @@ export interface MessageRef {
 /** A run Slack is behind on; `posts`: it has something to post, not only messages to edit. */
 export interface RunToPublish {
   id: string;
+  /** Where its messages go: posts to one channel share that channel's rate. */
+  channel: string;
   posts: boolean;
 }
 
 /**
- * Runs whose Slack messages are behind, those with something to post first (a status message, a
- * timeline event, a progress message, an interrupted post): runs that only wait for edits, which
- * Slack's edit budget paces, never hold back the thread of a newer run.
+ * Runs whose Slack messages are behind, those with something to post first, the one waiting
+ * longest first (its oldest unposted event, interrupted post or progress message): a channel takes
+ * about one post a second, and that post goes to the run whose reader has waited longest. Runs that
+ * only wait for edits, which Slack's edit budget paces, never hold back the thread of another run.
  */
 export async function runsToPublish(db: Database, limit = 20): Promise<RunToPublish[]> {
   const { rows } = await db.pool.query<RunToPublish>(
-    `select id, posts from (
-       select r.id, r.created_at,
-              m.ts is null
-              or exists (select 1 from slack_post_intents i where i.run_id = r.id)
-              or exists (select 1 from timeline_events e where e.run_id = r.id and not exists (
-                   select 1 from slack_messages s where s.run_id = r.id and s.kind = 'event' and s.key = e.seq::text))
-              or exists (select 1 from step_progress p where p.run_id = r.id and not exists (
+    `select id, channel, waiting_since is not null as posts from (
+       select r.id, r.channel, r.created_at,
+              least(
+                case when m.ts is null then r.created_at end,
+                (select min(i.created_at) from slack_post_intents i where i.run_id = r.id),
+                (select min(e.at) from timeline_events e where e.run_id = r.id and not exists (
+                   select 1 from slack_messages s where s.run_id = r.id and s.kind = 'event' and s.key = e.seq::text)),
+                (select min(p.updated_at) from step_progress p where p.run_id = r.id and not exists (
                    select 1 from slack_messages s where s.run_id = r.id and s.kind = 'progress' and s.key = p.step_id))
-              as posts
+              ) as waiting_since
          from runs r
          left join slack_messages m on m.run_id = r.id and m.kind = 'status' and m.key = ''
         where m.ts is null or m.rendered_version < r.version
            or exists (select 1 from slack_post_intents i where i.run_id = r.id)) behind
-     order by posts desc, created_at limit $1`,
+     order by waiting_since is null, waiting_since, created_at limit $1`,
     [limit],
   );
   return rows;
+}
+
+/**
+ * Keeps a run due whose turn ended with posts still waiting: its status message counts as behind
+ * the version read, so the run is published again (a status message rendered at that version would
+ * otherwise hide the waiting posts from `runsToPublish`).
+ */
+export async function keepDue(db: Database, runId: string, version: number): Promise<void> {
+  await db.pool.query(
+    `update slack_messages set rendered_version = least(rendered_version, $2 - 1)
+      where run_id = $1 and kind = 'status' and key = ''`,
+    [runId, version],
+  );
 }
 
 /**

@@ -19,12 +19,18 @@ export interface ActionDeps {
  * refuses the click is told to the person who clicked, and to nobody else.
  */
 export function registerActions(app: App, deps: ActionDeps): void {
-  for (const name of Object.keys(ActionId) as ActionName[]) {
-    // Add note opens a modal rather than acting on the run (listeners/notes.ts).
-    if (name === 'addNote') continue;
-    app.action<BlockAction<ButtonAction>>(ActionId[name], async ({ ack, body, action, client, context }) => {
+  // One listener for every button that acts on a run, rather than one per action id: Bolt tries
+  // each listener on every request, before the ack. Add note opens a modal instead (listeners/notes.ts).
+  const byId = new Map<string, ActionName>();
+  for (const name of Object.keys(ActionId) as ActionName[])
+    if (name !== 'addNote') byId.set(ActionId[name], name);
+  const actionIds = new RegExp(`^(?:${[...byId.keys()].map(escapeRegExp).join('|')})$`);
+  app.action<BlockAction<ButtonAction>>(
+    { action_id: actionIds },
+    async ({ ack, body, action, client, context }) => {
       await ack();
-      if (!(await isFirstDelivery(context))) return;
+      const name = byId.get(action.action_id);
+      if (!name || !(await isFirstDelivery(context))) return;
       // Read defensively: the payload is signed, but not every field of it is what Slack would send.
       const user = stringAt(body.user, 'id') ?? '';
       const channel = stringAt(body.channel, 'id') ?? stringAt(body.container, 'channel_id');
@@ -62,8 +68,8 @@ export function registerActions(app: App, deps: ActionDeps): void {
       } catch (error) {
         await tell({ text: failureReply(error, deps.log, `handling your ${name} click on ${target.runId}`) });
       }
-    });
-  }
+    },
+  );
 }
 
 /** `value[key]` when `value` is an object holding a string there. */
@@ -95,4 +101,8 @@ function toEvent(name: ActionName, target: ButtonTarget): PersonEvent | null {
     case 'done':
       return target.stepId ? { type: name, stepId: target.stepId, ...shown } : null;
   }
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

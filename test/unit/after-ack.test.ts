@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { AfterAckQueue } from '../../src/slack/after-ack.ts';
+
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('the after-ack queue', () => {
+  it('lets a few work at once and gives turns first come, first served', async () => {
+    const queue = new AfterAckQueue({ working: 2, waiting: 10 });
+    const places = await Promise.all([1, 2, 3, 4].map(() => queue.admit()));
+    const started: number[] = [];
+    places.forEach((place, i) => void place.turn().then(() => started.push(i + 1)));
+    await settle();
+    expect(started).toEqual([1, 2]);
+    places[1]!.leave();
+    await settle();
+    await settle();
+    expect(started).toEqual([1, 2, 3]);
+    places[0]!.leave();
+    await settle();
+    await settle();
+    expect(started).toEqual([1, 2, 3, 4]);
+    expect(queue.working).toBe(2);
+  });
+
+  it('holds a request before its listener once the queue holds all it may', async () => {
+    const queue = new AfterAckQueue({ working: 1, waiting: 1 });
+    const first = await queue.admit();
+    await queue.admit();
+    let admitted = false;
+    const third = queue.admit().then((place) => {
+      admitted = true;
+      return place;
+    });
+    await settle();
+    expect(admitted).toBe(false);
+    first.leave();
+    await third;
+    expect(queue.held).toBe(2);
+  });
+
+  it('passes a turn on when a request leaves while waiting for it, or just after being given it', async () => {
+    const queue = new AfterAckQueue({ working: 1, waiting: 10 });
+    const [a, b, c] = await Promise.all([queue.admit(), queue.admit(), queue.admit()]);
+    const aTurn = a.turn();
+    void b.turn();
+    let cWorks = false;
+    void c.turn().then(() => (cWorks = true));
+    await aTurn;
+    // b is handed the turn (in the next check phase) and leaves before it runs: c works next.
+    a.leave();
+    b.leave();
+    await settle();
+    await settle();
+    expect(cWorks).toBe(true);
+    c.leave();
+    expect(queue.working).toBe(0);
+    expect(queue.held).toBe(0);
+  });
+
+  it('starts no work while a request that reached its listener is still to be acknowledged', async () => {
+    const queue = new AfterAckQueue({ working: 4, waiting: 10 });
+    const [a, b, c] = await Promise.all([queue.admit(), queue.admit(), queue.admit()]);
+    let aWorks = false;
+    void a.turn().then(() => (aWorks = true));
+    await settle();
+    await settle();
+    expect(aWorks).toBe(false); // b and c have not been acknowledged yet
+    void b.turn();
+    await settle();
+    await settle();
+    expect(aWorks).toBe(false);
+    c.leave(); // answered without working after its ack (a usage line, say)
+    await settle();
+    await settle();
+    expect(aWorks).toBe(true);
+    expect(queue.working).toBe(2);
+  });
+});
