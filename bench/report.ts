@@ -199,6 +199,8 @@ const CAUSES: Record<string, string> = {
   ack_command_p99: ACK_CAUSE,
   ack_click_p50: ACK_CAUSE,
   ack_click_p99: ACK_CAUSE,
+  embedded_ack:
+    "As with PostgreSQL (above), and more so: the embedded database runs its queries in Ferry's own process, in WebAssembly compiled by Liftoff only (docs/architecture.md, Embedded PGlite), so a status's reads take the very thread that acks. The embedded database is for trying Ferry out and for small teams, not for a cutover night's load.",
   footprint_idle:
     "Bolt alone holds 78 MB once loaded, and Ferry's code about 94 MB after a full collection; the rest is start-up garbage V8 has not collected yet, since an idle process triggers no collection. Provider SDKs, the charts and the sandbox load only when used.",
   footprint_peak:
@@ -211,6 +213,13 @@ const CAUSES: Record<string, string> = {
 async function formatted(file: URL, text: string): Promise<string> {
   const filepath = fileURLToPath(file);
   return format(text, { ...(await resolveConfig(filepath)), filepath });
+}
+
+/** The items by key, in the order each key first appears. */
+function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) groups.set(key(item), [...(groups.get(key(item)) ?? []), item]);
+  return groups;
 }
 
 function round2(n: number): number {
@@ -300,6 +309,7 @@ function markdown(r: BenchResults, chart: boolean): string {
     return value !== undefined && !met(t, value);
   });
   const d = (r.details ?? {}) as Record<string, unknown>;
+  const ackOnly = d.ack_only_command as AckFigures | undefined;
   const lines = [
     '# Benchmarks',
     '',
@@ -316,22 +326,24 @@ function markdown(r: BenchResults, chart: boolean): string {
       ? [
           '## Targets missed, and why',
           '',
-          ...missed.map(
-            (t) =>
-              `- **${t.what}** (${fmt(t.value(r), t.unit)}): ${CAUSES[t.id] ?? 'no cause established yet.'}`,
+          // Targets missed for one cause share one line.
+          ...[...groupBy(missed, (t) => CAUSES[t.id] ?? `none:${t.id}`).values()].map(
+            (group) =>
+              `- ${group.map((t) => `**${t.what}** (${fmt(t.value(r), t.unit)})`).join(', ')}: ${CAUSES[group[0]!.id] ?? 'no cause established yet.'}`,
           ),
           '',
         ]
       : []),
     '## Answering Slack',
     '',
-    'Ferry runs as it is deployed (`src/main.ts` in a process of its own, started with the node options of `npm start`, HTTP mode, PostgreSQL) and so does the baseline, a Bolt app whose only listeners ack (`bench/support/bare-bolt.ts`), against the same local Slack stand-in. A load generator in a third process signs each request as Slack does and keeps 32 in flight; Ferry and the baseline take turns in rounds (Ferry, baseline, baseline, Ferry, …) so a machine that gets busier or quieter weighs on both.',
+    'Ferry runs as it is deployed (`src/main.ts` in a process of its own, started with the node options of `npm start`, HTTP mode, PostgreSQL) and so does the baseline, a Bolt app whose only listeners ack (`bench/support/bare-bolt.ts`), against the same local Slack stand-in. A load generator in a third process signs each request as Slack does and keeps 32 in flight; Ferry and the baseline take turns in rounds (Ferry, baseline, baseline, Ferry, …) so a machine that gets busier or quieter weighs on both, and each round starts once both processes are idle: Ferry’s work after its acks (the replies, the decisions, the posts) is counted in its own rounds, never in the baseline’s.',
     '',
     `- **Slash commands**: ${r.ack_command?.requests ?? '—'} \`/migrate status\` in a channel with a run; after the ack Ferry reads the run and its timeline and answers with its status. p50 ${fmt(r.ack_command?.p50_ms, 'ms')} (bare Bolt ${fmt(r.ack_command?.baseline_p50_ms, 'ms')}), p99 ${fmt(r.ack_command?.p99_ms, 'ms')} (${fmt(r.ack_command?.baseline_p99_ms, 'ms')}).`,
-    `- **Button clicks**: ${r.ack_click?.requests ?? '—'} Approve clicks: in each round, one on every one of fifty runs waiting for approval (each approval then runs two steps), the rest on runs that finished earlier, which Ferry refuses and tells the clicker. p50 ${fmt(r.ack_click?.p50_ms, 'ms')} (bare Bolt ${fmt(r.ack_click?.baseline_p50_ms, 'ms')}), p99 ${fmt(r.ack_click?.p99_ms, 'ms')} (${fmt(r.ack_click?.baseline_p99_ms, 'ms')}).`,
+    `- **Button clicks**: ${r.ack_click?.requests ?? '—'} Approve clicks: in each round, one on every one of fifty runs waiting for approval (each approval then runs two steps; each run in a channel of its own), the rest on runs that finished earlier, which Ferry refuses and tells the clicker. p50 ${fmt(r.ack_click?.p50_ms, 'ms')} (bare Bolt ${fmt(r.ack_click?.baseline_p50_ms, 'ms')}), p99 ${fmt(r.ack_click?.p99_ms, 'ms')} (${fmt(r.ack_click?.baseline_p99_ms, 'ms')}).`,
+    `- **The ack path alone**: as many \`/migrate help\`, which Ferry answers in the ack itself and has nothing to do after. p50 ${fmt(ackOnly?.p50_ms, 'ms')} (bare Bolt ${fmt(ackOnly?.baseline_p50_ms, 'ms')}, ${fmt(ackOnly?.p50_ratio, '×')}), p99 ${fmt(ackOnly?.p99_ms, 'ms')} (${fmt(ackOnly?.baseline_p99_ms, 'ms')}, ${fmt(ackOnly?.p99_ratio, '×')}).`,
     '',
     ...(chart ? ['![Ack latency by percentile, Ferry and bare Bolt](benchmarks-latency.png)', ''] : []),
-    'Before its ack Ferry does what the baseline does (Bolt checks the signature and routes the request, one listener for all the buttons that act on a run) and takes a place in a queue. The work after the ack (the delivery key recorded, so a repeated delivery changes nothing; the run read, the decision, the reply) waits its turn there, four requests working at once, first come first served (`src/slack/after-ack.ts`, `src/slack/deliveries.ts`): the acks of new requests do not queue behind the replies to earlier ones, which Slack takes for 30 minutes. Under this closed-loop load the replies trail the acks, and a round’s last replies are sent during the round after it, which may be the baseline’s.',
+    'Before its ack Ferry does what the baseline does (Bolt checks the signature and routes the request, one listener for all the buttons that act on a run) and takes a place in a queue. The work after the ack (the delivery key recorded, so a repeated delivery changes nothing; the run read, the decision, the reply) waits its turn there, four requests working at once, first come first served (`src/slack/after-ack.ts`, `src/slack/deliveries.ts`): the acks of new requests do not queue behind the replies to earlier ones, which Slack takes for 30 minutes. Acks go first, strictly: no work starts while a request that reached its listener waits for its ack.',
     '',
     '## Approval to effect',
     '',
