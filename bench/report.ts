@@ -201,6 +201,8 @@ const CAUSES: Record<string, string> = {
   ack_click_p99: ACK_CAUSE,
   embedded_ack:
     "As with PostgreSQL (above), and more so: the embedded database runs its queries in Ferry's own process, in WebAssembly compiled by Liftoff only (docs/architecture.md, Embedded PGlite), so a status's reads take the very thread that acks. The embedded database is for trying Ferry out and for small teams, not for a cutover night's load.",
+  single_run_overhead:
+    'Each step is about twenty statements on the critical path (the claim, the run read, the capture committed before acting, the outcome recorded with the next decision, the wake-up), and each approval waits for its request to be posted (a pass of the publisher, which runs at most every 100 ms in a busy spell) and for the click. Run to run, on a machine shared with the load generator and PostgreSQL, the median moves by a tenth either way.',
   footprint_idle:
     "Bolt alone holds 78 MB once loaded, and Ferry's code about 94 MB after a full collection; the rest is start-up garbage V8 has not collected yet, since an idle process triggers no collection. Provider SDKs, the charts and the sandbox load only when used.",
   footprint_peak:
@@ -361,7 +363,7 @@ function markdown(r: BenchResults, chart: boolean): string {
     '## One run, instant providers',
     '',
     r.single_run
-      ? `A run of ${r.single_run.steps} steps whose providers answer at once, two of them approved the moment the request shows in Slack: ${r.single_run.wall_ms} ms from the start command to the run's end, ${r.single_run.overhead_ms_per_step} ms a step. All of it is Ferry's: decisions, claims, captures, and the publisher posting the requests the approver clicks.`
+      ? `A run of ${r.single_run.steps} steps whose providers answer at once, two of them approved the moment the request shows in Slack: ${r.single_run.wall_ms} ms from the start command to the run's end, ${r.single_run.overhead_ms_per_step} ms a step (the median of ${Array.isArray(d.single_run_walls_ms) ? `${d.single_run_walls_ms.length} runs: ${d.single_run_walls_ms.join(', ')} ms` : 'the runs'}, after a first run of the process on a service and channel of its own, which took ${fmt(d.single_run_first_wall_ms as number | undefined, 'ms')}). All of it is Ferry's: decisions, claims, captures, and the publisher posting the requests the approver clicks.`
       : 'Not measured in this run.',
     '',
     '## Memory',

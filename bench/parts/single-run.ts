@@ -62,8 +62,9 @@ export async function measureSingleRun(
     if (status !== 200) throw new Error(`the start command was answered ${status}`);
     const run = await until(async () => {
       const { rows } = await db.query<{ id: string; status: string; finished_at: Date | null }>(
-        `select id, status, finished_at from runs where service = $1`,
-        [service],
+        `select id, status, finished_at from runs where service = $1 and started_at >= $2
+          order by started_at desc limit 1`,
+        [service, new Date(sent)],
       );
       const found = rows[0];
       if (!found?.finished_at) return undefined;
