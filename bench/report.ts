@@ -202,7 +202,7 @@ const CAUSES: Record<string, string> = {
   embedded_ack:
     "As with PostgreSQL (above), and more so: the embedded database runs its queries in Ferry's own process, in WebAssembly compiled by Liftoff only (docs/architecture.md, Embedded PGlite), so a status's reads take the very thread that acks. The embedded database is for trying Ferry out and for small teams, not for a cutover night's load.",
   single_run_overhead:
-    'Each step is about twenty statements on the critical path (the claim, the run read, the capture committed before acting, the outcome recorded with the next decision, the wake-up), and each approval waits for its request to be posted (a pass of the publisher, which runs at most every 100 ms in a busy spell) and for the click. Run to run, on a machine shared with the load generator and PostgreSQL, the median moves by a tenth either way.',
+    'Each step is about twenty statements on the critical path (the claim, the run read, the capture committed before acting, the outcome recorded with the next decision, the wake-up), and each approval waits for its request to be posted (a pass of the publisher, which runs at most every 100 ms in a busy spell) and for the click.',
   footprint_idle:
     "Bolt alone holds 78 MB once loaded, and Ferry's code about 94 MB after a full collection; the rest is start-up garbage V8 has not collected yet, since an idle process triggers no collection. Provider SDKs, the charts and the sandbox load only when used.",
   footprint_peak:
