@@ -18,6 +18,11 @@ export interface AfterAckLimits {
 export interface Place {
   /** Resolves when this request's work may start; the first call waits, later ones do not. */
   turn(): Promise<void>;
+  /**
+   * Acknowledged, and working at once without a turn: for a listener with a deadline of its own
+   * (a modal opens only within 3 s of its trigger). Changes nothing once a turn was asked for.
+   */
+  skipTurn(): void;
   /** Gives the place (and the turn, if taken) to the next in line. */
   leave(): void;
 }
@@ -50,7 +55,7 @@ export class AfterAckQueue {
     if (this.#held < this.#limits.working + this.#limits.waiting) this.#held += 1;
     else await new Promise<void>((resolve) => this.#admissions.push(resolve));
     this.#unacked += 1;
-    let state: 'before' | 'waiting' | 'granted' | 'working' | 'left' = 'before';
+    let state: 'before' | 'outside' | 'waiting' | 'granted' | 'working' | 'left' = 'before';
     let inLine: (() => void) | undefined;
     let turn: Promise<void> | undefined;
     return {
@@ -74,6 +79,12 @@ export class AfterAckQueue {
         });
         this.#pump();
         return turn;
+      },
+      skipTurn: () => {
+        if (state !== 'before') return;
+        state = 'outside';
+        this.#unacked -= 1;
+        this.#pump();
       },
       leave: () => {
         if (state === 'left') return;

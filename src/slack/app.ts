@@ -174,22 +174,26 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
           ? `trigger:${triggerId}`
           : undefined;
     let first: Promise<boolean> | undefined;
-    const turnThenRecord = () =>
-      (first ??= place.turn().then(async () => {
-        if (!key) return true;
-        // A database that cannot record the key does not block the request (a first delivery is assumed).
-        const isFirst = await firstDelivery(options.runs, key).catch(() => true);
-        if (!isFirst)
-          options.log.info({ key, retry: args.context.retryNum }, 'duplicate Slack delivery ignored');
-        return isFirst;
-      }));
+    const record = async () => {
+      if (!key) return true;
+      // A database that cannot record the key does not block the request (a first delivery is assumed).
+      const isFirst = await firstDelivery(options.runs, key).catch(() => true);
+      if (!isFirst)
+        options.log.info({ key, retry: args.context.retryNum }, 'duplicate Slack delivery ignored');
+      return isFirst;
+    };
+    const turnThenRecord = () => (first ??= place.turn().then(record));
+    const recordWithoutTurn = () => {
+      place.skipTurn();
+      return (first ??= record());
+    };
     // Events were acknowledged by Bolt before any middleware: a repeat stops here. Anything else is
     // acknowledged by its listener, which waits for its turn and the record after its ack.
     if (!('ack' in args) || typeof args.ack !== 'function') {
       if (await turnThenRecord()) await args.next();
       return;
     }
-    deferDeliveryCheck(args.context, turnThenRecord);
+    deferDeliveryCheck(args.context, { afterTurn: turnThenRecord, withoutTurn: recordWithoutTurn });
     await args.next();
   };
 

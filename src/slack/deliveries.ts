@@ -9,12 +9,15 @@ import type { Context } from '@slack/bolt';
 
 const FIRST_DELIVERY = 'ferryFirstDelivery';
 
-/**
- * Leaves where its listener finds it what waits for this request's turn and then records its
- * delivery key (called once, after the ack).
- */
-export function deferDeliveryCheck(context: Context, afterAck: () => Promise<boolean>): void {
-  context[FIRST_DELIVERY] = afterAck;
+/** What records a request's delivery key after its ack: after its turn comes, or at once. */
+export interface DeliveryCheck {
+  afterTurn: () => Promise<boolean>;
+  withoutTurn: () => Promise<boolean>;
+}
+
+/** Leaves where its listener finds it what records this request's delivery key, after the ack. */
+export function deferDeliveryCheck(context: Context, check: DeliveryCheck): void {
+  context[FIRST_DELIVERY] = check;
 }
 
 /**
@@ -22,7 +25,15 @@ export function deferDeliveryCheck(context: Context, afterAck: () => Promise<boo
  * delivery of its key. A listener that gets false stops there (the request was handled when it
  * first came). A request with no key is always first.
  */
-export async function isFirstDelivery(context: Context): Promise<boolean> {
-  const afterAck = context[FIRST_DELIVERY] as (() => Promise<boolean>) | undefined;
-  return afterAck ? afterAck() : true;
+export async function isFirstDelivery(
+  context: Context,
+  /**
+   * `withoutTurn`: for work with a deadline of its own that cannot wait behind other requests'
+   * replies (a modal opens only within 3 s of its trigger); it is small, one Web API call.
+   */
+  options: { withoutTurn?: boolean } = {},
+): Promise<boolean> {
+  const check = context[FIRST_DELIVERY] as DeliveryCheck | undefined;
+  if (!check) return true;
+  return options.withoutTurn ? check.withoutTurn() : check.afterTurn();
 }

@@ -2,9 +2,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { listRuns } from '../../src/runs/lookup.ts';
+import { ActionId, CallbackId } from '../../src/slack/action-ids.ts';
 import { AFTER_ACK } from '../../src/slack/app.ts';
 import { newTriggerId, sendSlashCommand } from '../../src/sandbox/signed-request.ts';
-import { ALICE, CHANNEL, startHarness, type Harness } from '../support/ferry-harness.ts';
+import { ALICE, BOB, CHANNEL, startHarness, type Harness } from '../support/ferry-harness.ts';
 
 // What a person sees when Ferry is busy: every command is acknowledged at once, and the replies come
 // in turn, a few at a time, in the order the commands came. Replies go to a response_url served
@@ -146,6 +147,26 @@ describe('the work after an ack waits its turn; the acks do not', () => {
     );
     expect(paths.slice(AFTER_ACK.working)).toEqual(['/start', '/list']);
     expect(await listRuns(h.ferry.runs)).toHaveLength(1);
+  });
+
+  it('opens the Add note modal at once while every working place is taken (Slack allows 3 s)', async () => {
+    h = await startHarness({ plan });
+    replies = new HeldReplies();
+    await replies.listen();
+    await h.command(ALICE, 'start billing staging');
+    const status = await h.waitFor(() => h!.statusMessage('r1'), 'the status message of r1');
+    await fillWorkingPlaces();
+
+    const clicked = Date.now();
+    await h.click(BOB, status, ActionId.addNote, { triggerId: h.slack.mintTriggerId(BOB) });
+    await h.waitFor(
+      () => h!.slack.views().find((v) => v.type === 'modal' && v.callback_id === CallbackId.noteModal),
+      'the Add note modal',
+      2_000,
+    );
+    expect(Date.now() - clicked).toBeLessThan(2_000);
+    // The held replies are still held: the modal did not wait for a turn among them.
+    expect(replies.arrived).toHaveLength(AFTER_ACK.working);
   });
 
   it('waits at shutdown for the replies still waiting their turn', async () => {

@@ -75,4 +75,20 @@ describe('the after-ack queue', () => {
     expect(aWorks).toBe(true);
     expect(queue.working).toBe(2);
   });
+
+  it('lets a request with a deadline of its own work without a turn, neither holding others back nor taking a place', async () => {
+    const queue = new AfterAckQueue({ working: 1, waiting: 10 });
+    const [a, b, modal] = await Promise.all([queue.admit(), queue.admit(), queue.admit()]);
+    let aWorks = false;
+    void a.turn().then(() => (aWorks = true));
+    void b.turn();
+    modal.skipTurn(); // acknowledged, and opening its modal now
+    await settle();
+    await settle();
+    expect(aWorks).toBe(true);
+    expect(queue.working).toBe(1); // a's; the modal's work takes no working place
+    modal.leave();
+    expect(queue.working).toBe(1);
+    expect(queue.held).toBe(2);
+  });
 });

@@ -42,7 +42,8 @@ export function registerNotes(app: App, deps: NoteDeps): void {
   // The status message's Add note: a modal for the run the button names.
   app.action<BlockAction<ButtonAction>>(ActionId.addNote, async ({ ack, body, action, client, context }) => {
     await ack();
-    if (!(await isFirstDelivery(context))) return;
+    // The modal must open within 3 s of the click: no waiting behind other requests' replies.
+    if (!(await isFirstDelivery(context, { withoutTurn: true }))) return;
     const target = parseButtonValue(action.value);
     // Read defensively, as the other buttons are: a signed payload need not hold what Slack sends.
     const container = body.container as { channel_id?: unknown } | undefined;
@@ -106,7 +107,8 @@ export function registerNotes(app: App, deps: NoteDeps): void {
     CallbackId.addToTimeline,
     async ({ ack, shortcut, client, respond, context }) => {
       await ack();
-      if (!(await isFirstDelivery(context))) return;
+      // It may open a modal (the person picks the run), which Slack allows within 3 s of the trigger.
+      if (!(await isFirstDelivery(context, { withoutTurn: true }))) return;
       const channel = shortcut.channel.id;
       const who = shortcut.user.id;
       const say = async (text: string) => {
