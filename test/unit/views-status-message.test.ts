@@ -117,7 +117,7 @@ describe('renderStatusMessage, by run status', () => {
     runUntil(s, 'watch');
     const view = render(s.state, s.now);
     expect(view.read).toContain(
-      'Step 2 of 2, *watch*: waiting for a person to press Done (<@U01ALICE>) since 02:00 UTC.',
+      'Step 2 of 2, *watch*: waiting for a person to press Done (<@U01ALICE>, <@U02BOB> or <!subteam^S0PLATFORM>) since 02:00 UTC.',
     );
     expect(view.read).toContain('👤 *watch*: manual watch');
     const done = view.buttons.find((b) => b.action_id === ActionId.done);
@@ -137,7 +137,7 @@ describe('renderStatusMessage, by run status', () => {
     s.fail('flag', 'Redis said NOAUTH <Authentication required> & closed the connection');
     const view = render(s.state, s.now);
     expect(view.read).toContain(
-      '❌ Step 2 of 2, *flag*, failed since 02:00 UTC; waiting for <@U01ALICE> to press Retry, Skip or Roll back.',
+      '❌ Step 2 of 2, *flag*, failed since 02:00 UTC; waiting for <@U01ALICE>, <@U02BOB> or <!subteam^S0PLATFORM> to press Retry, Skip or Roll back.',
     );
     expect(view.read).toContain(
       '❌ *flag* failed: Redis said NOAUTH &lt;Authentication required&gt; &amp; closed the connection',

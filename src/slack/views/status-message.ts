@@ -12,7 +12,7 @@ import { formatDuration } from '../../duration.ts';
 import type { StepSpec } from '../../plan/schema.ts';
 import { expectedEnd, type Forecast } from '../../report/forecast.ts';
 import { buildReport } from '../../report/report.ts';
-import { oneOf, person, type Words } from '../../words.ts';
+import { oneOf, person, userGroup, type Words } from '../../words.ts';
 import { ActionId, buttonValue } from '../action-ids.ts';
 import {
   cutMrkdwn,
@@ -274,9 +274,15 @@ export function currentStep(run: RunState): StepState | undefined {
   );
 }
 
-/** Who may press Done, Retry or Skip: the plan's starters, or anyone when it names none. */
+/**
+ * Who may press Done, Retry or Skip, as `engine/policy.operateRefusal` judges it: the plan's
+ * starters, whoever started the run, and the plan's approvers; anyone when it names no starters.
+ */
 function operators(run: RunState, nobody: string): Words {
-  return run.policy.starters.length > 0 ? oneOf(run.policy.starters.map((u) => [person(u)])) : [nobody];
+  const { starters, approverUsers, approverGroups } = run.policy;
+  if (starters.length === 0) return [nobody];
+  const users = [...new Set([...starters, run.startedBy, ...approverUsers])];
+  return oneOf([...users.map((u) => [person(u)]), ...approverGroups.map((g) => [userGroup(g)])]);
 }
 
 /** Where the run is and who it waits on, since when: the line a responder reads first. */
