@@ -86,10 +86,13 @@ export class Executor {
   private readonly inFlight = new Map<number, Work>();
   private readonly stopping = new AbortController();
   private loop: Promise<void> | undefined;
+  /** Attempts this executor runs at once, waiting ones included. */
+  private readonly concurrency: number;
 
   constructor(deps: ExecutorDeps) {
     this.deps = deps;
     this.failpoints = deps.failpoints ?? noFailpoints;
+    this.concurrency = deps.concurrency ?? DEFAULT_STEP_CONCURRENCY;
   }
 
   start(): void {
@@ -126,11 +129,10 @@ export class Executor {
 
   private async run(): Promise<void> {
     const { db, waker, log } = this.deps;
-    const concurrency = this.deps.concurrency ?? DEFAULT_STEP_CONCURRENCY;
     const idle = this.deps.idlePollMs ?? 5_000;
     while (!this.stopping.signal.aborted) {
       try {
-        const free = concurrency - this.inFlight.size;
+        const free = this.concurrency - this.inFlight.size;
         const running = [...this.inFlight.values()].map((w) => w.attempt.id);
         const claimed =
           free > 0
@@ -172,7 +174,7 @@ export class Executor {
       )
       .finally(() => {
         clearInterval(lease);
-        const wasFull = this.inFlight.size >= (this.deps.concurrency ?? DEFAULT_STEP_CONCURRENCY);
+        const wasFull = this.inFlight.size >= this.concurrency;
         this.inFlight.delete(attempt.claimId);
         // A slot came free: worth a claim only if the loop stopped claiming for want of one (the
         // outcome's own announce wakes it for the next step).
