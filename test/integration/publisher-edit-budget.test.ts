@@ -3,11 +3,11 @@ import { systemClock } from '../../src/clock.ts';
 import { decide } from '../../src/engine/decide.ts';
 import { Publisher, publisherClient } from '../../src/publisher/publisher.ts';
 import { FakeSlack, type ListeningFakeSlack } from '../../src/sandbox/fake-slack.ts';
-import { openDatabase, type Database } from '../../src/store/db.ts';
+import type { Database } from '../../src/store/db.ts';
 import { takeSlackEdit } from '../../src/store/edit-budget.ts';
 import { applyToRun } from '../../src/store/runs.ts';
 import { Waker } from '../../src/store/wake.ts';
-import { silentLog, startTestRun, TEST_DATABASE_URL, useTestSchema } from '../support/db.ts';
+import { openTestDatabase, silentLog, startTestRun, useTestSchema } from '../support/db.ts';
 import { stepSpec } from '../support/engine-fixtures.ts';
 
 // Slack's chat.update budget (about 50 a minute) is the workspace's, however many Ferry processes
@@ -26,12 +26,7 @@ describe("the publishers of two replicas share Slack's edit budget", () => {
 
   beforeAll(async () => {
     server = await slack.listen();
-    other = await openDatabase({
-      databaseUrl: TEST_DATABASE_URL,
-      schema: pg.schema,
-      dataDir: '.ferry-test-unused',
-      log: silentLog,
-    });
+    other = await openTestDatabase(pg.schema);
   });
   afterAll(async () => {
     await other?.close();

@@ -4,11 +4,11 @@ import { decide } from '../../src/engine/decide.ts';
 import { Publisher, publisherClient } from '../../src/publisher/publisher.ts';
 import { FakeSlack, type ListeningFakeSlack } from '../../src/sandbox/fake-slack.ts';
 import type { RecordedCall } from '../../src/sandbox/fake-slack/types.ts';
-import { openDatabase, type Database } from '../../src/store/db.ts';
+import type { Database } from '../../src/store/db.ts';
 import { pauseChannelPosts, takeChannelPost } from '../../src/store/post-budget.ts';
 import { applyToRun } from '../../src/store/runs.ts';
 import { Waker } from '../../src/store/wake.ts';
-import { silentLog, startTestRun, TEST_DATABASE_URL, useTestSchema } from '../support/db.ts';
+import { openTestDatabase, silentLog, startTestRun, useTestSchema } from '../support/db.ts';
 import { stepSpec } from '../support/engine-fixtures.ts';
 
 // Many runs in one channel share Slack's post limit there (about one a second, bursts of 4). The
@@ -26,12 +26,7 @@ describe('many runs in one channel', () => {
 
   beforeAll(async () => {
     server = await slack.listen();
-    other = await openDatabase({
-      databaseUrl: TEST_DATABASE_URL,
-      schema: pg.schema,
-      dataDir: '.ferry-test-unused',
-      log: silentLog,
-    });
+    other = await openTestDatabase(pg.schema);
   });
   afterAll(async () => {
     for (const publisher of running) await publisher.stop(0);

@@ -1,9 +1,9 @@
 import { readdir } from 'node:fs/promises';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openDatabase, type Database } from '../../src/store/db.ts';
+import type { Database } from '../../src/store/db.ts';
 import { migrate } from '../../src/store/migrate.ts';
-import { dropSchema, randomSchemaName, silentLog, TEST_DATABASE_URL } from '../support/db.ts';
+import { dropSchema, openTestDatabase, randomSchemaName, TEST_DATABASE_URL } from '../support/db.ts';
 
 // Migrations against the real Postgres: each test uses fresh schemas of its own, kept when it fails.
 
@@ -12,8 +12,7 @@ const migrationFiles = async () =>
     .filter((f) => /^\d+_.*\.sql$/.test(f))
     .sort();
 
-const open = (schema: string): Promise<Database> =>
-  openDatabase({ databaseUrl: TEST_DATABASE_URL, schema, dataDir: '.ferry-test-unused', log: silentLog });
+const open = (schema: string): Promise<Database> => openTestDatabase(schema);
 
 describe('migrations', () => {
   const schemas: string[] = [];

@@ -31,18 +31,29 @@ export function randomSchemaName(prefix = 'store'): string {
   return `${prefix}_${randomBytes(6).toString('hex')}`;
 }
 
-/** Opens a fresh schema (migrations applied) on the test database. */
-export async function createTestSchema(
-  options: { schema?: string; prefix?: string; log?: Logger; redactor?: Redactor } = {},
-): Promise<TestSchema> {
-  const schema = options.schema ?? randomSchemaName(options.prefix);
-  const db = await openDatabase({
+/**
+ * A pool on `schema` of the test database, migrations applied: a test's own, or a second replica's
+ * on a schema another pool opened.
+ */
+export function openTestDatabase(
+  schema: string,
+  options: { log?: Logger; redactor?: Redactor } = {},
+): Promise<Database> {
+  return openDatabase({
     databaseUrl: TEST_DATABASE_URL,
     schema,
     dataDir: '.ferry-test-unused',
     log: options.log ?? silentLog,
     ...(options.redactor ? { redactor: options.redactor } : {}),
   });
+}
+
+/** Opens a fresh schema (migrations applied) on the test database. */
+export async function createTestSchema(
+  options: { schema?: string; prefix?: string; log?: Logger; redactor?: Redactor } = {},
+): Promise<TestSchema> {
+  const schema = options.schema ?? randomSchemaName(options.prefix);
+  const db = await openTestDatabase(schema, options);
   let kept = false;
   let disposed = false;
   return {
