@@ -119,7 +119,7 @@ export async function startFerry(config: Config, options: StartOptions = {}): Pr
         config.slack.appToken
           ? 'socket-mode'
           : acceptingSlack
-            ? (slackListener?.receiver?.requestListener ?? 'unavailable')
+            ? (slackListener?.receiver?.handle ?? 'unavailable')
             : 'unavailable',
       ready: () => answers(db),
       ...(config.slack.appToken

@@ -57,7 +57,11 @@ export async function startFerryProcess(options: FerryOptions): Promise<FerryPro
     ...(process.env.BENCH_FERRY_LOG ? { logFile: process.env.BENCH_FERRY_LOG } : {}),
     // The first start on an empty folder creates the embedded database, which takes a while.
     startTimeoutMs: 180_000,
-    nodeArgs: ferryNodeArgs(),
+    // BENCH_FERRY_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"): to trace a figure to its cause.
+    nodeArgs: [
+      ...ferryNodeArgs(),
+      ...(process.env.BENCH_FERRY_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? []),
+    ],
   });
   options.onSpawn?.(ferry.child.pid!);
   return ferry.launch();
@@ -77,7 +81,11 @@ export async function startBaseline(options: {
   // Started with the node options Ferry gets, so the two differ only in what the app does.
   const child = spawn(
     process.execPath,
-    [...ferryNodeArgs(), path.join(import.meta.dirname, 'bare-bolt.ts')],
+    [
+      ...ferryNodeArgs(),
+      ...(process.env.BENCH_BASELINE_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? []),
+      path.join(import.meta.dirname, 'bare-bolt.ts'),
+    ],
     {
       cwd: path.resolve(import.meta.dirname, '../..'),
       env: {

@@ -1,14 +1,11 @@
-import {
-  createServer,
-  type IncomingMessage,
-  type RequestListener,
-  type Server,
-  type ServerResponse,
-} from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { parse as parseForm } from 'node:querystring';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import type { SlackRequestHandler } from '../slack/http-receiver.ts';
+
+/** Slack's request URL: slash commands, interactivity and events all come here (HTTP mode). */
+export const SLACK_EVENTS_PATH = '/slack/events';
 
 /** Where a request came from and how far the server listens, as the TCP connection says. */
 export interface RequestContext {
@@ -22,8 +19,8 @@ export interface RequestContext {
 export type Route = (req: IncomingMessage, res: ServerResponse, context: RequestContext) => Promise<boolean>;
 
 export interface HttpServerDeps {
-  /** Bolt's HTTPReceiver listener for `POST /slack/events`, or why there is none. */
-  slack: () => RequestListener | 'socket-mode' | 'unavailable';
+  /** What answers `POST /slack/events` once its body is read, or why nothing does. */
+  slack: () => SlackRequestHandler | 'socket-mode' | 'unavailable';
   ready: () => Promise<boolean>;
   metrics: Registry;
   /** The sandbox's console, fake Slack Web API and protocol fakes, in local mode. */
@@ -61,15 +58,18 @@ export function sameSecret(presented: string | undefined, expected: string): boo
 
 /** One port for Slack, health, metrics and (in local mode) the sandbox. */
 export function createHttpServer(deps: HttpServerDeps): Server {
-  const server = createServer((req, res) => {
-    // Decided from the sockets, never from headers a client writes.
+  // Decided from the sockets, never from headers a client writes; only for the routes that ask (not
+  // on Slack's path, where the signature decides).
+  const contextOf = (req: IncomingMessage): RequestContext => {
     const bound = server.address();
-    const context: RequestContext = {
+    return {
       peerIsLoopback: isLoopbackAddress(req.socket.remoteAddress),
       // A unix socket reaches only this machine; no address at all (closing) fails closed.
       boundBeyondLoopback: bound === null || (typeof bound === 'object' && !isLoopbackAddress(bound.address)),
     };
-    handle(req, res, deps, context).catch((error: unknown) => {
+  };
+  const server = createServer((req, res) => {
+    handle(req, res, deps, contextOf).catch((error: unknown) => {
       deps.onError?.(error);
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
       res.end('internal error'); // the details go to the log, never to the client
@@ -103,10 +103,10 @@ async function handle(
   req: IncomingMessage,
   res: ServerResponse,
   deps: HttpServerDeps,
-  context: RequestContext,
+  contextOf: (req: IncomingMessage) => RequestContext,
 ): Promise<void> {
   const path = (req.url ?? '/').split('?')[0];
-  if (path === '/slack/events') {
+  if (path === SLACK_EVENTS_PATH) {
     const listener = deps.slack();
     if (listener === 'socket-mode') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('Slack is connected over Socket Mode');
@@ -128,15 +128,7 @@ async function handle(
       res.writeHead(413, { 'content-type': 'text/plain' }).end('request body too large');
       return;
     }
-    if (!parsesToObject(body, req.headers['content-type'])) {
-      res
-        .writeHead(400, { 'content-type': 'text/plain' })
-        .end('not a Slack request: the body must be a form or a JSON object of a kind Slack sends');
-      return;
-    }
-    // Bolt reads a request it is handed already buffered from `rawBody` (and still checks its signature).
-    Object.assign(req, { rawBody: body });
-    return void listener(req, res);
+    return listener(req, res, body);
   }
   if (path === '/healthz' && req.method === 'GET') {
     res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
@@ -163,7 +155,7 @@ async function handle(
     return;
   }
   if (path === '/metrics' && req.method === 'GET') {
-    const refusal = metricsRefusal(req, deps.metricsToken, context);
+    const refusal = metricsRefusal(req, deps.metricsToken, contextOf(req));
     if (refusal) {
       res
         .writeHead(refusal.status, {
@@ -176,8 +168,12 @@ async function handle(
     res.writeHead(200, { 'content-type': deps.metrics.contentType }).end(await deps.metrics.metrics());
     return;
   }
-  for (const route of deps.routes()) {
-    if (await route(req, res, context)) return;
+  const routes = deps.routes();
+  if (routes.length > 0) {
+    const context = contextOf(req);
+    for (const route of routes) {
+      if (await route(req, res, context)) return;
+    }
   }
   res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
 }
@@ -185,67 +181,20 @@ async function handle(
 /** Bolt's own limit on a request body. */
 const SLACK_BODY_LIMIT = 4 * 1024 * 1024;
 
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 'too large'> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) return 'too large';
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
-}
-
-/**
- * Whether the body parses, as Bolt's receiver parses it, to an object with a `type` (or does not parse at all,
- * which Bolt answers with 400 once the signature holds). Bolt reads `body.ssl_check` on whatever
- * JSON.parse returns, so a `null` or a number throws inside its unawaited handler: an unhandled
- * rejection and a request never answered. Slack sends neither.
- */
-function parsesToObject(body: Buffer, contentType: string | undefined): boolean {
-  let parsed: unknown;
-  try {
-    if (contentType === 'application/x-www-form-urlencoded') {
-      const form = parseForm(body.toString());
-      // A form without a payload is a slash command (or Slack's ssl_check), routed by its fields.
-      if (typeof form.payload !== 'string') return boltRoutes(form);
-      parsed = JSON.parse(form.payload);
-    } else {
-      parsed = JSON.parse(body.toString());
-    }
-  } catch {
-    return true;
-  }
-  return typeof parsed === 'object' && parsed !== null && boltRoutes(parsed as Record<string, unknown>);
-}
-
-/** The envelope types Bolt's receiver answers itself. */
-const receiverTypes = new Set(['url_verification']);
-/** Payload types Bolt routes to a kind of listener (mirroring its `getTypeAndConversation`). */
-const routedTypes = new Set([
-  'dialog_submission',
-  'block_suggestion',
-  'shortcut',
-  'message_action',
-  'view_submission',
-  'view_closed',
-]);
-
-/**
- * Whether Bolt can tell what kind of request this is. One it cannot (no event, command, actions or
- * known type) reaches no middleware and no listener, and is left unanswered: the sender would see
- * a 3 s wait and a 404. Slack sends none such, so it is answered 400 at once.
- */
-function boltRoutes(body: Record<string, unknown>): boolean {
-  if (body.ssl_check !== undefined) return true;
-  if (typeof body.type === 'string' && (receiverTypes.has(body.type) || routedTypes.has(body.type)))
-    return true;
-  return (
-    body.event !== undefined ||
-    body.command !== undefined ||
-    body.actions !== undefined ||
-    body.name !== undefined
-  );
+/** The whole body, or 'too large' past `limit` (the rest is not read). */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 'too large'> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) return void chunks.push(chunk);
+      req.off('data', onData).off('end', onEnd);
+      resolve('too large');
+    };
+    const onEnd = () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    req.on('data', onData).once('end', onEnd).once('error', reject);
+  });
 }
 
 export function listen(server: Server, port: number, host?: string): Promise<number> {

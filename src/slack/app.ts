@@ -1,6 +1,5 @@
 import {
   App,
-  HTTPReceiver,
   LogLevel,
   SocketModeReceiver,
   type AllMiddlewareArgs,
@@ -19,6 +18,7 @@ import { deferDeliveryCheck } from './deliveries.ts';
 import { answerTheUnknown } from './listeners/fallbacks.ts';
 import { registerHome } from './listeners/home.ts';
 import { registerNotes } from './listeners/notes.ts';
+import { SlackHttpReceiver } from './http-receiver.ts';
 import { Permalinks } from './permalinks.ts';
 import { SocketModeLink } from './socket-mode.ts';
 import { UserGroups } from './usergroups.ts';
@@ -26,9 +26,11 @@ import { UserGroups } from './usergroups.ts';
 /**
  * The after-ack queue's limits: a few listeners work at once, so their replies do not hold up the
  * acks of requests arriving meanwhile; far more may wait, more than Slack sends a bot in a burst,
- * and still a bound on the memory a flood can take (each holds its payload, some kB).
+ * and still a bound on the memory a flood can take (each holds its payload, some kB). Work waits
+ * for a 5 ms pause in arrivals, which only a burst of over 200 requests a second fills, and never
+ * more than 2 s.
  */
-export const AFTER_ACK: AfterAckLimits = { working: 4, waiting: 1_024 };
+export const AFTER_ACK: AfterAckLimits = { working: 4, waiting: 1_024, quietMs: 5, overdueMs: 2_000 };
 
 export interface SlackAppOptions {
   botToken: string;
@@ -89,8 +91,8 @@ export interface SlackApp {
   app: App;
   /** The use cases' deps, with this app's user groups as the directory. */
   runs: RunsDeps;
-  /** Set in HTTP mode: the listener for POST /slack/events. */
-  receiver: HTTPReceiver | undefined;
+  /** Set in HTTP mode: what answers POST /slack/events. */
+  receiver: SlackHttpReceiver | undefined;
   /** Set in Socket Mode: the WebSocket to Slack, kept open and watched (readiness, metrics). */
   socket: SocketModeLink | undefined;
   groups: UserGroups;
@@ -110,21 +112,11 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
   };
   const receiver = options.appToken
     ? undefined
-    : new HTTPReceiver({
+    : new SlackHttpReceiver({
         signingSecret: options.signingSecret,
-        endpoints: '/slack/events',
-        logger,
-        processBeforeResponse: false,
-        unhandledRequestTimeoutMillis: 3001,
-        // A payload Bolt cannot process (a block action without actions, a view without a view) is
-        // the sender's mistake: 400, not a 500 that invites Slack to send it again.
-        processEventErrorHandler: ({ error, response }) => {
-          if (response.headersSent) return Promise.resolve(false);
-          options.log.warn({ err: error }, 'a Slack request could not be processed');
-          response.writeHead(400, { 'content-type': 'text/plain' });
-          response.end('Ferry could not process this request.');
-          return Promise.resolve(true);
-        },
+        log: options.log.child({ component: 'slack-http' }),
+        // Slack's timestamps are checked against the machine's clock, never an injected one.
+        boltLogger: logger,
       });
   // Socket Mode: apps.connections.open goes through the same client options (SLACK_API_URL, the
   // redacting fetch). Bolt's client does not reconnect by itself: a reconnect that fails there is an

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AfterAckQueue } from '../../src/slack/after-ack.ts';
 
 const settle = () => new Promise((resolve) => setImmediate(resolve));
@@ -90,5 +90,74 @@ describe('the after-ack queue', () => {
     modal.leave();
     expect(queue.working).toBe(1);
     expect(queue.held).toBe(2);
+  });
+});
+
+describe('the after-ack queue in a burst', () => {
+  // A clock the test moves; setTimeout is faked alone, so setImmediate (the turn's hand-over) runs.
+  const clocked = (limits: ConstructorParameters<typeof AfterAckQueue>[0]) => {
+    let now = 0;
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const queue = new AfterAckQueue(limits, () => now);
+    const advance = async (ms: number) => {
+      now += ms;
+      await vi.advanceTimersByTimeAsync(ms);
+      await settle();
+    };
+    return { queue, advance };
+  };
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('starts work only once requests have paused for the quiet moment', async () => {
+    const { queue, advance } = clocked({ working: 4, waiting: 10, quietMs: 5, overdueMs: 2_000 });
+    const first = await queue.admit();
+    let works = false;
+    void first.turn().then(() => (works = true));
+    await advance(3);
+    expect(works).toBe(false);
+    // Another arrives and is acknowledged: the pause starts again from it.
+    const second = await queue.admit();
+    void second.turn();
+    await advance(3);
+    expect(works).toBe(false);
+    await advance(2);
+    expect(works).toBe(true);
+    expect(queue.working).toBe(2);
+  });
+
+  it('gives an overdue turn even while requests keep arriving', async () => {
+    const { queue, advance } = clocked({ working: 4, waiting: 100, quietMs: 5, overdueMs: 20 });
+    const first = await queue.admit();
+    let works = false;
+    void first.turn().then(() => (works = true));
+    await advance(1);
+    for (let t = 1; t < 19; t += 2) {
+      const other = await queue.admit();
+      void other.turn();
+      await advance(2);
+    }
+    expect(works).toBe(false);
+    await queue.admit().then((p) => void p.turn());
+    await advance(1);
+    expect(works).toBe(true);
+    // Only the overdue one: the later turns still wait for the pause.
+    expect(queue.working).toBe(1);
+  });
+
+  it('gives turns at once while new requests wait for a place, so the queue cannot stall full', async () => {
+    const { queue, advance } = clocked({ working: 1, waiting: 1, quietMs: 5 });
+    const [a, b] = await Promise.all([queue.admit(), queue.admit()]);
+    let aWorks = false;
+    void a.turn().then(() => (aWorks = true));
+    void b.turn();
+    let admitted = false;
+    void queue.admit().then(() => (admitted = true));
+    await advance(1);
+    expect(aWorks).toBe(true);
+    a.leave();
+    await advance(0);
+    expect(admitted).toBe(true);
   });
 });

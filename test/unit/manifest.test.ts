@@ -4,6 +4,7 @@ import { WebClient } from '@slack/web-api';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { z } from 'zod';
+import { SLACK_EVENTS_PATH } from '../../src/http/server.ts';
 import { CallbackId } from '../../src/slack/action-ids.ts';
 import { usage, usageHint } from '../../src/slack/command-table.ts';
 
@@ -130,7 +131,6 @@ interface CodeFacts {
   /** The callback ids of the shortcuts the code listens for. */
   shortcuts: Set<string>;
   interactive: boolean;
-  slackEndpoint: string | undefined;
 }
 
 /** Every Web API method name the real WebClient knows, e.g. `usergroups.users.list`. */
@@ -157,7 +157,6 @@ async function readCode(): Promise<CodeFacts> {
     events: new Set(),
     shortcuts: new Set(),
     interactive: false,
-    slackEndpoint: undefined,
   };
   const files = (await readdir(path.join(root, 'src'), { recursive: true }))
     .filter((f) => f.endsWith('.ts') && !f.startsWith(`sandbox${path.sep}`))
@@ -193,8 +192,6 @@ async function readCode(): Promise<CodeFacts> {
         literal ?? CallbackId[constant as keyof typeof CallbackId] ?? `CallbackId.${constant}`,
       );
     if (/\bapp\.(?:action|view|shortcut|options)\b/.test(code)) facts.interactive = true;
-    const endpoint = /endpoints:\s*['"]([^'"]+)['"]/.exec(code);
-    if (endpoint) facts.slackEndpoint = endpoint[1];
   }
   return facts;
 }
@@ -248,7 +245,7 @@ describe('manifest.yml', () => {
   });
 
   it('sends every request URL to /slack/events, the one path the HTTP receiver serves', () => {
-    expect(code.slackEndpoint).toBe('/slack/events');
+    expect(SLACK_EVENTS_PATH).toBe('/slack/events');
     const urls = [
       ...manifest.features.slash_commands.map((c) => c.url),
       manifest.settings.interactivity.request_url,
@@ -257,7 +254,7 @@ describe('manifest.yml', () => {
     expect(urls.length).toBeGreaterThanOrEqual(2);
     for (const url of urls) {
       expect(url, url).toMatch(/^https:\/\//);
-      expect(new URL(url).pathname, url).toBe(code.slackEndpoint);
+      expect(new URL(url).pathname, url).toBe(SLACK_EVENTS_PATH);
     }
     expect(new Set(urls.map((u) => new URL(u).host)).size).toBe(1);
   });
