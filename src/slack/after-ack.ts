@@ -149,9 +149,13 @@ export class AfterAckQueue {
 
   #wakeIn(ms: number): void {
     if (this.#wake) return;
+    // Pumped in the check phase after the timer, once the I/O that is ready has been read: requests
+    // that arrived while this process was busy count as arrivals before any work starts.
     this.#wake = setTimeout(() => {
-      this.#wake = undefined;
-      this.#pump();
+      setImmediate(() => {
+        this.#wake = undefined;
+        this.#pump();
+      });
     }, Math.ceil(ms));
   }
 }

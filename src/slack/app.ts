@@ -1,11 +1,4 @@
-import {
-  App,
-  LogLevel,
-  SocketModeReceiver,
-  type AllMiddlewareArgs,
-  type AnyMiddlewareArgs,
-  type Logger as BoltLogger,
-} from '@slack/bolt';
+import { App, LogLevel, SocketModeReceiver, type Logger as BoltLogger } from '@slack/bolt';
 import { WebClient, type FetchFunction, type RetryOptions } from '@slack/web-api';
 import { FerryError } from '../errors.ts';
 import type { Logger } from 'pino';
@@ -14,7 +7,7 @@ import { firstDelivery } from '../runs/deliveries.ts';
 import { registerActions } from './listeners/actions.ts';
 import { registerCommands } from './listeners/commands.ts';
 import { AfterAckQueue, type AfterAckLimits, type Place } from './after-ack.ts';
-import { deferDeliveryCheck } from './deliveries.ts';
+import { deferDeliveryCheck, type DeliveryCheck } from './deliveries.ts';
 import { answerTheUnknown } from './listeners/fallbacks.ts';
 import { registerHome } from './listeners/home.ts';
 import { registerNotes } from './listeners/notes.ts';
@@ -26,11 +19,11 @@ import { UserGroups } from './usergroups.ts';
 /**
  * The after-ack queue's limits: a few listeners work at once, so their replies do not hold up the
  * acks of requests arriving meanwhile; far more may wait, more than Slack sends a bot in a burst,
- * and still a bound on the memory a flood can take (each holds its payload, some kB). Work waits
- * for a 5 ms pause in arrivals, which only a burst of over 200 requests a second fills, and never
- * more than 2 s.
+ * and still a bound on the memory a flood can take (each holds what its work reads). Work waits for
+ * a 20 ms pause in arrivals, which only a burst of over 50 requests a second fills, and never more
+ * than 2 s.
  */
-export const AFTER_ACK: AfterAckLimits = { working: 4, waiting: 1_024, quietMs: 5, overdueMs: 2_000 };
+export const AFTER_ACK: AfterAckLimits = { working: 4, waiting: 1_024, quietMs: 20, overdueMs: 2_000 };
 
 export interface SlackAppOptions {
   botToken: string;
@@ -114,9 +107,8 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
     ? undefined
     : new SlackHttpReceiver({
         signingSecret: options.signingSecret,
-        log: options.log.child({ component: 'slack-http' }),
         // Slack's timestamps are checked against the machine's clock, never an injected one.
-        boltLogger: logger,
+        log: options.log.child({ component: 'slack-http' }),
       });
   // Socket Mode: apps.connections.open goes through the same client options (SLACK_API_URL, the
   // redacting fetch). Bolt's client does not reconnect by itself: a reconnect that fails there is an
@@ -153,54 +145,47 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
    * Slack retries and repeated deliveries: each event or trigger is handled once. The key is recorded
    * when the request's turn comes, after its ack: the ack waits for no database round trip.
    */
-  const handleOnce = async (args: AnyMiddlewareArgs & AllMiddlewareArgs, place: Place) => {
-    // Only ids Slack would send: a field of another type (an object with its own `toString`) is no key.
-    const { event_id: eventId, trigger_id: triggerId } = args.body as {
-      event_id?: unknown;
-      trigger_id?: unknown;
-    };
-    const key =
-      typeof eventId === 'string' && eventId
-        ? `event:${eventId}`
-        : typeof triggerId === 'string' && triggerId
-          ? `trigger:${triggerId}`
-          : undefined;
-    let first: Promise<boolean> | undefined;
-    const record = async () => {
-      if (!key) return true;
-      // A database that cannot record the key does not block the request (a first delivery is assumed).
-      const isFirst = await firstDelivery(options.runs, key).catch(() => true);
-      if (!isFirst)
-        options.log.info({ key, retry: args.context.retryNum }, 'duplicate Slack delivery ignored');
-      return isFirst;
-    };
-    const turnThenRecord = () => (first ??= place.turn().then(record));
-    const recordWithoutTurn = () => {
-      place.skipTurn();
-      return (first ??= record());
-    };
-    // Events were acknowledged by Bolt before any middleware: a repeat stops here. Anything else is
-    // acknowledged by its listener, which waits for its turn and the record after its ack.
-    if (!('ack' in args) || typeof args.ack !== 'function') {
-      if (await turnThenRecord()) await args.next();
-      return;
-    }
-    deferDeliveryCheck(args.context, { afterTurn: turnThenRecord, withoutTurn: recordWithoutTurn });
-    await args.next();
+  const recordFirst = async (key: string | undefined, retry: number | undefined) => {
+    if (!key) return true;
+    // A database that cannot record the key does not block the request (a first delivery is assumed).
+    const isFirst = await firstDelivery(options.runs, key).catch(() => true);
+    if (!isFirst) options.log.info({ key, retry }, 'duplicate Slack delivery ignored');
+    return isFirst;
   };
 
   // Every request takes a place in the after-ack queue before its listener runs; shutdown waits
-  // for all of them, queued or working, before closing the database.
+  // for all of them, queued or working, and for work handed over, before closing the database.
   const pending = new Set<Promise<void>>();
+  const track = (work: Promise<void>) => {
+    pending.add(work);
+    void work.finally(() => pending.delete(work));
+  };
   app.use(async (args) => {
     const place = await afterAck.admit();
-    const work = handleOnce(args, place);
-    pending.add(work);
+    const check = deliveryCheck({
+      place,
+      key: deliveryKey(args.body),
+      retry: args.context.retryNum,
+      record: recordFirst,
+      track,
+      log: options.log,
+    });
+    const chain = (async () => {
+      // Events were acknowledged by Bolt before any middleware: a repeat stops here. Anything else is
+      // acknowledged by its listener, which waits for its turn and the record after its ack.
+      if (!('ack' in args) || typeof args.ack !== 'function') {
+        if (await check.afterTurn()) await args.next();
+        return;
+      }
+      deferDeliveryCheck(args.context, check);
+      await args.next();
+    })();
+    track(chain);
     try {
-      await work;
+      await chain;
     } finally {
-      pending.delete(work);
-      place.leave();
+      // Work handed over leaves the place itself, once done.
+      if (!check.handedOver()) place.leave();
     }
   });
 
@@ -225,6 +210,54 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
     drain: async () => {
       await Promise.allSettled([...pending]);
     },
+  };
+}
+
+/** Only ids Slack would send: a field of another type (an object with its own `toString`) is no key. */
+function deliveryKey(body: unknown): string | undefined {
+  const { event_id: eventId, trigger_id: triggerId } = body as { event_id?: unknown; trigger_id?: unknown };
+  if (typeof eventId === 'string' && eventId) return `event:${eventId}`;
+  if (typeof triggerId === 'string' && triggerId) return `trigger:${triggerId}`;
+  return undefined;
+}
+
+/**
+ * A request's delivery check, built apart from the request so that its closures hold the key and
+ * the place, never Bolt's arguments: work handed over waits for its turn holding nothing else.
+ */
+function deliveryCheck(deps: {
+  place: Place;
+  key: string | undefined;
+  retry: number | undefined;
+  record: (key: string | undefined, retry: number | undefined) => Promise<boolean>;
+  track: (work: Promise<void>) => void;
+  log: Logger;
+}): DeliveryCheck & { handedOver(): boolean } {
+  const { place, key, retry, record } = deps;
+  let first: Promise<boolean> | undefined;
+  let handedOver = false;
+  const afterTurn = () => (first ??= place.turn().then(() => record(key, retry)));
+  return {
+    afterTurn,
+    withoutTurn: () => {
+      place.skipTurn();
+      return (first ??= record(key, retry));
+    },
+    handOver: (work) => {
+      handedOver = true;
+      deps.track(
+        (async () => {
+          try {
+            if (await afterTurn()) await work();
+          } catch (error) {
+            deps.log.warn({ err: error }, 'a Slack request failed after its ack');
+          } finally {
+            place.leave();
+          }
+        })(),
+      );
+    },
+    handedOver: () => handedOver,
   };
 }
 

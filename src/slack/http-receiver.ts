@@ -2,9 +2,10 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { parse as parseForm } from 'node:querystring';
 import {
-  HTTPResponseAck,
+  HTTPModuleFunctions,
+  ReceiverMultipleAckError,
   type App,
-  type Logger as BoltLogger,
+  type AckFn,
   type Receiver,
   type ReceiverEvent,
 } from '@slack/bolt';
@@ -29,9 +30,13 @@ const UNHANDLED_AFTER_MS = 3_001;
 export interface SlackHttpReceiverOptions {
   signingSecret: string;
   log: Logger;
-  /** What Bolt's ack writes to (a few debug lines a request). */
-  boltLogger: BoltLogger;
   now?: () => number;
+}
+
+interface Answer {
+  ack: AckFn<unknown>;
+  /** The response if nothing has answered it yet, handed over to answer it now. */
+  take(): ServerResponse | undefined;
 }
 
 /** Why a request is not one to process: its status and a line for the log (never for the sender). */
@@ -40,14 +45,12 @@ type Refusal = { status: 400 | 401; why: string };
 export class SlackHttpReceiver implements Receiver {
   readonly #secret: string;
   readonly #log: Logger;
-  readonly #boltLogger: BoltLogger;
   readonly #now: () => number;
   #app: App | undefined;
 
   constructor(options: SlackHttpReceiverOptions) {
     this.#secret = options.signingSecret;
     this.#log = options.log;
-    this.#boltLogger = options.boltLogger;
     this.#now = options.now ?? Date.now;
   }
 
@@ -84,44 +87,64 @@ export class SlackHttpReceiver implements Receiver {
         .end(JSON.stringify({ challenge: parsed.body.challenge }));
       return;
     }
-    void this.#process(req, res, raw, parsed.body);
-  };
-
-  async #process(
-    req: IncomingMessage,
-    res: ServerResponse,
-    raw: Buffer,
-    body: Record<string, unknown>,
-  ): Promise<void> {
-    const ack = new HTTPResponseAck({
-      logger: this.#boltLogger,
-      processBeforeResponse: false,
-      unhandledRequestTimeoutMillis: UNHANDLED_AFTER_MS,
-      httpRequest: Object.assign(req, { rawBody: raw }),
-      httpRequestBody: body,
-      httpResponse: res,
-    });
     const retryNum = header(req.headers, 'x-slack-retry-num');
     const retryReason = header(req.headers, 'x-slack-retry-reason');
-    const event: ReceiverEvent = {
-      body,
-      ack: ack.bind(),
+    void this.#process(this.#answer(res), {
+      body: parsed.body,
       ...(retryNum !== undefined ? { retryNum: Number.parseInt(retryNum, 10) } : {}),
       ...(retryReason !== undefined ? { retryReason } : {}),
       customProperties: {},
-    };
+    });
+  };
+
+  async #process(answer: Answer, request: Omit<ReceiverEvent, 'ack'>): Promise<void> {
     try {
       if (!this.#app) throw new Error('the receiver was not given its app');
-      await this.#app.processEvent(event);
+      await this.#app.processEvent({ ...request, ack: answer.ack });
     } catch (error) {
       // A payload Bolt cannot process (a block action without actions, a view without a view) is
       // the sender's mistake: 400, not a 500 that invites Slack to send it again. Once acknowledged,
       // the answer is gone; the app's error handler has logged the error.
-      if (res.headersSent) return;
-      ack.ack();
+      const res = answer.take();
+      if (!res) return;
       this.#log.warn({ err: error }, 'a Slack request could not be processed');
       res.writeHead(400, { 'content-type': 'text/plain' }).end('Ferry could not process this request.');
     }
+  }
+
+  /**
+   * The request's one answer: its ack, or a 404 when no listener acknowledged it within Bolt's
+   * 3 s. The response is let go of once answered: an acknowledged request may wait a while for its
+   * turn to work (slack/after-ack.ts), and holds only what its listener reads meanwhile.
+   */
+  #answer(res: ServerResponse): Answer {
+    let open: ServerResponse | undefined = res;
+    let answered: 'ack' | 'timeout' | undefined;
+    const take = () => {
+      const taken = open;
+      open = undefined;
+      clearTimeout(timer);
+      return taken;
+    };
+    const timer = setTimeout(() => {
+      const unanswered = take();
+      if (!unanswered) return;
+      answered = 'timeout';
+      this.#log.error('a Slack request was not acknowledged within 3 s: answered 404');
+      unanswered.writeHead(404).end();
+    }, UNHANDLED_AFTER_MS);
+    const ack: AckFn<unknown> = (response) => {
+      const taken = take();
+      if (!taken) {
+        // As Bolt's own ack: acknowledging twice is a listener's bug; too late, Slack has shown an error.
+        if (answered === 'ack') return Promise.reject(new ReceiverMultipleAckError());
+        return Promise.reject(new Error('acknowledged after 3 s: Slack was already answered 404'));
+      }
+      answered = 'ack';
+      HTTPModuleFunctions.buildContentResponse(taken, response);
+      return Promise.resolve();
+    };
+    return { ack, take };
   }
 
   /** Why the signature does not hold, or null: Slack's v0 HMAC over timestamp and raw body. */

@@ -16,6 +16,7 @@ describe("Ferry's receiver for Slack's HTTP requests", () => {
   let server: Server;
   let url: string;
   const seen: Array<{ text: unknown; retryNum: unknown; retryReason: unknown }> = [];
+  const acks: string[] = [];
 
   beforeAll(async () => {
     const log = pino({ level: 'silent' });
@@ -28,7 +29,7 @@ describe("Ferry's receiver for Slack's HTTP requests", () => {
       getLevel: () => 'info' as never,
       setName: () => undefined,
     };
-    const receiver = new SlackHttpReceiver({ signingSecret: SECRET, log, boltLogger: quiet });
+    const receiver = new SlackHttpReceiver({ signingSecret: SECRET, log });
     // The Web API is never called here; the ids spare Bolt its auth.test.
     const app = new App({
       token: 'xoxb-test',
@@ -39,6 +40,12 @@ describe("Ferry's receiver for Slack's HTTP requests", () => {
     });
     app.command('/migrate', async ({ command, ack, context }) => {
       if (command.text === 'throw') throw new Error('a listener that fails before its ack');
+      if (command.text === 'silent') return; // never acknowledges
+      if (command.text === 'twice') {
+        await ack();
+        await ack().catch((error: unknown) => acks.push((error as { code?: string }).code ?? 'no code'));
+        return;
+      }
       seen.push({ text: command.text, retryNum: context.retryNum, retryReason: context.retryReason });
       await ack({ response_type: 'ephemeral', text: `got ${command.text}` });
     });
@@ -143,5 +150,16 @@ describe("Ferry's receiver for Slack's HTTP requests", () => {
     );
     expect(click.status).toBe(200);
     expect(await click.text()).toBe('');
+  });
+
+  it('answers 404 when no listener acknowledges within 3 s, as Bolt does, and refuses a second ack', async () => {
+    const started = Date.now();
+    const silent = await post('command=%2Fmigrate&text=silent');
+    expect(silent.status).toBe(404);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2_900);
+    const twice = await post('command=%2Fmigrate&text=twice');
+    expect(twice.status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(acks).toEqual(['slack_bolt_receiver_ack_multiple_error']);
   });
 });

@@ -1,8 +1,9 @@
 import type { App, BlockAction, ButtonAction } from '@slack/bolt';
+import type { WebClient } from '@slack/web-api';
 import type { Logger } from 'pino';
 import { act, goOnDespiteIncidents, type PersonEvent } from '../../runs/act.ts';
 import type { RunsDeps } from '../../runs/deps.ts';
-import { isFirstDelivery } from '../deliveries.ts';
+import { handOverAfterAck } from '../deliveries.ts';
 import { ActionId, parseButtonValue, type ActionName, type ButtonTarget } from '../action-ids.ts';
 import { mrkdwn } from '../views/format.ts';
 import { renderOffer, type Reply } from '../views/replies.ts';
@@ -30,46 +31,64 @@ export function registerActions(app: App, deps: ActionDeps): void {
     async ({ ack, body, action, client, context }) => {
       await ack();
       const name = byId.get(action.action_id);
-      if (!name || !(await isFirstDelivery(context))) return;
+      if (!name) return;
       // Read defensively: the payload is signed, but not every field of it is what Slack would send.
-      const user = stringAt(body.user, 'id') ?? '';
-      const channel = stringAt(body.channel, 'id') ?? stringAt(body.container, 'channel_id');
-      const threadTs = stringAt(body.message, 'thread_ts');
-      /** Only the person who clicked reads it; one that cannot reach them is logged, not thrown. */
-      const tell = async (message: { text: string; blocks?: Reply['blocks'] }) => {
-        if (!channel || !user) return;
-        try {
-          await client.chat.postEphemeral({
-            channel,
-            user,
-            ...message,
-            ...(threadTs ? { thread_ts: threadTs } : {}),
-          });
-        } catch (error) {
-          deps.log.warn({ err: error, action: name }, 'could not tell the person who clicked');
-        }
+      // Only these are held while the work waits its turn, not the payload and the message it carries.
+      const click: Click = {
+        name,
+        value: action.value,
+        user: stringAt(body.user, 'id') ?? '',
+        channel: stringAt(body.channel, 'id') ?? stringAt(body.container, 'channel_id'),
+        threadTs: stringAt(body.message, 'thread_ts'),
       };
-      const target = parseButtonValue(action.value);
-      const event = target ? toEvent(name, target) : null;
-      if (!target || !event || !channel || !user) {
-        await tell({ text: '⚠️ That button does not name a run and step Ferry knows.' });
-        return;
-      }
-      try {
-        const outcome =
-          event.type === 'go_on'
-            ? await goOnDespiteIncidents(deps.runs, { runId: target.runId, user, channel })
-            : await act(deps.runs, { runId: target.runId, user, channel, event });
-        for (const refusal of outcome.refusals) {
-          const text = `🚫 ${mrkdwn(refusal.message)}`;
-          // An expired request: the one who clicked gets a button to post a fresh one.
-          await tell(refusal.offer ? renderOffer(text, target.runId, refusal.offer) : { text });
-        }
-      } catch (error) {
-        await tell({ text: failureReply(error, deps.log, `handling your ${name} click on ${target.runId}`) });
-      }
+      await handOverAfterAck(context, () => handleClick(click, client, deps));
     },
   );
+}
+
+interface Click {
+  name: ActionName;
+  value: string | undefined;
+  user: string;
+  channel: string | undefined;
+  threadTs: string | undefined;
+}
+
+async function handleClick(click: Click, client: WebClient, deps: ActionDeps): Promise<void> {
+  const { name, user, channel, threadTs } = click;
+  /** Only the person who clicked reads it; one that cannot reach them is logged, not thrown. */
+  const tell = async (message: { text: string; blocks?: Reply['blocks'] }) => {
+    if (!channel || !user) return;
+    try {
+      await client.chat.postEphemeral({
+        channel,
+        user,
+        ...message,
+        ...(threadTs ? { thread_ts: threadTs } : {}),
+      });
+    } catch (error) {
+      deps.log.warn({ err: error, action: name }, 'could not tell the person who clicked');
+    }
+  };
+  const target = parseButtonValue(click.value);
+  const event = target ? toEvent(name, target) : null;
+  if (!target || !event || !channel || !user) {
+    await tell({ text: '⚠️ That button does not name a run and step Ferry knows.' });
+    return;
+  }
+  try {
+    const outcome =
+      event.type === 'go_on'
+        ? await goOnDespiteIncidents(deps.runs, { runId: target.runId, user, channel })
+        : await act(deps.runs, { runId: target.runId, user, channel, event });
+    for (const refusal of outcome.refusals) {
+      const text = `🚫 ${mrkdwn(refusal.message)}`;
+      // An expired request: the one who clicked gets a button to post a fresh one.
+      await tell(refusal.offer ? renderOffer(text, target.runId, refusal.offer) : { text });
+    }
+  } catch (error) {
+    await tell({ text: failureReply(error, deps.log, `handling your ${name} click on ${target.runId}`) });
+  }
 }
 
 /** `value[key]` when `value` is an object holding a string there. */

@@ -1,4 +1,4 @@
-import type { App } from '@slack/bolt';
+import type { App, RespondFn } from '@slack/bolt';
 import type { WebClient } from '@slack/web-api';
 import type { Logger } from 'pino';
 import { fourEyes } from '../../engine/policy.ts';
@@ -16,7 +16,7 @@ import { reportChannel, reportRun, type ChartUpload } from '../../runs/reports.t
 import { cancelScheduledStart, scheduleStart } from '../../runs/schedules.ts';
 import { startAdhoc, startRun } from '../../runs/start.ts';
 import { parseCommand, type Command } from '../command-parser.ts';
-import { isFirstDelivery } from '../deliveries.ts';
+import { handOverAfterAck } from '../deliveries.ts';
 import type { Permalinks } from '../permalinks.ts';
 import { linkedRuns } from '../views/campaign.ts';
 import { forecastSentence } from '../views/forecast.ts';
@@ -49,26 +49,36 @@ export function registerCommands(app: App, deps: ListenerDeps): void {
       return;
     }
     await ack();
-    if (!(await isFirstDelivery(context))) return;
+    // Only what the reply needs is held while the work waits its turn, not Slack's whole request.
     const who = { user: command.user_id, channel: command.channel_id };
-    // Slack always sends a response_url; without one, the reply goes as an ephemeral message.
-    const say = async (reply: Reply) => {
-      const message = { text: reply.text, ...(reply.blocks ? { blocks: reply.blocks } : {}) };
-      try {
-        if (typeof respond === 'function')
-          await respond({ response_type: 'ephemeral', replace_original: false, ...message });
-        else await client.chat.postEphemeral({ channel: who.channel, user: who.user, ...message });
-      } catch (error) {
-        deps.log.warn({ err: error, command: parsed.command.name }, 'could not answer a /migrate command');
-      }
-    };
-    try {
-      const reply = await execute(parsed.command, who, deps, client);
-      if (reply) await say(reply);
-    } catch (error) {
-      await say({ text: failureReply(error, deps.log, `running \`/migrate ${parsed.command.name}\``) });
-    }
+    await handOverAfterAck(context, () => answer(parsed.command, who, { respond, client }, deps));
   });
+}
+
+/** Runs the command and replies to the person who typed it. */
+async function answer(
+  command: Command,
+  who: { user: string; channel: string },
+  slack: { respond: RespondFn | undefined; client: WebClient },
+  deps: ListenerDeps,
+): Promise<void> {
+  // Slack always sends a response_url; without one, the reply goes as an ephemeral message.
+  const say = async (reply: Reply) => {
+    const message = { text: reply.text, ...(reply.blocks ? { blocks: reply.blocks } : {}) };
+    try {
+      if (typeof slack.respond === 'function')
+        await slack.respond({ response_type: 'ephemeral', replace_original: false, ...message });
+      else await slack.client.chat.postEphemeral({ channel: who.channel, user: who.user, ...message });
+    } catch (error) {
+      deps.log.warn({ err: error, command: command.name }, 'could not answer a /migrate command');
+    }
+  };
+  try {
+    const reply = await execute(command, who, deps, slack.client);
+    if (reply) await say(reply);
+  } catch (error) {
+    await say({ text: failureReply(error, deps.log, `running \`/migrate ${command.name}\``) });
+  }
 }
 
 /** What a subcommand does, in the use cases' terms; every reply is for the person who typed it. */
