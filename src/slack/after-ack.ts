@@ -2,10 +2,11 @@
 // valid 30 minutes, or an ephemeral message) can wait its turn. So a request's ack never queues
 // behind the work of earlier requests: after its ack, a listener waits here for a turn, and only a
 // few listeners work at once, first come first served. Acks come first, strictly: no work starts
-// while a request that has reached its listener is still to be acknowledged. Nor while requests keep
-// arriving: work starts once none has come for a moment (`quietMs`), so in a burst the acks go out at
-// the pace of Bolt's own path and the replies follow once the burst has passed; a turn that has
-// waited `overdueMs` is given anyway, so a flood that never pauses still gets its replies. Requests
+// while a request that has reached its listener is still to be acknowledged. Nor, in a burst, while
+// requests keep arriving: work starts once none has come for a moment (`quietMs`), so the acks go out
+// at the pace of Bolt's own path and the replies follow once the burst has passed; a turn that has
+// waited `overdueMs` is given anyway, so a flood that never pauses still gets its replies. A request
+// that comes alone works at once: an Approve click's effect waits for nothing. Requests
 // held (acknowledged or not) are bounded too: past the bound a new request waits before its ack, so
 // a flood costs latency (Slack allows 3 s) rather than a backlog that grows in memory without bound.
 
@@ -14,7 +15,10 @@ export interface AfterAckLimits {
   working: number;
   /** Acknowledged requests waiting for their turn, besides those working. */
   waiting: number;
-  /** Work starts only once no request has arrived for this long (ms); 0 or unset: at once. */
+  /**
+   * In a burst (two requests arriving within this long of each other), work starts only once no
+   * request has arrived for this long (ms); 0 or unset: at once.
+   */
   quietMs?: number;
   /** A turn waited this long (ms) is given even while requests keep arriving; unset: never forced. */
   overdueMs?: number;
@@ -44,6 +48,8 @@ export class AfterAckQueue {
   readonly #turns: Array<{ give: () => void; since: number }> = [];
   readonly #now: () => number;
   #lastArrival = Number.NEGATIVE_INFINITY;
+  /** The arrival before the last: two within `quietMs` of each other make a burst. */
+  #previousArrival = Number.NEGATIVE_INFINITY;
   /** Pumps again once the quiet moment or the oldest turn's overdue time comes. */
   #wake: NodeJS.Timeout | undefined;
 
@@ -64,6 +70,7 @@ export class AfterAckQueue {
 
   /** Waits, before the request's listener (and its ack) runs, while the queue holds all it may. */
   async admit(): Promise<Place> {
+    this.#previousArrival = this.#lastArrival;
     this.#lastArrival = this.#now();
     if (this.#held < this.#limits.working + this.#limits.waiting) this.#held += 1;
     else
@@ -141,7 +148,10 @@ export class AfterAckQueue {
   /** How long the oldest turn, waiting since `since`, must still wait (ms); 0: it may start. */
   #untilFree(since: number): number {
     const now = this.#now();
-    const quiet = this.#lastArrival + (this.#limits.quietMs ?? 0) - now;
+    const quietMs = this.#limits.quietMs ?? 0;
+    // A request that came alone (none just before it) is no burst: its work starts at once.
+    if (this.#lastArrival - this.#previousArrival >= quietMs) return 0;
+    const quiet = this.#lastArrival + quietMs - now;
     if (quiet <= 0) return 0;
     const overdue = this.#limits.overdueMs === undefined ? quiet : since + this.#limits.overdueMs - now;
     return Math.max(0, Math.min(quiet, overdue));

@@ -110,26 +110,38 @@ describe('the after-ack queue in a burst', () => {
     vi.useRealTimers();
   });
 
-  it('starts work only once requests have paused for the quiet moment', async () => {
+  it('lets a request that came alone work at once', async () => {
     const { queue, advance } = clocked({ working: 4, waiting: 10, quietMs: 5, overdueMs: 2_000 });
-    const first = await queue.admit();
+    const alone = await queue.admit();
+    let works = false;
+    void alone.turn().then(() => (works = true));
+    await advance(0);
+    expect(works).toBe(true);
+  });
+
+  it('in a burst, starts work only once requests have paused for the quiet moment', async () => {
+    const { queue, advance } = clocked({ working: 4, waiting: 10, quietMs: 5, overdueMs: 2_000 });
+    const [first, second] = [await queue.admit(), await queue.admit()];
     let works = false;
     void first.turn().then(() => (works = true));
+    void second.turn();
     await advance(3);
     expect(works).toBe(false);
     // Another arrives and is acknowledged: the pause starts again from it.
-    const second = await queue.admit();
-    void second.turn();
+    const third = await queue.admit();
+    void third.turn();
     await advance(3);
     expect(works).toBe(false);
     await advance(2);
     expect(works).toBe(true);
-    expect(queue.working).toBe(2);
+    expect(queue.working).toBe(3);
   });
 
   it('gives an overdue turn even while requests keep arriving', async () => {
     const { queue, advance } = clocked({ working: 4, waiting: 100, quietMs: 5, overdueMs: 20 });
     const first = await queue.admit();
+    // The burst's second request is answered in its ack (a usage line): it leaves without working.
+    (await queue.admit()).leave();
     let works = false;
     void first.turn().then(() => (works = true));
     await advance(1);
