@@ -192,7 +192,7 @@ const TARGETS: Target[] = [
  * measured it, shown only while the target is missed.
  */
 const ACK_CAUSE =
-  "Not the ack path's CPU: profiled over the same rounds, Ferry spends no more per request than the bare Bolt app (its receiver, src/slack/http-receiver.ts, checks the signature once, without the random-keyed double HMAC Bolt's receiver uses, and parses the body once), and `/migrate help`, answered in the ack itself (`details.ack_only_command`), runs at about the baseline's pace. What remains is memory and the machine. Every acknowledged request waits for its turn until the burst has passed (src/slack/after-ack.ts), holding what its work reads, a few kB; V8's young-generation collections copy that while it waits, and garbage collection takes about twice the baseline's share of a round. And two shared cores make the ratios swing from run to run: the same build measured 0.8× to 1.7× at p50 in consecutive runs.";
+  "Not the ack path's CPU: profiled over the same rounds, Ferry spends no more per request than the bare Bolt app (its receiver, src/slack/http-receiver.ts, checks the signature once, without the random-keyed double HMAC Bolt's receiver uses, and parses the body once), and `/migrate help`, answered in the ack itself (`details.ack_only_command`), runs at about the baseline's pace. What remains is memory and the machine. Every acknowledged request waits for its turn until the burst has passed (src/slack/after-ack.ts), holding what its work reads, a few kB; V8's young-generation collections copy that while it waits, and garbage collection takes about twice the baseline's share of a round. And two shared cores make the ratios swing from run to run: the same build measured 1.2× to 1.5× (commands) and 1.0× to 1.7× (clicks) at p50 in consecutive runs, and p99 from 0.6× to 3.4×.";
 
 const CAUSES: Record<string, string> = {
   ack_command_p50: ACK_CAUSE,
@@ -378,7 +378,7 @@ function markdown(r: BenchResults, chart: boolean): string {
     '',
     '## Running them',
     '',
-    '`npm run bench` needs the local PostgreSQL (`BENCH_DATABASE_URL`, default `postgres://root@127.0.0.1:5432/test`; each part uses a schema of its own and drops it) and takes up to five minutes on two cores. `BENCH_PARTS=ack,single,approval,portfolio,replicas,embedded` (any of them) runs some parts and prints their figures without rewriting these files. `npm run bench:decisions` (the cost of one durable decision) and `npm run bench:hot-path` (statements and run loads per approval) are separate.',
+    '`npm run bench` needs the local PostgreSQL (`BENCH_DATABASE_URL`, default `postgres://root@127.0.0.1:5432/test`; each part uses a schema of its own and drops it) and takes up to five minutes on two cores. `BENCH_PARTS=ack,single,approval,portfolio,replicas,embedded` (any of them) runs some parts and prints their figures without rewriting these files. To trace a figure to its cause, `BENCH_FERRY_LOG=<file>` (with `BENCH_FERRY_LOG_LEVEL`) keeps Ferry’s log, and `BENCH_FERRY_NODE_ARGS` / `BENCH_BASELINE_NODE_ARGS` add node options to either process (`--cpu-prof --cpu-prof-dir=<dir>` writes a CPU profile of each when it stops). `npm run bench:decisions` (the cost of one durable decision) and `npm run bench:hot-path` (statements and run loads per approval) are separate.',
     '',
   ];
   return lines.join('\n');

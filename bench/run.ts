@@ -38,7 +38,7 @@ import { writeReport, type BenchResults } from './report.ts';
 
 /** Measured runs of the single-run part, after its warm-up: the median is reported. */
 const SINGLE_RUNS = 5;
-const COMMANDS = { requests: 2_000, concurrency: 32, rounds: 4, warmup: 200 };
+const COMMANDS = { requests: 2_000, concurrency: 32, rounds: 8, warmup: 200 };
 const CLICKS = { requests: 2_000, concurrency: 32, rounds: 2, warmup: 100 };
 const APPROVAL_SAMPLES = 50;
 const PORTFOLIO_TIMEOUT_MS = 150_000;
