@@ -106,8 +106,8 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
   const receiver = options.appToken
     ? undefined
     : new SlackHttpReceiver({
+        // Checks Slack's timestamps against the machine's clock (Date.now), never an injected one.
         signingSecret: options.signingSecret,
-        // Slack's timestamps are checked against the machine's clock, never an injected one.
         log: options.log.child({ component: 'slack-http' }),
       });
   // Socket Mode: apps.connections.open goes through the same client options (SLACK_API_URL, the
