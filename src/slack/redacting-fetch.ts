@@ -121,10 +121,22 @@ function contentType(headers: Record<string, string> | undefined): string {
   return '';
 }
 
+/**
+ * How long a request with no deadline of its own may take. The WebClient sets one (its `timeout`);
+ * Bolt's respond() to a response_url sets none, and a reply Slack never answered would hold one of
+ * the few places that work after an ack for good, and shutdown with it.
+ */
+export const SLACK_FETCH_TIMEOUT_MS = 10_000;
+
 /** The fetch for the WebClient (and so for Bolt's respond()): redacts every body before it leaves. */
-export function redactingFetch(redactor: Redactor, inner: FetchFunction = globalThis.fetch): FetchFunction {
-  return async (url, init) => {
-    if (!init?.body) return inner(url, init);
+export function redactingFetch(
+  redactor: Redactor,
+  inner: FetchFunction = globalThis.fetch,
+  timeoutMs = SLACK_FETCH_TIMEOUT_MS,
+): FetchFunction {
+  return async (url, given) => {
+    const init = given?.signal ? given : { ...given, signal: AbortSignal.timeout(timeoutMs) };
+    if (!init.body) return inner(url, init);
     const body = init.body;
     let redacted: string | FormData;
     if (typeof body !== 'string') redacted = await redactFormData(redactor, body);

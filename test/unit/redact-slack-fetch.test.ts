@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { WebClient } from '@slack/web-api';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Redactor } from '../../src/redact.ts';
@@ -105,5 +107,38 @@ describe('redactingFetch', () => {
     });
     expect(res.ok).toBe(true);
     expect(fake.ephemerals('U01ALICE').map((e) => e.text)).toEqual(['⚠️ ***']);
+  });
+
+  it('gives up on a response_url that never answers, and keeps the deadline a caller set', async () => {
+    // A Slack that takes the reply and never answers: without a deadline respond() would wait for good.
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}/respond`;
+      const started = Date.now();
+      const error = await redactingFetch(
+        new Redactor([]),
+        globalThis.fetch,
+        200,
+      )(url, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: '{"text":"hi"}',
+      }).catch((e: unknown) => e as Error);
+      expect((error as Error).name).toBe('TimeoutError');
+      expect(Date.now() - started).toBeLessThan(5_000);
+      // The WebClient sets its own deadline: that one is kept.
+      const seen: Array<AbortSignal | null | undefined> = [];
+      const own = AbortSignal.timeout(60_000);
+      const inner = (_url: string | URL | Request, init?: RequestInit) => {
+        seen.push(init?.signal);
+        return Promise.resolve(new Response('{}'));
+      };
+      await redactingFetch(new Redactor([]), inner, 200)(url, { method: 'GET', signal: own });
+      expect(seen).toEqual([own]);
+    } finally {
+      silent.closeAllConnections();
+      await new Promise((resolve) => silent.close(resolve));
+    }
   });
 });
