@@ -6,9 +6,9 @@
 // requests keep arriving: work starts once none has come for a moment (`quietMs`), so the acks go out
 // at the pace of Bolt's own path and the replies follow once the burst has passed; a turn that has
 // waited `overdueMs` is given anyway, so a flood that never pauses still gets its replies. A request
-// that comes alone works at once: an Approve click's effect waits for nothing. Requests
-// held (acknowledged or not) are bounded too: past the bound a new request waits before its ack, so
-// a flood costs latency (Slack allows 3 s) rather than a backlog that grows in memory without bound.
+// that comes alone works at once: an Approve click's effect waits for nothing. Requests held
+// (acknowledged or not) are bounded too: past the bound a new request waits before its ack, so a
+// flood costs latency (Slack allows 3 s) rather than a backlog that grows in memory without bound.
 
 export interface AfterAckLimits {
   /** Listeners working after their ack at once. */
