@@ -1,5 +1,5 @@
-import { createHmac } from 'node:crypto';
 import { Agent, request } from 'node:http';
+import { slackSignature } from '../../src/slack/signature.ts';
 
 // The load generator, in a process of its own so that what it measures is not slowed by the Slack
 // stand-in answering Ferry (which lives in the benchmark's process). It receives one batch over IPC,
@@ -25,7 +25,7 @@ export interface LoadResult {
 
 function send(agent: Agent, url: URL, secret: string, body: string, contentType: string): Promise<number> {
   const ts = String(Math.floor(Date.now() / 1000));
-  const signature = `v0=${createHmac('sha256', secret).update(`v0:${ts}:${body}`).digest('hex')}`;
+  const signature = slackSignature(secret, ts, body);
   return new Promise((resolve, reject) => {
     const req = request(
       url,

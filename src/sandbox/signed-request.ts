@@ -1,4 +1,5 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { slackSignature } from '../slack/signature.ts';
 
 // Requests as Slack sends them to an app (reference/slack.md §3, §9): slash commands as form
 // fields, interactivity as `payload=<JSON>`, events as JSON; each signed with
@@ -18,8 +19,7 @@ export function signRequest(
   timestamp: number = Math.floor(Date.now() / 1000),
 ): SlackSignatureHeaders {
   const ts = String(Math.floor(timestamp));
-  const digest = createHmac('sha256', secret).update(`v0:${ts}:${body}`).digest('hex');
-  return { 'x-slack-request-timestamp': ts, 'x-slack-signature': `v0=${digest}` };
+  return { 'x-slack-request-timestamp': ts, 'x-slack-signature': slackSignature(secret, ts, body) };
 }
 
 export interface SendOptions {

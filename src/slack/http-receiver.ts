@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { parse as parseForm } from 'node:querystring';
 import {
@@ -10,6 +10,7 @@ import {
   type ReceiverEvent,
 } from '@slack/bolt';
 import type { Logger } from 'pino';
+import { slackSignature } from './signature.ts';
 
 // Slack's requests over HTTP (POST /slack/events), handed to Bolt's App as its own HTTPReceiver
 // would hand them: signature checked, body parsed, ssl_check and url_verification answered, an ack
@@ -153,9 +154,7 @@ export class SlackHttpReceiver implements Receiver {
     const seconds = Number(timestamp);
     if (!/^\d+$/.test(timestamp) || Math.abs(Date.now() / 1000 - seconds) > MAX_SKEW_SECONDS)
       return { status: 401, why: 'the request was signed more than five minutes from now' };
-    const expected = Buffer.from(
-      `v0=${createHmac('sha256', this.#secret).update(`v0:${timestamp}:`).update(body).digest('hex')}`,
-    );
+    const expected = Buffer.from(slackSignature(this.#secret, timestamp, body));
     const presented = Buffer.from(signature);
     if (presented.length !== expected.length || !timingSafeEqual(presented, expected))
       return { status: 401, why: 'the signature does not match' };
