@@ -4,8 +4,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { listRuns } from '../../src/runs/lookup.ts';
 import { ActionId, CallbackId } from '../../src/slack/action-ids.ts';
 import { AFTER_ACK } from '../../src/slack/app.ts';
-import { newTriggerId, sendSlashCommand } from '../../src/sandbox/signed-request.ts';
-import { ALICE, BOB, CHANNEL, startHarness, type Harness } from '../support/ferry-harness.ts';
+import { newTriggerId } from '../../src/sandbox/signed-request.ts';
+import { ALICE, BOB, startHarness, type Harness } from '../support/ferry-harness.ts';
 
 // What a person sees when Ferry is busy: every command is acknowledged at once, and the replies come
 // in turn, a few at a time, in the order the commands came. Replies go to a response_url served
@@ -83,21 +83,9 @@ describe('the work after an ack waits its turn; the acks do not', () => {
   /** `/migrate <text>` from Alice, its reply to the held endpoint under `/<name>`; resolves with the ack. */
   const command = (name: string, text: string, opts: { triggerId?: string; retryNum?: number } = {}) => {
     const started = Date.now();
-    return sendSlashCommand(
-      h!.ferry.url,
-      h!.secret,
-      {
-        command: '/migrate',
-        text,
-        user_id: ALICE,
-        user_name: 'alice',
-        channel_id: CHANNEL,
-        team_id: 'T0FERRY',
-        response_url: `${replies!.url}/${name}`,
-        trigger_id: opts.triggerId ?? newTriggerId(),
-      },
-      opts.retryNum !== undefined ? { retryNum: opts.retryNum } : {},
-    ).then((res) => ({ status: res.status, ms: Date.now() - started }));
+    return h!
+      .command(ALICE, text, { ...opts, responseUrl: `${replies!.url}/${name}` })
+      .then((res) => ({ status: res.status, ms: Date.now() - started }));
   };
 
   /** Fills every working place with a `/migrate list` whose reply is held. */

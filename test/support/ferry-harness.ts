@@ -47,7 +47,8 @@ export interface Harness {
   command(
     user: string,
     text: string,
-    opts?: SendOptions & { triggerId?: string; channel?: string },
+    /** `responseUrl`: where Ferry's reply goes instead of the fake Slack's own response URL. */
+    opts?: SendOptions & { triggerId?: string; channel?: string; responseUrl?: string },
   ): Promise<{ status: number; text: string }>;
   click(
     user: string,
@@ -163,7 +164,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     logLines,
     async command(user, text, opts = {}) {
       const channel = opts.channel ?? CHANNEL;
-      const responseUrl = slack.responseUrlFor({ channel, user });
+      const responseUrl = opts.responseUrl ?? slack.responseUrlFor({ channel, user });
       responseUrls.push({ user, url: responseUrl });
       const res = await sendSlashCommand(
         ferry.url,
