@@ -11,6 +11,14 @@ export interface ChannelRate {
   burst: number;
 }
 
+/**
+ * What bucket `b` holds at `at`: its tokens then, refilled at `$3` a second since, up to the burst
+ * `$2`. Every statement here binds the burst and the rate as `$2` and `$3`.
+ */
+function refilled(at: string): string {
+  return `least($2::float8, b.tokens + greatest(0, extract(epoch from ${at} - b.updated_at)) * $3::float8)`;
+}
+
 export type PostTaken = { taken: true } | { taken: false; retryInMs: number };
 
 /**
@@ -28,19 +36,17 @@ export async function takeChannelPost(
     `insert into slack_post_budget as b (channel, tokens, updated_at)
      values ($1, $2::float8 - 1, clock_timestamp())
      on conflict (channel) do update
-        set tokens = (select greatest(least(0, t), t - 1) from (select least($2::float8,
-                        b.tokens + greatest(0, extract(epoch from excluded.updated_at - b.updated_at)) * $3::float8) as t) refilled),
+        set tokens = (select greatest(least(0, t), t - 1) from (select ${refilled('excluded.updated_at')} as t) r),
             updated_at = excluded.updated_at
-      where $4 or least($2::float8, b.tokens + greatest(0, extract(epoch from excluded.updated_at - b.updated_at)) * $3::float8) >= 1`,
+      where $4 or ${refilled('excluded.updated_at')} >= 1`,
     [channel, rate.burst, rate.perSecond, anyway],
   );
   if (rowCount === 1) return { taken: true };
   // Read in a statement of its own: the one above saw the bucket as it was before the posts that
   // emptied it were committed, and would say a token is there already.
   const { rows } = await db.pool.query<{ retry_in_ms: number | null }>(
-    `select ceil((1 - least($2::float8, tokens + greatest(0, extract(epoch from clock_timestamp() - updated_at)) * $3::float8))
-                 / $3::float8 * 1000)::int as retry_in_ms
-       from slack_post_budget where channel = $1`,
+    `select ceil((1 - ${refilled('clock_timestamp()')}) / $3::float8 * 1000)::int as retry_in_ms
+       from slack_post_budget b where channel = $1`,
     [channel, rate.burst, rate.perSecond],
   );
   return { taken: false, retryInMs: Math.max(10, rows[0]?.retry_in_ms ?? 1_000) };
@@ -59,11 +65,10 @@ export async function pauseChannelPosts(
   // A bucket holding 1 - rate × pause tokens now holds its next whole token when the pause ends.
   await db.pool.query(
     `insert into slack_post_budget as b (channel, tokens, updated_at)
-     values ($1, 1 - $3::float8 * $2::float8 / 1000, clock_timestamp())
+     values ($1, 1 - $3::float8 * $4::float8 / 1000, clock_timestamp())
      on conflict (channel) do update
-        set tokens = least(excluded.tokens,
-                           $4::float8, b.tokens + greatest(0, extract(epoch from excluded.updated_at - b.updated_at)) * $3::float8),
+        set tokens = least(excluded.tokens, ${refilled('excluded.updated_at')}),
             updated_at = excluded.updated_at`,
-    [channel, pauseMs, rate.perSecond, rate.burst],
+    [channel, rate.burst, rate.perSecond, pauseMs],
   );
 }
