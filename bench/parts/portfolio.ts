@@ -45,6 +45,18 @@ export interface PortfolioFigures {
    * run's first reply needs its status message and, before it, those of the runs served earlier.
    */
   p95_floor_ms: number;
+  /**
+   * From each production run's approval request to that request showing in Slack (ms), at most:
+   * the run is in maintenance, writes paused, until someone sees the request and approves.
+   */
+  approval_request_to_slack_max_ms: number;
+  /**
+   * How long each production run's service was in maintenance (maintenance on to off, ms): the
+   * downtime its users saw. The approvals are given the moment their requests show, so a request
+   * waiting for its post is downtime.
+   */
+  maintenance_p50_ms: number;
+  maintenance_max_ms: number;
   slack_calls: number;
   /** Of those, chat.postMessage calls: what the channel's limit is spent on. */
   slack_posts: number;
@@ -155,9 +167,13 @@ const MAX_BATCH = 40;
  */
 async function judge(stage: OpenStage, db: pg.Pool, callsBefore: number): Promise<PortfolioFigures> {
   const fake = stage.slack.fake;
-  const { rows: events } = await db.query<{ run_id: string; seq: number; at: Date; type: string }>(
-    `select run_id, seq, at, type from timeline_events order by run_id, seq`,
-  );
+  const { rows: events } = await db.query<{
+    run_id: string;
+    seq: number;
+    at: Date;
+    type: string;
+    step_id: string | null;
+  }>(`select run_id, seq, at, type, step_id from timeline_events order by run_id, seq`);
   const { rows: refs } = await db.query<{ run_id: string; key: string; ts: string }>(
     `select run_id, key, ts from slack_messages where kind = 'event'`,
   );
@@ -166,6 +182,7 @@ async function judge(stage: OpenStage, db: pg.Pool, callsBefore: number): Promis
   );
   const tsOf = new Map(refs.map((r) => [`${r.run_id}:${r.key}`, r.ts]));
   const delays: number[] = [];
+  const approvalWaits: number[] = [];
   let delivered = 0;
   let violations = 0;
   for (const status of statusRefs) {
@@ -179,7 +196,9 @@ async function judge(stage: OpenStage, db: pg.Pool, callsBefore: number): Promis
       delivered += 1;
       replies.set(ts, [...(replies.get(ts) ?? []), event.seq]);
       const posted = stage.slack.postedAt.get(ts);
-      if (posted !== undefined) delays.push(posted - event.at.getTime());
+      if (posted === undefined) continue;
+      delays.push(posted - event.at.getTime());
+      if (event.type === 'approval_requested') approvalWaits.push(posted - event.at.getTime());
     }
     let latest = 0;
     for (const ts of [...replies.keys()].sort()) {
@@ -197,6 +216,14 @@ async function judge(stage: OpenStage, db: pg.Pool, callsBefore: number): Promis
   }));
   const limit = { ...DEFAULT_RATE_LIMITS['chat.postMessage']!, maxBatch: MAX_BATCH };
   const schedule = bestSchedule(scheduled, limit);
+  const approving = new Set(events.filter((e) => e.type === 'approval_requested').map((e) => e.run_id));
+  const maintenance = [...approving].flatMap((run) => {
+    const at = (step: string) =>
+      events.find((e) => e.run_id === run && e.step_id === step && e.type === 'step_succeeded')?.at.getTime();
+    const on = at('maintenance-on');
+    const off = at('maintenance-off');
+    return on === undefined || off === undefined ? [] : [off - on];
+  });
   return {
     runs: statusRefs.length,
     events: events.length,
@@ -208,6 +235,9 @@ async function judge(stage: OpenStage, db: pg.Pool, callsBefore: number): Promis
     schedule_span_ms: ms(schedule.spanMs),
     fewest_posts: fewestPosts(scheduled, MAX_BATCH),
     p95_floor_ms: ms(p95Floor(scheduled, limit)),
+    approval_request_to_slack_max_ms: ms(Math.max(0, ...approvalWaits)),
+    maintenance_p50_ms: ms(percentile(maintenance, 50)),
+    maintenance_max_ms: ms(Math.max(0, ...maintenance)),
     slack_calls: calls.length,
     slack_posts: calls.filter((c) => c.method === 'chat.postMessage').length,
     http_429: calls.filter((c) => c.status === 429).length,

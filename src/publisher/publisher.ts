@@ -123,6 +123,11 @@ const CONTENDED_FOR_MS = 60_000;
 const COALESCE_BACKLOG = 3;
 /** At most this many events in one reply, so it stays within Slack's 50 blocks. */
 const MAX_BATCH = 40;
+/**
+ * Events someone waits on, whose runs post first in a busy channel: an approval request (the
+ * service stays in maintenance until an approver sees it), an incident, a reminder.
+ */
+const URGENT_EVENTS: readonly TimelineEvent['type'][] = ['approval_requested', 'incident_opened', 'reminder'];
 
 /** Rate-limit answers (nothing done) waited out for one call before the run is backed off instead. */
 const MAX_RATE_LIMIT_WAITS = 5;
@@ -236,13 +241,14 @@ export class Publisher {
     let wait = idle;
     let runsChanged = false;
     try {
-      // Oldest waiting post first: a channel's posts go to the run whose reader has waited longest.
-      const due = await runsToPublish(this.deps.db, 100);
+      // A post someone waits on first, then the oldest waiting: a channel's posts go to the run whose
+      // approver or reader has waited longest.
+      const due = await runsToPublish(this.deps.db, 100, URGENT_EVENTS);
       runsChanged = due.length > 0;
       if (due.length > 0) log.debug({ runs: due }, 'publishing');
       const posting = new Map<string, number>();
       for (const r of due) if (r.posts) posting.set(r.channel, (posting.get(r.channel) ?? 0) + 1);
-      for (const { id: runId, posts, channel } of due) {
+      for (const { id: runId, posts, channel, urgentSeq } of due) {
         // With the edit budget spent, a run that only waits for edits is left until it refills.
         if (!posts && Date.now() < this.editsRefillAt) {
           wait = Math.min(wait, this.nextEditInMs());
@@ -270,10 +276,12 @@ export class Publisher {
         try {
           // Where other runs wait to post in the same channel, a run posts once a turn (its status
           // message and first reply together), each post carrying all it has waiting, at the
-          // channel's rate.
+          // channel's rate. A run with a post someone waits on has its turn first, and that turn
+          // lasts until that post is out.
           const shared = (posting.get(channel) ?? 0) > 1;
           const { deferred, postsWait } = await this.publishTurn(runId, {
-            postsLeft: shared ? 1 : Number.POSITIVE_INFINITY,
+            postsLeft: !shared ? Number.POSITIVE_INFINITY : urgentSeq === null ? 1 : 0,
+            urgentSeq: shared ? urgentSeq : null,
             waitForPosts: false,
             coalesce: shared,
             paced: shared,
@@ -400,8 +408,9 @@ export class Publisher {
     const { db, client, log } = this.deps;
     if (!(await this.takeLease(intent.runId)).taken) throw new LeaseLost();
     // The run's status message comes with its first reply: after it, the run's oldest waiting event
-    // is still the channel's oldest, so the reply would have the next post anyway.
-    if (kind !== 'status') {
+    // is still the channel's oldest, so the reply would have the next post anyway. So do the posts
+    // up to the one someone waits on.
+    if (kind !== 'status' && !upToUrgent(intent.refs, turn)) {
       if (turn.postsLeft < 1) throw new TurnOver();
       turn.postsLeft -= 1;
     }
@@ -514,7 +523,13 @@ export class Publisher {
    * when an edit was held back by the rate budget.
    */
   async publishRun(runId: string): Promise<boolean> {
-    const turn = { postsLeft: Number.POSITIVE_INFINITY, waitForPosts: true, coalesce: false, paced: false };
+    const turn = {
+      postsLeft: Number.POSITIVE_INFINITY,
+      urgentSeq: null,
+      waitForPosts: true,
+      coalesce: false,
+      paced: false,
+    };
     return (await this.publishTurn(runId, turn)).deferred;
   }
 
@@ -704,7 +719,13 @@ export class Publisher {
     this.postsRefillAt.set(channel, Math.max(this.postsRefillAt.get(channel) ?? 0, Date.now() + ms));
     this.contended.set(channel, Date.now() + CONTENDED_FOR_MS);
     this.refused.set(channel, Date.now() + CONTENDED_FOR_MS);
-    await this.takePost(channel, { postsLeft: 1, waitForPosts: true, coalesce: true, paced: true });
+    await this.takePost(channel, {
+      postsLeft: 1,
+      urgentSeq: null,
+      waitForPosts: true,
+      coalesce: true,
+      paced: true,
+    });
   }
 
   /**
@@ -1006,12 +1027,23 @@ function slackLogger(log: Logger): SlackLogger {
 interface Turn {
   /** Replies left in this turn (the status message comes with the first). */
   postsLeft: number;
+  /**
+   * An event someone waits on: the replies carrying it and the events before it go in this turn,
+   * whatever `postsLeft` says.
+   */
+  urgentSeq: number | null;
   /** Wait for the channel's next token when its bucket is empty, or end the turn. */
   waitForPosts: boolean;
   /** Every post carries all the run has waiting: other runs wait in the channel too. */
   coalesce: boolean;
   /** Posts keep to the channel's rate: other runs wait there, or Slack refused a post there lately. */
   paced: boolean;
+}
+
+/** A post carrying only events up to the turn's urgent one (a progress message carries none). */
+function upToUrgent(refs: PostIntent['refs'], turn: Turn): boolean {
+  const seqs = refs.filter((r) => r.kind === 'event').map((r) => Number(r.key));
+  return turn.urgentSeq !== null && seqs.length > 0 && Math.max(...seqs) <= turn.urgentSeq;
 }
 
 /** The run's turn ended with posts still waiting: they go in a later turn, oldest waiting first. */

@@ -23,18 +23,30 @@ export interface RunToPublish {
   /** Where its messages go: posts to one channel share that channel's rate. */
   channel: string;
   posts: boolean;
+  /** Its first unposted event someone waits on (an approval request, an incident), if any. */
+  urgentSeq: number | null;
 }
 
 /**
- * Runs whose Slack messages are behind, those with something to post first, the one waiting
- * longest first (its oldest unposted event, interrupted post or progress message): a channel takes
- * about one post a second, and that post goes to the run whose reader has waited longest. Runs that
- * only wait for edits, which Slack's edit budget paces, never hold back the thread of another run.
+ * Runs whose Slack messages are behind, those with something to post first. Of those, the runs with
+ * an unposted event of an `urgent` type come first: a person waits on it, and a run waiting for an
+ * approval keeps its service in maintenance meanwhile. Then the one waiting longest (its oldest
+ * unposted event, interrupted post or progress message): a channel takes about one post a second,
+ * and that post goes to the run whose reader has waited longest. Runs that only wait for edits,
+ * which Slack's edit budget paces, never hold back the thread of another run.
  */
-export async function runsToPublish(db: Database, limit = 20): Promise<RunToPublish[]> {
+export async function runsToPublish(
+  db: Database,
+  limit: number,
+  urgent: readonly string[],
+): Promise<RunToPublish[]> {
   const { rows } = await db.pool.query<RunToPublish>(
-    `select id, channel, waiting_since is not null as posts from (
+    `select id, channel, waiting_since is not null as posts, urgent_seq as "urgentSeq" from (
        select r.id, r.channel, r.created_at,
+              (select min(e.seq) from timeline_events e
+                where e.run_id = r.id and e.type = any($2) and not exists (
+                  select 1 from slack_messages s where s.run_id = r.id and s.kind = 'event' and s.key = e.seq::text)
+              ) as urgent_seq,
               least(
                 case when m.ts is null then r.created_at end,
                 (select min(i.created_at) from slack_post_intents i where i.run_id = r.id),
@@ -47,8 +59,8 @@ export async function runsToPublish(db: Database, limit = 20): Promise<RunToPubl
          left join slack_messages m on m.run_id = r.id and m.kind = 'status' and m.key = ''
         where m.ts is null or m.rendered_version < r.version
            or exists (select 1 from slack_post_intents i where i.run_id = r.id)) behind
-     order by waiting_since is null, waiting_since, created_at limit $1`,
-    [limit],
+     order by urgent_seq is null, waiting_since is null, waiting_since, created_at limit $1`,
+    [limit, urgent],
   );
   return rows;
 }

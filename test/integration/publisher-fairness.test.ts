@@ -146,6 +146,41 @@ describe('many runs in one channel', () => {
     expect(replies.filter((c) => c.status === 429)).toEqual([]);
   });
 
+  it('puts a run whose approval request waits ahead of older events, and posts the request in that turn', async () => {
+    const channel = 'C0URGENT';
+    // The earlier tests' publishers would publish these runs as they start: this one alone decides.
+    for (const publisher of running.splice(0)) await publisher.stop(0);
+    const waiting = await startRuns(channel, 2);
+    const { state } = await startTestRun(pg.db, {
+      service: 'c0urgent-asking',
+      steps: [stepSpec('manual', 'look'), stepSpec('manual', 'switch', true)],
+      channel,
+    });
+    const asking = state.id;
+    const setup = publisherOn(pg.db, 10);
+    for (const runId of [...waiting, asking]) await setup.publishRun(runId);
+    const before = postsTo(channel).length;
+
+    // The other runs' notes waited far longer than anything of the asking run, whose first step is
+    // then done, so its second asks for an approval: the service is down until someone sees it.
+    const now = Date.now();
+    for (const [i, runId] of waiting.entries()) await note(runId, now - 40_000 + i * 1_000);
+    await note(asking, now - 5_000, 'ready to switch');
+    const actor = { user: 'U01ALICE', groups: [] };
+    await applyToRun(pg.db, asking, now, (record) =>
+      decide(record.state, { type: 'done', stepId: 'look', actor }, now),
+    );
+    startOn(pg.db);
+    await waitUntil(() => allPosted([...waiting, asking]), 'every event of the three runs in Slack', 30_000);
+
+    const replies = postsTo(channel).slice(before);
+    expect(replies.filter((c) => c.status === 429)).toEqual([]);
+    const answered = replies.filter((c) => c.status === 200);
+    // Its events before the request in one reply, then the request; only then the others, oldest first.
+    expect(answered.map(runOf)).toEqual([asking, asking, ...waiting]);
+    expect(JSON.stringify(answered[1]!.args.blocks)).toContain('approve');
+  });
+
   it('shares the channel among runs started at once without Slack refusing a post, one reply each', async () => {
     const channel = 'C0CUTOVER';
     const runIds = await startRuns(channel, 6);
