@@ -155,8 +155,10 @@ export function updatesPerMinuteMax(times: readonly number[]): number {
   return peakInWindow(times, 60_000);
 }
 
-/** Events Ferry posts as messages of their own (an approval request, an incident, a reminder). */
-const ALONE = new Set(['approval_requested', 'incident_opened', 'reminder']);
+/** Events Ferry posts as messages of their own (an incident, a reminder). */
+const ALONE = new Set(['incident_opened', 'reminder']);
+/** Events whose message may carry the events waiting before it, but none after (an approval request). */
+const LAST = new Set(['approval_requested']);
 /** Events one reply carries at most, so it stays within Slack's 50 blocks. */
 const MAX_BATCH = 40;
 
@@ -213,6 +215,7 @@ async function judge(stage: OpenStage, db: pg.Pool, callsBefore: number): Promis
     seq: e.seq,
     at: e.at.getTime(),
     alone: ALONE.has(e.type),
+    last: LAST.has(e.type),
   }));
   const limit = { ...DEFAULT_RATE_LIMITS['chat.postMessage']!, maxBatch: MAX_BATCH };
   const schedule = bestSchedule(scheduled, limit);

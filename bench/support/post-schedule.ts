@@ -12,8 +12,10 @@ export interface ScheduledEvent {
   seq: number;
   /** When it happened (ms). */
   at: number;
-  /** A message of its own (an approval request, an incident, a reminder), never part of a batch. */
+  /** A message of its own (an incident, a reminder), never part of a batch. */
   alone: boolean;
+  /** Ends its post: it may carry the events waiting before it, none after it (an approval request). */
+  last?: boolean;
 }
 
 export interface ChannelLimit {
@@ -49,7 +51,8 @@ export function bestSchedule(events: readonly ScheduledEvent[], limit: ChannelLi
 
 /**
  * The fewest posts any publisher needs for these events: each run's status message, each event
- * that must be alone, and each stretch of events between them in replies of `maxBatch` at most.
+ * that must be alone, and each stretch of events between them in replies of `maxBatch` at most, a
+ * stretch ending with the event that ends its post.
  */
 export function fewestPosts(events: readonly ScheduledEvent[], maxBatch: number): number {
   const runs = new Map<string, ScheduledEvent[]>();
@@ -59,6 +62,11 @@ export function fewestPosts(events: readonly ScheduledEvent[], maxBatch: number)
     posts += 1;
     let stretch = 0;
     for (const e of list) {
+      if (e.last) {
+        posts += Math.ceil((stretch + 1) / maxBatch);
+        stretch = 0;
+        continue;
+      }
       if (!e.alone) {
         stretch += 1;
         continue;
@@ -75,7 +83,7 @@ export function fewestPosts(events: readonly ScheduledEvent[], maxBatch: number)
  * Posts every run's events to one channel whose posts spend a token bucket: each run's status
  * message first (it is the thread the replies go in; it becomes postable with the run's first
  * event), then its replies in order, each carrying all the run's waiting events up to `maxBatch`,
- * an event that must be alone going alone. Whenever a token is there and something may go, the run
+ * an event that must be alone going alone, one that ends its post ending it. Whenever a token is there and something may go, the run
  * whose oldest waiting item is oldest gets the post; a reply may go once its oldest event has waited
  * `holdMs` (more events join it meanwhile), a status message or an event that goes alone at once.
  */
@@ -124,7 +132,7 @@ export function schedulePosts(
       delays.push(now - e.at);
       q.next += 1;
       taken += 1;
-      if (e.alone) break;
+      if (e.alone || e.last) break;
     }
   }
   return { holdMs, delays, posts, spanMs: now - start, p95Ms: percentile(delays, 95) };

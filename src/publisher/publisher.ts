@@ -42,7 +42,7 @@ import { Permalinks } from '../slack/permalinks.ts';
 import { renderApprovalDecided, renderApprovalRequest } from '../slack/views/approval-message.ts';
 import { renderProgress } from '../slack/views/progress-message.ts';
 import { renderStatusMessage } from '../slack/views/status-message.ts';
-import { renderReminder, renderTimelineReply } from '../slack/views/timeline-reply.ts';
+import { renderReminder, renderTimelineReply, withEarlierEvents } from '../slack/views/timeline-reply.ts';
 
 // The timeline publisher: an outbox per run that renders Postgres' truth into Slack, in order.
 // The status message is edited in place (coalesced: at most one edit per interval, always the
@@ -806,7 +806,11 @@ export class Publisher {
     for (const event of pending) {
       const step = event.stepId ? state.steps.find((s) => s.id === event.stepId) : undefined;
       if (event.type === 'approval_requested' && step) {
-        await flush();
+        // In a channel other runs wait in, the events packed before it go in the request's own
+        // message rather than a reply of their own: one post fewer before the approver sees it.
+        if (!turn.coalesce) await flush();
+        const carried = batch;
+        batch = [];
         const open =
           step.status === 'awaiting_approval' && (step.approvalRequestedAt ?? 0) <= event.at.getTime();
         const view = open
@@ -819,6 +823,7 @@ export class Publisher {
             );
         await this.post(
           reply(`approval:${step.id}:${event.seq}`, [
+            ...carried.map(eventRef),
             eventRef(event),
             {
               kind: 'approval',
@@ -827,7 +832,7 @@ export class Publisher {
             },
           ]),
           'approval',
-          view,
+          withEarlierEvents(carried, view),
           turn,
         );
         continue;
@@ -884,10 +889,15 @@ export class Publisher {
       const later = messages.some(
         (m) => m.kind === 'approval' && m.key.startsWith(`${stepId}:`) && Number(m.key.split(':')[1]) > seq,
       );
+      // The events the request's message carries before it stay in every edit.
+      const inMessage = new Set(
+        messages.filter((m) => m.kind === 'event' && m.ts === ref.ts).map((m) => Number(m.key)),
+      );
+      const carried = timeline.filter((e) => e.seq !== seq && inMessage.has(e.seq));
       if (step.status === 'awaiting_approval' && !later) {
         if (step.votes.length === ref.renderedVersion) continue;
         if (!(await this.takeEdit())) return true;
-        const view = renderApprovalRequest(state, step);
+        const view = withEarlierEvents(carried, renderApprovalRequest(state, step));
         await this.slack(state.id, 'edit', () =>
           this.deps.client.chat.update({ channel: ref.channel, ts: ref.ts, ...view }),
         );
@@ -895,11 +905,9 @@ export class Publisher {
         continue;
       }
       if (!(await this.takeEdit())) return true;
-      const view = renderApprovalDecided(
-        state,
-        step,
-        requested.at.getTime(),
-        nextRequestAt(timeline, step.id, seq),
+      const view = withEarlierEvents(
+        carried,
+        renderApprovalDecided(state, step, requested.at.getTime(), nextRequestAt(timeline, step.id, seq)),
       );
       await this.slack(state.id, 'edit', () =>
         this.deps.client.chat.update({ channel: ref.channel, ts: ref.ts, ...view }),

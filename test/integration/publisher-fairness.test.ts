@@ -176,9 +176,34 @@ describe('many runs in one channel', () => {
     const replies = postsTo(channel).slice(before);
     expect(replies.filter((c) => c.status === 429)).toEqual([]);
     const answered = replies.filter((c) => c.status === 200);
-    // Its events before the request in one reply, then the request; only then the others, oldest first.
-    expect(answered.map(runOf)).toEqual([asking, asking, ...waiting]);
-    expect(JSON.stringify(answered[1]!.args.blocks)).toContain('approve');
+    // The request first, carrying the events before it (one post, not two); then the others, oldest first.
+    expect(answered.map(runOf)).toEqual([asking, ...waiting]);
+    const request = JSON.stringify(answered[0]!.args.blocks);
+    expect(request).toContain('ready to switch');
+    expect(request.indexOf('ready to switch')).toBeLessThan(request.indexOf('needs approval'));
+    expect(answered[0]!.args.text).toContain('needs approval');
+
+    // Approved: the request's message is edited to say so, and keeps the events it carries.
+    const ts = (
+      await pg.db.pool.query<{ ts: string }>(
+        `select ts from slack_messages where run_id = $1 and kind = 'approval'`,
+        [asking],
+      )
+    ).rows[0]!.ts;
+    const bob = { user: 'U02BOB', groups: [] };
+    await applyToRun(pg.db, asking, Date.now(), (record) =>
+      decide(record.state, { type: 'approve', stepId: 'switch', actor: bob }, Date.now()),
+    );
+    const edited = () =>
+      slack
+        .callsTo('chat.update')
+        .filter((c) => c.args.ts === ts && JSON.stringify(c.args.blocks).includes('Approved by'));
+    await waitUntil(
+      () => Promise.resolve(edited().length > 0),
+      'the request edited with its approval',
+      10_000,
+    );
+    expect(JSON.stringify(edited()[0]!.args.blocks)).toContain('ready to switch');
   });
 
   it('shares the channel among runs started at once without Slack refusing a post, one reply each', async () => {

@@ -4,7 +4,11 @@ import type { TimelineType } from '../../src/engine/types.ts';
 import { validateBlocks } from '../../src/sandbox/fake-slack.ts';
 import type { TimelineEvent } from '../../src/store/runs.ts';
 import { progressBar, renderProgress } from '../../src/slack/views/progress-message.ts';
-import { renderTimelineReply, timelineLine } from '../../src/slack/views/timeline-reply.ts';
+import {
+  renderTimelineReply,
+  timelineLine,
+  withEarlierEvents,
+} from '../../src/slack/views/timeline-reply.ts';
 import { T0 } from '../support/engine-fixtures.ts';
 
 let seq = 0;
@@ -209,6 +213,37 @@ describe('renderTimelineReply', () => {
     const all = sectionTexts(view.blocks).join('\n');
     for (let i = 0; i < 200; i++) expect(all).toContain(`note number ${i} `);
     expect(view.text.length).toBeLessThanOrEqual(3000);
+  });
+});
+
+describe('withEarlierEvents', () => {
+  const request = {
+    text: 'r12 cutover needs approval: move DNS',
+    blocks: [
+      { type: 'section' as const, text: { type: 'mrkdwn' as const, text: '✋ *cutover* needs approval' } },
+      { type: 'context' as const, elements: [{ type: 'mrkdwn' as const, text: 'Valid until 02:30' }] },
+    ],
+  };
+
+  it('puts the events before the message, in order, and keeps its notification text', () => {
+    const view = withEarlierEvents([event('step_succeeded', { stepId: 'flag' })], request);
+    expect(validateBlocks(view.blocks)).toEqual([]);
+    expect(view.text).toBe(request.text);
+    expect(view.blocks.slice(1)).toEqual(request.blocks);
+    expect(shown(sectionTexts(view.blocks)[0]!)).toContain('`flag` succeeded');
+    expect(withEarlierEvents([], request)).toBe(request);
+  });
+
+  it('stays within Slack’s blocks with a full batch of long lines, dropping none', () => {
+    const events = Array.from({ length: 39 }, (_, i) =>
+      event('note', { actor: 'U02BOB', detail: `note number ${i} ${'x'.repeat(2_900)}` }),
+    );
+    const view = withEarlierEvents(events, request);
+    expect(validateBlocks(view.blocks)).toEqual([]);
+    expect(view.blocks.length).toBeLessThanOrEqual(50);
+    const all = sectionTexts(view.blocks).join('\n');
+    for (let i = 0; i < 39; i++) expect(all).toContain(`note number ${i} `);
+    expect(view.blocks.at(-1)).toEqual(request.blocks.at(-1));
   });
 });
 

@@ -112,6 +112,22 @@ export function renderTimelineReply(events: readonly TimelineEvent[]): {
 }
 
 /**
+ * A message that also carries the timeline events just before it (an approval request in a busy
+ * channel, where a reply of their own would cost the request a post): their lines first, in order,
+ * then the message. Its `text`, what notifications show, stays the message's own.
+ */
+export function withEarlierEvents(
+  events: readonly TimelineEvent[],
+  view: { text: string; blocks: KnownBlock[] },
+): { text: string; blocks: KnownBlock[] } {
+  if (events.length === 0) return view;
+  return {
+    text: view.text,
+    blocks: [...sectionsOf(events.map(timelineLine), MAX_BLOCKS - view.blocks.length), ...view.blocks],
+  };
+}
+
+/**
  * A reminder, posted on its own: it names the people it is for, so Slack notifies them (the approvers
  * for an approval, the run's starter for a Done).
  */
