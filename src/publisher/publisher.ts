@@ -172,12 +172,8 @@ export class Publisher {
   private readonly failpoints: Failpoints;
   /** When the shared edit budget next has room, as it said when it had none (ms since the epoch). */
   private editsRefillAt = 0;
-  /** When each channel's post bucket next holds a token, as it said when it had none (ms since the epoch). */
-  private readonly postsRefillAt = new Map<string, number>();
-  /** Channels whose posts ran short lately, until when: there, every post carries all a run has waiting. */
-  private readonly contended = new Map<string, number>();
-  /** Channels where Slack answered a post with 429 lately, until when: there, every post is paced. */
-  private readonly refused = new Map<string, number>();
+  /** What this publisher learned of each channel's posts lately (`ChannelPace`). */
+  private readonly channels = new Map<string, ChannelPace>();
   /** The same for live figures, which leave the last quarter of the budget to changes. */
   private liveRefillAt = 0;
   /** What each run's status message last showed apart from live figures: a change edits first. */
@@ -255,8 +251,7 @@ export class Publisher {
           continue;
         }
         // With the channel's posts spent, its runs keep their place in line until the next token.
-        const refill = this.postsRefillAt.get(channel) ?? 0;
-        if (posts && refill > Date.now()) {
+        if (posts && this.nextPostInMs(channel) > 0) {
           wait = Math.min(wait, this.nextPostInMs(channel, SETTLE_MS));
           continue;
         }
@@ -705,8 +700,9 @@ export class Publisher {
         const budget = await takeChannelPost(this.deps.db, channel, this.postRate());
         if (budget.taken) return;
         retryInMs = budget.retryInMs;
-        this.postsRefillAt.set(channel, Date.now() + retryInMs);
-        this.contended.set(channel, Date.now() + CONTENDED_FOR_MS);
+        const pace = this.paceOf(channel);
+        pace.postsRefillAt = Date.now() + retryInMs;
+        pace.contendedUntil = Date.now() + CONTENDED_FOR_MS;
       }
       if (!turn.waitForPosts || this.stopping.signal.aborted) throw new TurnOver();
       await delay(retryInMs, undefined, { signal: this.stopping.signal }).catch(() => undefined);
@@ -716,9 +712,10 @@ export class Publisher {
   /** Slack answered 429 to a post: every replica holds the channel's posts for `ms`, then this one takes a token. */
   private async pauseChannel(channel: string, ms: number): Promise<void> {
     await pauseChannelPosts(this.deps.db, channel, ms, this.postRate());
-    this.postsRefillAt.set(channel, Math.max(this.postsRefillAt.get(channel) ?? 0, Date.now() + ms));
-    this.contended.set(channel, Date.now() + CONTENDED_FOR_MS);
-    this.refused.set(channel, Date.now() + CONTENDED_FOR_MS);
+    const pace = this.paceOf(channel);
+    pace.postsRefillAt = Math.max(pace.postsRefillAt, Date.now() + ms);
+    pace.contendedUntil = Date.now() + CONTENDED_FOR_MS;
+    pace.refusedUntil = Date.now() + CONTENDED_FOR_MS;
     await this.takePost(channel, {
       postsLeft: 1,
       urgentSeq: null,
@@ -733,15 +730,21 @@ export class Publisher {
    * may. A pass comes back `early` before that, since a woken publisher lets changes settle first.
    */
   private nextPostInMs(channel: string, early = 0): number {
-    return Math.max(0, (this.postsRefillAt.get(channel) ?? 0) - Date.now() - early);
+    return Math.max(0, (this.channels.get(channel)?.postsRefillAt ?? 0) - Date.now() - early);
   }
 
   private isContended(channel: string): boolean {
-    return (this.contended.get(channel) ?? 0) > Date.now();
+    return (this.channels.get(channel)?.contendedUntil ?? 0) > Date.now();
   }
 
   private isRefused(channel: string): boolean {
-    return (this.refused.get(channel) ?? 0) > Date.now();
+    return (this.channels.get(channel)?.refusedUntil ?? 0) > Date.now();
+  }
+
+  private paceOf(channel: string): ChannelPace {
+    let pace = this.channels.get(channel);
+    if (!pace) this.channels.set(channel, (pace = { postsRefillAt: 0, contendedUntil: 0, refusedUntil: 0 }));
+    return pace;
   }
 
   /**
@@ -1032,6 +1035,16 @@ function slackLogger(log: Logger): SlackLogger {
 }
 
 /** What one run may post in one turn: a channel is shared by its runs, so a run posts in turns. */
+/** What a publisher learned of one channel's posts lately (ms since the epoch). */
+interface ChannelPace {
+  /** When the channel's post bucket next holds a token, as it said when it had none. */
+  postsRefillAt: number;
+  /** Until when its posts ran short lately: there, every post carries all a run has waiting. */
+  contendedUntil: number;
+  /** Until when Slack answered a post there with 429 lately: there, every post is paced. */
+  refusedUntil: number;
+}
+
 interface Turn {
   /** Replies left in this turn (the status message comes with the first). */
   postsLeft: number;
