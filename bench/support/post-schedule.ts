@@ -83,9 +83,10 @@ export function fewestPosts(events: readonly ScheduledEvent[], maxBatch: number)
  * Posts every run's events to one channel whose posts spend a token bucket: each run's status
  * message first (it is the thread the replies go in; it becomes postable with the run's first
  * event), then its replies in order, each carrying all the run's waiting events up to `maxBatch`,
- * an event that must be alone going alone, one that ends its post ending it. Whenever a token is there and something may go, the run
- * whose oldest waiting item is oldest gets the post; a reply may go once its oldest event has waited
- * `holdMs` (more events join it meanwhile), a status message or an event that goes alone at once.
+ * an event that must be alone going alone, one that ends its post ending it. Whenever a token is
+ * there and something may go, the run whose oldest waiting item is oldest gets the post; a reply may
+ * go once its oldest event has waited `holdMs` (more events join it meanwhile), a status message or
+ * an event that goes alone at once.
  */
 export function schedulePosts(
   events: readonly ScheduledEvent[],
