@@ -129,6 +129,9 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
     receiver: receiver ?? socketReceiver,
     logger,
     clientOptions,
+    // Bolt's conversation store is a middleware on every request that keeps per-conversation state
+    // in memory; Ferry's state is in Postgres and nothing reads context.conversation.
+    convoStore: false,
   });
   const socket = socketReceiver
     ? new SocketModeLink(socketReceiver.client, {
