@@ -42,21 +42,23 @@ export async function runsToPublish(
 ): Promise<RunToPublish[]> {
   const { rows } = await db.pool.query<RunToPublish>(
     `select id, channel, waiting_since is not null as posts, urgent_seq as "urgentSeq" from (
-       select r.id, r.channel, r.created_at,
-              (select min(e.seq) from timeline_events e
-                where e.run_id = r.id and e.type = any($2) and not exists (
-                  select 1 from slack_messages s where s.run_id = r.id and s.kind = 'event' and s.key = e.seq::text)
-              ) as urgent_seq,
+       select r.id, r.channel, r.created_at, unposted.urgent_seq,
               least(
                 case when m.ts is null then r.created_at end,
                 (select min(i.created_at) from slack_post_intents i where i.run_id = r.id),
-                (select min(e.at) from timeline_events e where e.run_id = r.id and not exists (
-                   select 1 from slack_messages s where s.run_id = r.id and s.kind = 'event' and s.key = e.seq::text)),
+                unposted.since,
                 (select min(p.updated_at) from step_progress p where p.run_id = r.id and not exists (
                    select 1 from slack_messages s where s.run_id = r.id and s.kind = 'progress' and s.key = p.step_id))
               ) as waiting_since
          from runs r
          left join slack_messages m on m.run_id = r.id and m.kind = 'status' and m.key = ''
+         -- One pass over the run's unposted events: the oldest, and the first someone waits on.
+         cross join lateral (
+           select min(e.at) as since, min(e.seq) filter (where e.type = any($2)) as urgent_seq
+             from timeline_events e
+            where e.run_id = r.id and not exists (
+              select 1 from slack_messages s where s.run_id = r.id and s.kind = 'event' and s.key = e.seq::text)
+         ) unposted
         where m.ts is null or m.rendered_version < r.version
            or exists (select 1 from slack_post_intents i where i.run_id = r.id)) behind
      order by urgent_seq is null, waiting_since is null, waiting_since, created_at limit $1`,
