@@ -892,15 +892,17 @@ export class Publisher {
       const later = messages.some(
         (m) => m.kind === 'approval' && m.key.startsWith(`${stepId}:`) && Number(m.key.split(':')[1]) > seq,
       );
-      // The events the request's message carries before it stay in every edit.
-      const inMessage = new Set(
-        messages.filter((m) => m.kind === 'event' && m.ts === ref.ts).map((m) => Number(m.key)),
-      );
-      const carried = timeline.filter((e) => e.seq !== seq && inMessage.has(e.seq));
+      // The events the request's message carries before it stay in every edit (read only for one).
+      const carried = () => {
+        const inMessage = new Set(
+          messages.filter((m) => m.kind === 'event' && m.ts === ref.ts).map((m) => Number(m.key)),
+        );
+        return timeline.filter((e) => e.seq !== seq && inMessage.has(e.seq));
+      };
       if (step.status === 'awaiting_approval' && !later) {
         if (step.votes.length === ref.renderedVersion) continue;
         if (!(await this.takeEdit())) return true;
-        const view = withEarlierEvents(carried, renderApprovalRequest(state, step));
+        const view = withEarlierEvents(carried(), renderApprovalRequest(state, step));
         await this.slack(state.id, 'edit', () =>
           this.deps.client.chat.update({ channel: ref.channel, ts: ref.ts, ...view }),
         );
@@ -909,7 +911,7 @@ export class Publisher {
       }
       if (!(await this.takeEdit())) return true;
       const view = withEarlierEvents(
-        carried,
+        carried(),
         renderApprovalDecided(state, step, requested.at.getTime(), nextRequestAt(timeline, step.id, seq)),
       );
       await this.slack(state.id, 'edit', () =>
